@@ -1,0 +1,2 @@
+"""hrface: face detection (RetinaFace) and dense facial landmarks (HRNetV2)."""
+__version__ = "0.1.0"

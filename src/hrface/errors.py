@@ -1,0 +1,32 @@
+"""Exceptions raised for user errors.
+
+Every error that a user can cause (a bad file, a wrong checkpoint, a missing weight file) is an
+:class:`HrfaceError`.  Its message is one line that says what went wrong and what to do; the CLI
+prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class HrfaceError(Exception):
+    """Base class of all user-facing errors of hrface."""
+
+
+class ImageLoadError(HrfaceError):
+    """An image could not be read or decoded (missing, empty, corrupt, truncated, not an image)."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """An image has more pixels than the configured cap."""
+
+
+class CheckpointError(HrfaceError):
+    """A checkpoint is unreadable, of the wrong kind, or does not match the model."""
+
+
+class WeightsNotFoundError(HrfaceError):
+    """A named model's weight file is not in the cache directory."""
+
+
+class ConfigError(HrfaceError):
+    """A model name, option or configuration value is invalid."""

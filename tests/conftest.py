@@ -1,0 +1,57 @@
+"""Shared test fixtures: the ../shared folder and synthetic checkpoint weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED = Path(os.environ.get("HRFACE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """Path inside ../shared; skips the calling test (with the reason) when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path}")
+    return path
+
+
+def reference_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
+    """Ordered ``(key, shape)`` list of a reference model's state_dict (fixtures/state_dict_keys.json)."""
+    data = json.loads(shared_path("fixtures", "state_dict_keys.json").read_text())
+    return [(key, tuple(shape)) for key, shape in data[name]]
+
+
+def synthetic_value(key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The fixtures' deterministic synthetic weight for one state_dict entry (see shared/README.md)."""
+    g = np.random.default_rng(zlib.crc32(key.encode()))
+    if key.endswith("num_batches_tracked"):
+        return np.zeros(shape, np.int64)
+    if key.endswith("running_mean"):
+        a = g.uniform(-0.1, 0.1, shape)
+    elif key.endswith("running_var"):
+        a = g.uniform(0.5, 1.5, shape)
+    elif len(shape) == 1 and key.endswith("weight"):
+        a = g.uniform(0.3, 0.7, shape)
+    elif len(shape) == 1:
+        a = g.uniform(-0.1, 0.1, shape)
+    else:
+        a = g.standard_normal(shape) * np.sqrt(1.0 / int(np.prod(shape[1:])))
+    return a.astype(np.float32)
+
+
+def synthetic_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """A full synthetic state_dict for the reference model ``name`` of state_dict_keys.json."""
+    return {key: torch.from_numpy(synthetic_value(key, shape)) for key, shape in reference_keys(name)}
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The ../shared folder (tests using it skip when it is absent)."""
+    return shared_path()
