@@ -1,0 +1,16 @@
+"""Detection operators: prior boxes, box / landmark coding, IoU and NMS."""
+
+from .box_coder import decode_boxes, decode_landmarks, encode_boxes, encode_landmarks
+from .boxes import box_area, box_iou, nms
+from .priors import prior_boxes
+
+__all__ = [
+    "box_area",
+    "box_iou",
+    "decode_boxes",
+    "decode_landmarks",
+    "encode_boxes",
+    "encode_landmarks",
+    "nms",
+    "prior_boxes",
+]

@@ -1,0 +1,136 @@
+"""Reading checkpoints safely, recognising their architecture, and loading them strictly.
+
+Checkpoints are read with ``torch.load(weights_only=True)`` (no arbitrary unpickling) or from
+``.safetensors``. The reference repositories' wrappers are accepted: a ``{'state_dict': …}`` dict and a
+``module.`` key prefix (from ``nn.DataParallel``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+
+StateDict = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What a checkpoint is: ``kind`` 'retinaface' (with ``backbone``) or 'hrnet' (``width``, ``num_landmarks``)."""
+
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.kind}({opts})"
+
+
+def read_state_dict(path: str | Path) -> StateDict:
+    """Read a checkpoint file into a flat ``{key: tensor}`` dict on the CPU.
+
+    Accepts ``.safetensors`` and PyTorch files (zip or legacy format) holding a state_dict, optionally
+    wrapped in ``{'state_dict': …}`` and/or with a ``module.`` prefix. Raises :class:`CheckpointError`
+    with a one-line message for a missing, unreadable, unsafe or non-checkpoint file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found; pass an existing .pth/.safetensors file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: checkpoint file is empty; download or copy it again")
+    if path.suffix == ".safetensors":
+        obj: Any = _read_safetensors(path)
+    else:
+        obj = _read_torch(path)
+    return unwrap_state_dict(obj, source=str(path))
+
+
+def _read_safetensors(path: Path) -> StateDict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(exc)})") from None
+
+
+def _read_torch(path: Path) -> Any:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):
+            raise CheckpointError(
+                f"{path}: checkpoint holds Python objects other than tensors and was refused for safety "
+                "(weights_only); re-save its state_dict() as a plain .pth or .safetensors file"
+            ) from None
+        raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint (unreadable pickle data)") from None
+    except Exception as exc:  # torch.load raises many types (IndexError, RuntimeError, …) on arbitrary bytes
+        raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException, limit: int = 120) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> StateDict:
+    """Flat state_dict from a loaded checkpoint object: unwraps ``state_dict``/``model`` and strips ``module.``."""
+    for wrapper in ("state_dict", "model", "model_state"):
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+            break
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointError(f"{source}: does not contain a state_dict (a dict of tensors)")
+    tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{source}: does not contain a state_dict (a dict of tensors)")
+    if all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+    return tensors
+
+
+def infer_architecture(state_dict: StateDict, source: str = "checkpoint") -> ArchSpec:
+    """Recognise a RetinaFace or HRNet face-landmark state_dict and its options from its keys and shapes."""
+    keys = state_dict.keys()
+    if "ClassHead.0.conv1x1.weight" in state_dict:
+        if "body.stage1.0.0.weight" in state_dict:
+            return ArchSpec("retinaface", {"backbone": "mobilenet0.25"})
+        if "body.layer1.0.conv1.weight" in state_dict:
+            return ArchSpec("retinaface", {"backbone": "resnet50"})
+        raise CheckpointError(f"{source}: RetinaFace checkpoint with an unknown backbone")
+    if "transition1.0.0.weight" in state_dict and "head.3.weight" in state_dict:
+        width = int(state_dict["transition1.0.0.weight"].shape[0])
+        num_landmarks = int(state_dict["head.3.weight"].shape[0])
+        return ArchSpec("hrnet", {"width": width, "num_landmarks": num_landmarks})
+    sample = ", ".join(list(keys)[:3])
+    raise CheckpointError(
+        f"{source}: not a RetinaFace or HRNet face-landmark checkpoint (first keys: {sample}); "
+        "pass a checkpoint of one of those models"
+    )
+
+
+def load_weights(model: nn.Module, state_dict: StateDict, source: str = "checkpoint") -> None:
+    """Strictly copy ``state_dict`` into ``model``; one-line error naming missing, unexpected and mis-shaped keys."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    misshaped = [
+        f"{k} {tuple(state_dict[k].shape)}≠{tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+        if items:
+            shown = ", ".join(items[:3]) + (f", … ({len(items)} in all)" if len(items) > 3 else "")
+            problems.append(f"{label} keys: {shown}")
+    if problems:
+        raise CheckpointError(f"{source}: does not match {type(model).__name__}: " + "; ".join(problems))
+    model.load_state_dict(state_dict, strict=True)

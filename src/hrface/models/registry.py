@@ -1,0 +1,165 @@
+"""Named model configurations, where their weights come from, and ``create_model``.
+
+Model names resolve to weight files: files shipped inside the package (``hrface/weights``) or files
+in the cache directory ``$HRFACE_HOME`` (default ``~/.cache/hrface``). Nothing is ever downloaded:
+a missing file is an error that says where to get it and where to put it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
+from .checkpoint import ArchSpec, infer_architecture, load_weights, read_state_dict
+
+PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A named model: its architecture, weight file and the provenance of those weights."""
+
+    name: str
+    task: str  # "detector" or "landmarker"
+    arch: ArchSpec
+    filename: str
+    source: str
+    description: str
+    sha256: str | None = None
+    packaged: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_BIUBUG6 = "https://github.com/biubug6/Pytorch_Retinaface (README, 'pretrained model' links)"
+_HRNET_FACE = "https://github.com/HRNet/HRNet-Facial-Landmark-Detection (README, 'HRNetV2-W18' model links)"
+
+MODELS: dict[str, ModelInfo] = {
+    info.name: info
+    for info in [
+        ModelInfo(
+            "retinaface_mnet025",
+            "detector",
+            ArchSpec("retinaface", {"backbone": "mobilenet0.25"}),
+            "mobilenet0.25_Final.pth",
+            _BIUBUG6,
+            "RetinaFace MobileNetV1-0.25, published checkpoint trained on WIDER FACE "
+            "(WIDER val AP 90.70 / 88.16 / 73.82 easy/medium/hard at original size)",
+            sha256="2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220",
+        ),
+        ModelInfo(
+            "retinaface_r50",
+            "detector",
+            ArchSpec("retinaface", {"backbone": "resnet50"}),
+            "Resnet50_Final.pth",
+            _BIUBUG6,
+            "RetinaFace ResNet50, published checkpoint trained on WIDER FACE",
+        ),
+        *[
+            ModelInfo(
+                f"hrnetv2_w18_{data.lower()}",
+                "landmarker",
+                ArchSpec("hrnet", {"width": 18, "num_landmarks": points}),
+                f"HR18-{data}.pth",
+                _HRNET_FACE,
+                f"HRNetV2-W18, {points} landmarks, published checkpoint trained on {data}",
+            )
+            for data, points in (("300W", 68), ("WFLW", 98), ("COFW", 29), ("AFLW", 19))
+        ],
+    ]
+}
+
+
+def weights_home() -> Path:
+    """The weight cache directory: ``$HRFACE_HOME``, else ``$XDG_CACHE_HOME/hrface``, else ``~/.cache/hrface``."""
+    if os.environ.get("HRFACE_HOME"):
+        return Path(os.environ["HRFACE_HOME"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "hrface"
+
+
+def list_models(task: str | None = None) -> list[ModelInfo]:
+    """Known named models, optionally only those of ``task`` ('detector' or 'landmarker')."""
+    return [m for m in MODELS.values() if task is None or m.task == task]
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``; :class:`ConfigError` listing the known names otherwise."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise _unknown_name(name) from None
+
+
+def _unknown_name(name: str) -> ConfigError:
+    return ConfigError(f"unknown model name {name!r}; known models: {', '.join(MODELS)} (or pass a file path)")
+
+
+def weights_path(info: ModelInfo) -> Path:
+    """Where the weight file of a named model is expected (packaged or in the cache directory)."""
+    return (PACKAGE_WEIGHTS if info.packaged else weights_home()) / info.filename
+
+
+def resolve_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelInfo | None]:
+    """Weight file of a model name or path. A path that exists wins over a name; a missing named file
+    raises :class:`WeightsNotFoundError` saying where to get it and where to put it."""
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path, None
+    if text in MODELS:
+        info = MODELS[text]
+        expected = weights_path(info)
+        if not expected.is_file():
+            raise WeightsNotFoundError(
+                f"weights of {info.name!r} not found at {expected}; download {info.filename} from {info.source} "
+                f"and save it there (or set HRFACE_HOME), or pass the checkpoint's path instead of the name"
+            )
+        return expected, info
+    if path.suffix in {".pth", ".pt", ".tar", ".safetensors", ".ckpt"} or os.sep in text:
+        raise CheckpointError(f"{path}: checkpoint file not found; pass an existing file or a model name")
+    raise _unknown_name(text)
+
+
+def build_model(arch: ArchSpec) -> nn.Module:
+    """An untrained model of the given architecture."""
+    if arch.kind == "retinaface":
+        from .retinaface import RetinaFace
+
+        return RetinaFace(**arch.options)
+    if arch.kind == "hrnet":
+        from .hrnet import HRNet
+
+        return HRNet(**arch.options)
+    raise ConfigError(f"unknown architecture kind {arch.kind!r}")
+
+
+def create_model(name_or_path: str | os.PathLike[str], pretrained: bool = True, expect: str | None = None) -> nn.Module:
+    """Build a model by registry name or from a checkpoint path, in eval mode.
+
+    Args:
+        name_or_path: a name of :data:`MODELS` or a checkpoint file (.pth/.tar/.safetensors); for a
+            file the architecture (backbone, width, number of landmarks) is read from the checkpoint.
+        pretrained: load the weights (always true for a path). ``False`` builds a named architecture
+            with random weights.
+        expect: 'retinaface' or 'hrnet': raise :class:`CheckpointError` if the checkpoint is another kind.
+    """
+    text = os.fspath(name_or_path)
+    if not pretrained:
+        model = build_model(get_model_info(text).arch)
+        return model.eval()
+    path, info = resolve_weights(text)
+    state_dict = read_state_dict(path)
+    arch = infer_architecture(state_dict, source=str(path))
+    if expect is not None and arch.kind != expect:
+        wanted = {"retinaface": "a RetinaFace face detector", "hrnet": "an HRNet landmark model"}[expect]
+        raise CheckpointError(f"{path}: is a {arch.describe()} checkpoint, not {wanted}; pass the right model")
+    if info is not None and info.arch != arch:
+        raise CheckpointError(f"{path}: holds a {arch.describe()} model but {info.name!r} is {info.arch.describe()}")
+    model = build_model(arch)
+    load_weights(model, state_dict, source=str(path))
+    return model.eval()

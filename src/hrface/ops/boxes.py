@@ -1,0 +1,66 @@
+"""Box operations (xyxy, pixels or normalised): areas, IoU matrix, non-maximum suppression.
+
+Vectorised torch implementations; no torchvision dependency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def box_area(boxes: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
+    """Areas of (…, 4) xyxy boxes. ``offset=1`` uses the legacy inclusive-pixel convention (w = x2 − x1 + 1)."""
+    return (boxes[..., 2] - boxes[..., 0] + offset).clamp(min=0) * (boxes[..., 3] - boxes[..., 1] + offset).clamp(
+        min=0
+    )
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
+    """IoU matrix (N, M) between xyxy boxes a (N, 4) and b (M, 4); empty unions give 0."""
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = (bottom_right - top_left + offset).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    union = box_area(a, offset)[:, None] + box_area(b, offset)[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(inter.dtype).tiny), torch.zeros_like(inter))
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset: float = 0.0) -> torch.Tensor:
+    """Greedy non-maximum suppression.
+
+    Args:
+        boxes: (N, 4) xyxy.
+        scores: (N,).
+        iou_threshold: a box is dropped when its IoU with a higher-scoring kept box is above this.
+        offset: 0 for continuous coordinates; 1 reproduces the reference's ``+1`` area convention.
+
+    Returns:
+        int64 indices into ``boxes`` of the kept boxes, highest score first (ties keep input order),
+        on the device of ``boxes``.
+
+    Each iteration keeps the best remaining box and drops, in one vectorised step, every remaining box
+    that overlaps it: the loop runs once per *kept* box and memory stays O(N). It runs in NumPy, whose
+    per-call overhead is ~40× lower than torch's for these small vector operations.
+    """
+    b = boxes.detach().to("cpu", torch.float64).numpy()
+    s = scores.detach().to("cpu", torch.float64).numpy()
+    keep = _greedy_nms(b, s, float(iou_threshold), float(offset))
+    return torch.from_numpy(keep).to(boxes.device)
+
+
+def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, offset: float) -> np.ndarray:
+    x1, y1, x2, y2 = boxes.T
+    areas = np.clip(x2 - x1 + offset, 0, None) * np.clip(y2 - y1 + offset, 0, None)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        w = np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + offset, 0, None)
+        h = np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + offset, 0, None)
+        inter = w * h
+        union = areas[best] + areas[rest] - inter
+        # iou <= threshold, written without division so that empty boxes (union 0) are kept, not NaN.
+        order = rest[inter <= iou_threshold * union]
+    return np.asarray(keep, dtype=np.int64)

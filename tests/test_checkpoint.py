@@ -1,0 +1,163 @@
+"""Checkpoint reading (safe, wrapped, prefixed, safetensors), architecture inference, registry and errors."""
+
+from __future__ import annotations
+
+import collections
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from conftest import shared_path
+from hrface.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from hrface.models.checkpoint import infer_architecture, load_weights, read_state_dict
+from hrface.models.registry import MODELS, create_model, resolve_weights, weights_home
+from hrface.models.retinaface import RetinaFace
+
+
+@pytest.fixture(scope="module")
+def mnet_state() -> dict[str, torch.Tensor]:
+    return read_state_dict(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+
+
+def test_published_checkpoint_is_recognised(mnet_state: dict[str, torch.Tensor]) -> None:
+    assert len(mnet_state) == 300
+    spec = infer_architecture(mnet_state)
+    assert spec.kind == "retinaface" and spec.options == {"backbone": "mobilenet0.25"}
+
+
+def test_wrapper_and_module_prefix_are_accepted(tmp_path, mnet_state) -> None:
+    wrapped = {"state_dict": {f"module.{k}": v for k, v in mnet_state.items()}, "epoch": 250}
+    torch.save(wrapped, tmp_path / "wrapped.pth")
+    loaded = read_state_dict(tmp_path / "wrapped.pth")
+    assert loaded.keys() == mnet_state.keys()
+    assert all(torch.equal(loaded[k], mnet_state[k]) for k in mnet_state)
+
+
+def test_safetensors_round_trip(tmp_path, mnet_state) -> None:
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in mnet_state.items()}, str(path))
+    model = create_model(path, expect="retinaface")
+    assert isinstance(model, RetinaFace) and not model.training
+    assert torch.equal(model.state_dict()["fpn.merge1.0.weight"], mnet_state["fpn.merge1.0.weight"])
+
+
+def test_imagenet_backbone_checkpoint_loads_with_prefix_and_classifier() -> None:
+    state = read_state_dict(shared_path("weights", "mobilenetV1X0.25_pretrain.tar"))
+    assert "stage1.0.0.weight" in state and "fc.weight" in state
+    from hrface.models.retinaface import MobileNetV1
+
+    load_weights(MobileNetV1(with_classifier=True), state)
+
+
+class Arbitrary:  # an object that weights_only loading must refuse
+    pass
+
+
+def test_arbitrary_pickles_are_refused(tmp_path) -> None:
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "obj": Arbitrary()}, path)
+    with pytest.raises(CheckpointError, match="refused for safety") as info:
+        read_state_dict(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"this is not a checkpoint", "not a PyTorch or safetensors checkpoint"),
+        (pickle.dumps([1, 2, 3]), "not a PyTorch or safetensors checkpoint"),
+    ],
+)
+def test_unreadable_files_give_one_line_errors(tmp_path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message) as info:
+        read_state_dict(path)
+    assert "\n" not in str(info.value)
+
+
+def test_truncated_checkpoint(tmp_path) -> None:
+    good = shared_path("weights", "retinaface_mobilenet0.25_Final.pth").read_bytes()
+    path = tmp_path / "cut.pth"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="not a PyTorch"):
+        read_state_dict(path)
+
+
+def test_bad_safetensors(tmp_path) -> None:
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(CheckpointError, match="safetensors"):
+        read_state_dict(path)
+
+
+def test_non_state_dict_and_unknown_model(tmp_path) -> None:
+    torch.save({"epoch": 3}, tmp_path / "meta.pth")
+    with pytest.raises(CheckpointError, match="does not contain a state_dict"):
+        read_state_dict(tmp_path / "meta.pth")
+    torch.save(collections.OrderedDict(weight=torch.zeros(3)), tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="not a RetinaFace or HRNet"):
+        create_model(tmp_path / "other.pth")
+
+
+def test_wrong_kind_is_reported(tmp_path) -> None:
+    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    with pytest.raises(CheckpointError, match="not an HRNet landmark model"):
+        create_model(weights, expect="hrnet")
+
+
+def test_strict_loading_lists_missing_unexpected_and_misshaped(mnet_state) -> None:
+    state = dict(mnet_state)
+    del state["fpn.merge1.0.weight"]
+    state["extra.weight"] = torch.zeros(1)
+    state["ClassHead.0.conv1x1.bias"] = torch.zeros(6)
+    with pytest.raises(CheckpointError) as info:
+        load_weights(RetinaFace("mobilenet0.25"), state, source="x.pth")
+    text = str(info.value)
+    assert "missing keys: fpn.merge1.0.weight" in text
+    assert "unexpected keys: extra.weight" in text
+    assert "mis-shaped keys: ClassHead.0.conv1x1.bias (6,)≠(4,)" in text
+
+
+def test_checkpoint_of_other_backbone_does_not_load_into_model(mnet_state) -> None:
+    with pytest.raises(CheckpointError, match=r"missing keys: .*\(\d+ in all\)"):
+        load_weights(RetinaFace("resnet50"), mnet_state)
+
+
+def test_named_weights_resolve_from_hrface_home(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
+    assert weights_home() == tmp_path
+    with pytest.raises(WeightsNotFoundError, match="mobilenet0.25_Final.pth") as info:
+        resolve_weights("retinaface_mnet025")
+    assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+    (tmp_path / "mobilenet0.25_Final.pth").write_bytes(
+        shared_path("weights", "retinaface_mobilenet0.25_Final.pth").read_bytes()
+    )
+    model = create_model("retinaface_mnet025")
+    assert isinstance(model, RetinaFace) and model.backbone_name == "mobilenet0.25"
+
+
+def test_named_file_of_wrong_architecture_is_rejected(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
+    (tmp_path / MODELS["retinaface_r50"].filename).write_bytes(
+        shared_path("weights", "retinaface_mobilenet0.25_Final.pth").read_bytes()
+    )
+    with pytest.raises(CheckpointError, match="'retinaface_r50' is retinaface"):
+        create_model("retinaface_r50")
+
+
+def test_unknown_names_and_missing_paths() -> None:
+    with pytest.raises(ConfigError, match="unknown model name 'nope'"):
+        create_model("nope")
+    with pytest.raises(CheckpointError, match="checkpoint file not found"):
+        create_model("/no/such/file.pth")
+    assert isinstance(create_model("retinaface_r50", pretrained=False), RetinaFace)
+
+
+def test_registry_entries_state_their_provenance() -> None:
+    for info in MODELS.values():
+        assert info.task in {"detector", "landmarker"}
+        assert info.source and info.filename and info.description

@@ -1,0 +1,91 @@
+"""Prior boxes, box / landmark coding and NMS against straightforward reference formulations."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hrface.ops import box_iou, decode_boxes, decode_landmarks, encode_boxes, encode_landmarks, nms, prior_boxes
+
+
+def reference_priors(h: int, w: int) -> np.ndarray:
+    """The reference's nested-loop construction, written plainly."""
+    out = []
+    for sizes, step in zip(((16, 32), (64, 128), (256, 512)), (8, 16, 32), strict=True):
+        for i, j in itertools.product(range(math.ceil(h / step)), range(math.ceil(w / step))):
+            for s in sizes:
+                out.append([(j + 0.5) * step / w, (i + 0.5) * step / h, s / w, s / h])
+    return np.asarray(out, dtype=np.float32)
+
+
+@pytest.mark.parametrize(("h", "w"), [(240, 320), (160, 224), (33, 65), (1, 1)])
+def test_priors_match_nested_loop_order(h: int, w: int) -> None:
+    ours = prior_boxes(h, w).numpy()
+    np.testing.assert_allclose(ours, reference_priors(h, w), rtol=0, atol=1e-7)
+
+
+def test_prior_count_matches_fixture_sizes() -> None:
+    assert prior_boxes(240, 320).shape == (3160, 4)
+    assert prior_boxes(160, 224).shape == (1470, 4)
+
+
+def test_box_coding_round_trip() -> None:
+    g = torch.Generator().manual_seed(0)
+    priors = prior_boxes(64, 96)
+    centres = torch.rand(len(priors), 2, generator=g)
+    sizes = torch.rand(len(priors), 2, generator=g) * 0.5 + 0.01
+    boxes = torch.cat([centres - sizes / 2, centres + sizes / 2], dim=1)
+    torch.testing.assert_close(decode_boxes(encode_boxes(boxes, priors), priors), boxes, atol=1e-5, rtol=0)
+    points = torch.rand(len(priors), 5, 2, generator=g)
+    torch.testing.assert_close(decode_landmarks(encode_landmarks(points, priors), priors), points, atol=1e-5, rtol=0)
+
+
+def test_decode_boxes_formula() -> None:
+    prior = torch.tensor([[0.5, 0.5, 0.2, 0.1]])
+    loc = torch.tensor([[1.0, -1.0, 0.0, math.log(2) / 0.2]])
+    # centre moves by 0.1·size; width unchanged, height doubled.
+    expected = torch.tensor([[0.52 - 0.1, 0.49 - 0.1, 0.52 + 0.1, 0.49 + 0.1]])
+    torch.testing.assert_close(decode_boxes(loc, prior), expected)
+
+
+def brute_force_nms(boxes: np.ndarray, scores: np.ndarray, thr: float, offset: float) -> list[int]:
+    order = list(np.argsort(-scores, kind="stable"))
+    keep: list[int] = []
+    for i in order:
+        ok = True
+        for k in keep:
+            iou = box_iou(torch.from_numpy(boxes[[i]]), torch.from_numpy(boxes[[k]]), offset).item()
+            if iou > thr:
+                ok = False
+                break
+        if ok:
+            keep.append(int(i))
+    return keep
+
+
+@pytest.mark.parametrize("offset", [0.0, 1.0])
+def test_nms_equals_brute_force(offset: float) -> None:
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 100, (300, 2))
+    wh = rng.uniform(1, 40, (300, 2))
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    scores = rng.uniform(0, 1, 300)
+    keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.4, offset=offset).tolist()
+    assert keep == brute_force_nms(boxes, scores, 0.4, offset)
+
+
+def test_nms_edge_cases() -> None:
+    assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).numel() == 0
+    boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 20, 20]])  # duplicate + empty box
+    keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+    assert keep.tolist() == [0, 2]
+
+
+def test_box_iou_values() -> None:
+    a = torch.tensor([[0.0, 0, 10, 10]])
+    b = torch.tensor([[5.0, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 0]])
+    torch.testing.assert_close(box_iou(a, b), torch.tensor([[50 / 150, 0.0, 0.0]]))
