@@ -1,2 +1,25 @@
-"""hrface: face detection (RetinaFace) and dense facial landmarks (HRNetV2)."""
+"""hrface: face detection (RetinaFace) and dense facial landmarks (HRNetV2).
+
+>>> from hrface import FaceAnalyzer
+>>> faces = FaceAnalyzer(detector="path/to/mobilenet0.25_Final.pth", landmarker=None)("photo.jpg")
+"""
+
+from .errors import CheckpointError, HrfaceError, ImageLoadError, WeightsNotFoundError
+from .models.registry import create_model, list_models
+from .runtime import Detections, Detector, Face, FaceAnalyzer, Landmarker
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "Detections",
+    "Detector",
+    "Face",
+    "FaceAnalyzer",
+    "HrfaceError",
+    "ImageLoadError",
+    "Landmarker",
+    "WeightsNotFoundError",
+    "create_model",
+    "list_models",
+]

@@ -1,0 +1,149 @@
+"""``hrface detect``: run the pipeline over image files and folders, one JSON line per image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import HrfaceError, WeightsNotFoundError
+from ..io.draw import draw_faces
+from ..io.image import IMAGE_EXTENSIONS, iter_image_files, read_image, write_image
+from ..runtime import FaceAnalyzer
+from ..runtime.detector import DEFAULT_DETECTOR, Detector
+from ..runtime.landmarker import DEFAULT_LANDMARKER, Landmarker
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "detect",
+        help="detect faces (and landmarks) in images and folders",
+        description="Detect faces and landmarks. Writes one JSON line per image; an image that cannot be "
+        "processed gets an 'error' line and the run goes on. Exit status: 0 all images processed, "
+        "1 some images failed, 2 usage or model error.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or checkpoint path")
+    parser.add_argument(
+        "--landmarker", default=DEFAULT_LANDMARKER, help="landmark model name or checkpoint path, or 'none'"
+    )
+    parser.add_argument("--threshold", type=float, default=0.5, help="minimum face score (default 0.5)")
+    parser.add_argument("--nms-iou", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
+    parser.add_argument(
+        "--max-size", type=int, default=1920, help="downscale images whose longer side exceeds this for detection"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    parser.add_argument("--output", "-o", type=Path, help="write JSON lines to this file (default: standard output)")
+    parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images into this folder")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    parser.set_defaults(run=run)
+
+
+def build_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
+    detector = Detector(
+        args.detector, threshold=args.threshold, nms_iou=args.nms_iou, max_size=args.max_size, device=args.device
+    )
+    landmarker = None
+    if args.landmarker.lower() != "none":
+        try:
+            landmarker = Landmarker(args.landmarker, device=args.device)
+        except WeightsNotFoundError as exc:
+            raise WeightsNotFoundError(f"{exc}; or run detection only with --landmarker none") from None
+    return FaceAnalyzer(detector, landmarker)
+
+
+def run(args: argparse.Namespace) -> int:
+    analyzer = build_analyzer(args)
+    sources = list(_collect(args.inputs))
+    show_progress = not args.quiet and len(sources) > 1 and sys.stderr.isatty()
+    counts = {"images": 0, "faces": 0, "errors": 0}
+    with _jsonl_sink(args.output) as sink:
+        for path, root in _progress(sources, show_progress):
+            record = _process(analyzer, path, root, args.draw)
+            sink.write(json.dumps(record) + "\n")
+            sink.flush()
+            counts["images"] += 1
+            counts["faces"] += len(record.get("faces", []))
+            counts["errors"] += "error" in record
+    if not args.quiet:
+        where = f" -> {args.output}" if args.output else ""
+        print(
+            f"hrface: {counts['images']} images, {counts['faces']} faces, {counts['errors']} errors{where}",
+            file=sys.stderr,
+        )
+    return 1 if counts["errors"] else 0
+
+
+def _collect(inputs: list[str]) -> Iterator[tuple[Path, Path | None]]:
+    """(image path, folder it was found under or None for a file given directly)."""
+    for item in inputs:
+        folder = Path(item)
+        if folder.is_dir():
+            for path in iter_image_files([folder]):
+                yield path, folder
+        else:
+            yield folder, None
+
+
+def _process(analyzer: FaceAnalyzer, path: Path, root: Path | None, draw_dir: Path | None) -> dict[str, Any]:
+    try:
+        image = read_image(path)
+        faces = analyzer.analyze(image)
+        if draw_dir is not None:
+            write_image(_drawing_path(draw_dir, path, root), draw_faces(image, faces))
+    except HrfaceError as exc:
+        return {"image": str(path), "error": str(exc)}
+    except Exception as exc:  # a bug or resource problem on one image must not end the batch
+        return {"image": str(path), "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+    height, width = image.shape[:2]
+    return {"image": str(path), "width": width, "height": height, "faces": [face.to_dict() for face in faces]}
+
+
+def _drawing_path(draw_dir: Path, path: Path, root: Path | None) -> Path:
+    """Annotated image path: the input's path relative to its folder (or its name), same format if writable."""
+    relative = path.relative_to(root) if root is not None else Path(path.name)
+    suffix = relative.suffix.lower()
+    if suffix not in IMAGE_EXTENSIONS or suffix in {".gif", ".pgm", ".pbm"}:
+        relative = relative.with_suffix(relative.suffix + ".png")
+    return draw_dir / relative
+
+
+def _progress(items: list[tuple[Path, Path | None]], enabled: bool) -> Any:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, unit="img", file=sys.stderr, dynamic_ncols=True)
+
+
+class _jsonl_sink:
+    """Standard output, or a file written as ``NAME.partial`` and renamed into place when the run ends.
+
+    Lines are flushed as they are written, so an interrupted run leaves its results in the ``.partial``
+    file; the final name only ever holds a complete output.
+    """
+
+    def __init__(self, output: Path | None) -> None:
+        self.output = output
+        self._file: IO[str] | None = None
+        self._tmp: str | None = None
+
+    def __enter__(self) -> IO[str]:
+        if self.output is None:
+            return sys.stdout
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=self.output.name + ".", suffix=".partial", dir=self.output.parent)
+        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        return self._file
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if self._file is None or self._tmp is None:
+            return
+        self._file.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.output)

@@ -1,0 +1,68 @@
+"""The one-call pipeline: image → faces (box, score, 5 keypoints) → dense landmarks in image coordinates."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..io.image import to_bgr
+from .detector import DEFAULT_DETECTOR, Detector
+from .faces import Face
+from .landmarker import DEFAULT_LANDMARKER, Landmarker
+
+ModelArg = str | os.PathLike[str] | nn.Module
+
+
+class FaceAnalyzer:
+    """Detect faces and (optionally) their dense landmarks.
+
+    >>> fa = FaceAnalyzer(detector="retinaface_mobilenet0.25_Final.pth", landmarker=None)
+    >>> faces = fa("photo.jpg")            # or an ndarray (BGR; rgb=True for RGB) or a PIL image
+    >>> faces[0].box, faces[0].keypoints   # pixels of the original image
+
+    Args:
+        detector: a :class:`Detector`, a registry name, or a RetinaFace checkpoint path.
+        landmarker: a :class:`Landmarker`, a registry name, an HRNet checkpoint path, or None for
+            detection only.
+        threshold, nms_iou, max_size: detector settings (see :class:`Detector`); ignored when a
+            ready Detector is passed.
+        device: 'cpu', 'cuda', 'cuda:N' or 'auto' for the models built here.
+    """
+
+    def __init__(
+        self,
+        detector: Detector | ModelArg = DEFAULT_DETECTOR,
+        landmarker: Landmarker | ModelArg | None = DEFAULT_LANDMARKER,
+        *,
+        threshold: float = 0.5,
+        nms_iou: float = 0.4,
+        max_size: int | None = 1920,
+        device: str | torch.device | None = "cpu",
+    ) -> None:
+        if isinstance(detector, Detector):
+            self.detector = detector
+        else:
+            self.detector = Detector(detector, threshold=threshold, nms_iou=nms_iou, max_size=max_size, device=device)
+        if landmarker is None or isinstance(landmarker, Landmarker):
+            self.landmarker = landmarker
+        else:
+            self.landmarker = Landmarker(landmarker, device=device)
+
+    def __call__(self, image: Any, rgb: bool = False) -> list[Face]:
+        """Faces in ``image`` (path, ndarray — BGR unless ``rgb`` — or PIL image), best score first."""
+        return self.analyze(to_bgr(image, rgb=rgb))
+
+    def analyze(self, image_bgr: np.ndarray) -> list[Face]:
+        """Faces in a BGR uint8 (H, W, 3) image."""
+        faces = self.detector.detect(image_bgr).to_faces()
+        if self.landmarker is not None and faces:
+            boxes = np.stack([face.box for face in faces])
+            points, scores = self.landmarker.predict(image_bgr, boxes)
+            for face, face_points, face_scores in zip(faces, points, scores, strict=True):
+                face.landmarks = face_points
+                face.landmark_scores = face_scores
+        return faces

@@ -1,0 +1,122 @@
+"""Dense facial landmarks with HRNetV2: face crops → heatmaps → sub-pixel points in the original image."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..io.image import to_bgr
+from ..landmarks.crop import (
+    DEFAULT_CROP_SIZE,
+    DEFAULT_ENLARGE,
+    apply_affine,
+    crop_from_box,
+    crop_matrices,
+    heatmap_to_crop,
+    invert_affine,
+    warp_crops,
+)
+from ..landmarks.heatmaps import DECODE_METHODS, decode_heatmaps
+from ..landmarks.layouts import LandmarkLayout, get_layout
+from ..models.registry import create_model
+from .device import resolve_device
+
+RGB_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, applied to RGB in [0, 1] as in the reference
+RGB_STD = (0.229, 0.224, 0.225)
+DEFAULT_LANDMARKER = "hrnetv2_w18_300w"
+
+
+def heatmap_sigma(num_landmarks: int) -> float:
+    """Gaussian σ (heatmap pixels) of the training targets: 1.0 for 68 points, 1.5 for the other layouts."""
+    return 1.0 if num_landmarks == 68 else 1.5
+
+
+class Landmarker:
+    """HRNetV2 landmark model applied to face boxes.
+
+    Each box (x1, y1, x2, y2, pixels) becomes a square crop centred on the box with side
+    ``max(w, h) × enlarge`` (1.25 as in the reference), resampled to 256×256 (bilinear, black outside
+    the image); the model's 64×64 heatmaps are decoded to sub-pixel points (``decode``: 'dark' by
+    default, or 'quarter' / 'argmax') and mapped back through the inverse crop transform.
+
+    Args:
+        model: registry name, checkpoint path, or a ready :class:`~hrface.models.hrnet.HRNet`.
+        enlarge: crop side as a multiple of the box's longer side.
+        decode: heatmap decoding method.
+        batch_size: faces per forward pass (all faces of an image go through in batches of this size).
+        device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | nn.Module = DEFAULT_LANDMARKER,
+        *,
+        enlarge: float = DEFAULT_ENLARGE,
+        decode: str = "dark",
+        batch_size: int = 32,
+        device: str | torch.device | None = "cpu",
+    ) -> None:
+        if decode not in DECODE_METHODS:
+            raise ConfigError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
+        if enlarge <= 0:
+            raise ConfigError(f"enlarge must be positive, got {enlarge}")
+        self.device = resolve_device(device)
+        net = model if isinstance(model, nn.Module) else create_model(model, expect="hrnet")
+        self.model = net.to(self.device).eval()
+        self.num_landmarks = int(self.model.num_landmarks)
+        self.layout: LandmarkLayout | None = _layout_or_none(self.num_landmarks)
+        self.enlarge = enlarge
+        self.decode = decode
+        self.batch_size = max(1, int(batch_size))
+        self.input_size = DEFAULT_CROP_SIZE
+        self._mean = torch.tensor(RGB_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(RGB_STD, device=self.device).view(1, 3, 1, 1)
+
+    def __call__(self, image: Any, boxes: np.ndarray, rgb: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks of the faces ``boxes`` (N, 4) in a path / ndarray (BGR unless ``rgb``) / PIL image."""
+        return self.predict(to_bgr(image, rgb=rgb), boxes)
+
+    def preprocess(self, crops_bgr: np.ndarray) -> torch.Tensor:
+        """Crops (N, S, S, 3) BGR uint8 → normalised RGB float batch (N, 3, S, S)."""
+        batch = torch.from_numpy(np.ascontiguousarray(crops_bgr[..., ::-1])).to(self.device)
+        batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+        return (batch - self._mean) / self._std
+
+    @torch.inference_mode()
+    def predict(self, image_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks for each box.
+
+        Args:
+            image_bgr: (H, W, 3) uint8 BGR image.
+            boxes: (N, 4) face boxes x1, y1, x2, y2 in pixels of that image.
+
+        Returns:
+            ``points`` (N, K, 2) float64 (x, y) in image pixels and ``scores`` (N, K) heatmap peaks.
+        """
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        k = self.num_landmarks
+        if len(boxes) == 0:
+            return np.zeros((0, k, 2)), np.zeros((0, k))
+        centers, sizes = crop_from_box(boxes, self.enlarge)
+        sizes = np.maximum(sizes, 1.0)  # degenerate boxes still give a (tiny) valid crop
+        matrices = crop_matrices(centers, sizes, self.input_size)
+        crops = warp_crops(image_bgr, matrices, self.input_size)
+        heatmaps = torch.cat(
+            [self.model(self.preprocess(crops[i : i + self.batch_size])) for i in range(0, len(crops), self.batch_size)]
+        )
+        coords, scores = decode_heatmaps(heatmaps.float(), method=self.decode, sigma=heatmap_sigma(k))
+        in_crop = heatmap_to_crop(coords.cpu().numpy().astype(np.float64), heatmaps.shape[-1], self.input_size)
+        points = apply_affine(in_crop, invert_affine(matrices))
+        return points, scores.cpu().numpy().astype(np.float64)
+
+
+def _layout_or_none(num_landmarks: int) -> LandmarkLayout | None:
+    try:
+        return get_layout(num_landmarks)
+    except ConfigError:
+        return None
