@@ -60,7 +60,9 @@ def build_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
 def run(args: argparse.Namespace) -> int:
     analyzer = build_analyzer(args)
     sources = list(_collect(args.inputs))
-    show_progress = not args.quiet and len(sources) > 1 and sys.stderr.isatty()
+    # A bar on stderr only when a person watches: stderr is a terminal and the JSON lines are not piped.
+    output_piped = args.output is None and not sys.stdout.isatty()
+    show_progress = not args.quiet and len(sources) > 1 and sys.stderr.isatty() and not output_piped
     counts = {"images": 0, "faces": 0, "errors": 0}
     with _jsonl_sink(args.output) as sink:
         for path, root in _progress(sources, show_progress):

@@ -1,6 +1,6 @@
 """HRNetV2 facial landmark network (heatmap regression), checkpoint-compatible with the reference."""
 
-from .blocks import BasicBlock, Bottleneck
+from ..blocks import BasicBlock, Bottleneck
 from .model import STAGE_CONFIGS, HRNet, StageSpec, stage_specs
 from .module import HighResolutionModule
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from .blocks import BLOCKS, Bottleneck, batch_norm, conv3x3, make_blocks
+from ..blocks import BLOCKS, Bottleneck, batch_norm, conv3x3, make_blocks
 from .module import HighResolutionModule
 
 STEM_CHANNELS = 64  # channels of the two stride-2 stem convolutions and of layer1's bottleneck planes

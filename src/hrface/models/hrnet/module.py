@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from .blocks import Block, batch_norm, conv3x3, make_blocks
+from ..blocks import Block, batch_norm, conv3x3, make_blocks
 
 # How lower-resolution branches are brought up to a higher resolution when fusing.  The reference
 # face model resizes bilinearly (align_corners=False) to the target branch's exact size; the

@@ -10,7 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..blocks import Bottleneck, make_blocks
 from .layers import conv_bn, conv_dw
+
+TORCH_BN_MOMENTUM = 0.1  # torchvision's ResNet uses PyTorch's default BatchNorm momentum
 
 
 class MobileNetV1(nn.Module):
@@ -52,35 +55,6 @@ class MobileNetV1(nn.Module):
         return [c3, c4, c5]
 
 
-class Bottleneck(nn.Module):
-    """ResNet bottleneck (1×1 → 3×3 with stride → 1×1, expansion 4), torchvision v1.5 layout."""
-
-    expansion = 4
-
-    def __init__(self, in_ch: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        out_ch = planes * self.expansion
-        self.conv1 = nn.Conv2d(in_ch, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, out_ch, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_ch)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or in_ch != out_ch:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch)
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
-
-
 class ResNet50(nn.Module):
     """ResNet50 trunk (stem + layer1–4), returning layer2/3/4 features (strides 8/16/32; 512/1024/2048 ch)."""
 
@@ -99,9 +73,7 @@ class ResNet50(nn.Module):
 
     @staticmethod
     def _make_layer(in_ch: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        layers = [Bottleneck(in_ch, planes, stride)]
-        layers += [Bottleneck(planes * Bottleneck.expansion, planes) for _ in range(blocks - 1)]
-        return nn.Sequential(*layers)
+        return make_blocks(Bottleneck, in_ch, planes, blocks, stride, bn_momentum=TORCH_BN_MOMENTUM)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

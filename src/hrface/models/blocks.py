@@ -1,8 +1,9 @@
-"""Residual blocks of HRNet: the basic 3×3–3×3 block and the 1×1–3×3–1×1 bottleneck.
+"""Residual blocks shared by HRNet and the ResNet50 backbone: the basic 3×3–3×3 block and the
+1×1–3×3–1×1 bottleneck.
 
-Attribute names (``conv1``, ``bn1``, …, ``downsample``) are those of the reference implementation;
-they make up the checkpoint keys, so they must not change.  All BatchNorms use momentum 0.01, as
-in the reference training setup (it only matters in training mode).
+Attribute names (``conv1``, ``bn1``, …, ``downsample``) are those of the reference implementations;
+they make up the checkpoint keys, so they must not change.  BatchNorms use HRNet's momentum 0.01 by
+default (ResNet50 passes PyTorch's 0.1); momentum only matters in training mode.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from torch import nn
 BN_MOMENTUM = 0.01
 
 
-def batch_norm(channels: int) -> nn.BatchNorm2d:
-    """BatchNorm2d with HRNet's momentum (0.01) and the default eps (1e-5)."""
-    return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM)
+def batch_norm(channels: int, momentum: float = BN_MOMENTUM) -> nn.BatchNorm2d:
+    """BatchNorm2d with HRNet's momentum (0.01) unless given, and the default eps (1e-5)."""
+    return nn.BatchNorm2d(channels, momentum=momentum)
 
 
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
@@ -23,11 +24,11 @@ def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
-def projection(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
+def projection(in_ch: int, out_ch: int, stride: int = 1, bn_momentum: float = BN_MOMENTUM) -> nn.Sequential:
     """Shortcut projection of a residual block: 1×1 conv (no bias) + BN (keys ``0.weight``, ``1.*``)."""
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel_size=1, stride=stride, bias=False),
-        batch_norm(out_ch),
+        batch_norm(out_ch, bn_momentum),
     )
 
 
@@ -39,12 +40,19 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        bn_momentum: float = BN_MOMENTUM,
+    ):
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
-        self.bn1 = batch_norm(planes)
+        self.bn1 = batch_norm(planes, bn_momentum)
         self.conv2 = conv3x3(planes, planes)
-        self.bn2 = batch_norm(planes)
+        self.bn2 = batch_norm(planes, bn_momentum)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.stride = stride
@@ -64,14 +72,21 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        bn_momentum: float = BN_MOMENTUM,
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
-        self.bn1 = batch_norm(planes)
+        self.bn1 = batch_norm(planes, bn_momentum)
         self.conv2 = conv3x3(planes, planes, stride)
-        self.bn2 = batch_norm(planes)
+        self.bn2 = batch_norm(planes, bn_momentum)
         self.conv3 = nn.Conv2d(planes, planes * self.expansion, kernel_size=1, bias=False)
-        self.bn3 = batch_norm(planes * self.expansion)
+        self.bn3 = batch_norm(planes * self.expansion, bn_momentum)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.stride = stride
@@ -89,13 +104,17 @@ Block = type[BasicBlock] | type[Bottleneck]
 BLOCKS: dict[str, Block] = {"BASIC": BasicBlock, "BOTTLENECK": Bottleneck}
 
 
-def make_blocks(block: Block, inplanes: int, planes: int, num_blocks: int, stride: int = 1) -> nn.Sequential:
+def make_blocks(
+    block: Block, inplanes: int, planes: int, num_blocks: int, stride: int = 1, bn_momentum: float = BN_MOMENTUM
+) -> nn.Sequential:
     """A Sequential of ``num_blocks`` blocks; the first gets a projection shortcut when its shape changes.
 
     (N, inplanes, H, W) → (N, planes·block.expansion, H/stride, W/stride).
     """
     out_ch = planes * block.expansion
-    downsample = projection(inplanes, out_ch, stride) if stride != 1 or inplanes != out_ch else None
-    layers: list[nn.Module] = [block(inplanes, planes, stride, downsample)]
-    layers += [block(out_ch, planes) for _ in range(1, num_blocks)]
+    downsample = None
+    if stride != 1 or inplanes != out_ch:
+        downsample = projection(inplanes, out_ch, stride, bn_momentum)
+    layers: list[nn.Module] = [block(inplanes, planes, stride, downsample, bn_momentum)]
+    layers += [block(out_ch, planes, bn_momentum=bn_momentum) for _ in range(1, num_blocks)]
     return nn.Sequential(*layers)
