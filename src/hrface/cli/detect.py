@@ -13,7 +13,8 @@ from typing import IO, Any
 
 from ..errors import HrfaceError, WeightsNotFoundError
 from ..io.draw import draw_faces
-from ..io.image import IMAGE_EXTENSIONS, iter_image_files, read_image, write_image
+from ..io.files import IMAGE_EXTENSIONS, iter_image_files
+from ..io.image import read_image, write_image
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
 from ..runtime.landmarker import DEFAULT_LANDMARKER, Landmarker

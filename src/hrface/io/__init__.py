@@ -4,12 +4,10 @@ All arrays are uint8 BGR ``H×W×3`` (OpenCV order), C-contiguous, with 0-based 
 """
 
 from hrface.io.draw import draw_faces
-from hrface.io.files import atomic_write_bytes, atomic_write_text
+from hrface.io.files import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text, iter_image_files
 from hrface.io.image import (
     DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
     ImageWriteError,
-    iter_image_files,
     max_pixels_limit,
     read_image,
     to_bgr,

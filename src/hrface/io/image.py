@@ -16,7 +16,6 @@ import re
 import sys
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,12 @@ import numpy as np
 from hrface.errors import ConfigError, HrfaceError, ImageLoadError, ImageTooLargeError
 from hrface.io.files import atomic_write_bytes
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "ImageWriteError", "iter_image_files"]
-__all__ += ["max_pixels_limit", "read_image", "to_bgr", "write_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageWriteError", "max_pixels_limit", "read_image", "to_bgr", "write_image"]
 
 DEFAULT_MAX_PIXELS = 150_000_000
 """Default cap on width × height: 150 megapixels (~450 MB as BGR uint8).  Larger files are refused
 from their header, before decoding.  Override per call (``max_pixels=``) or with the environment
 variable ``HRFACE_MAX_PIXELS`` (read at each call); it replaces Pillow's decompression-bomb check."""
-
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".gif"}
-)
-"""Lower-case suffixes (with the dot) that :func:`iter_image_files` picks up inside folders."""
 
 _WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
 _JPEG_QUALITY = 95
@@ -351,51 +344,6 @@ def _array_to_bgr(a: np.ndarray, *, rgb: bool, cap: int) -> np.ndarray:
     else:
         raise ImageLoadError(f"{where}: unsupported dtype; pass uint8, uint16, bool or float in [0, 1]")
     return _channels_to_bgr(out, rgb=rgb)
-
-
-def iter_image_files(inputs: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> Iterator[Path]:
-    """Expand files and folders into image file paths, inputs in the given order (no de-duplication).
-
-    * A path that is not a directory is yielded as given, whatever its extension (the user named it)
-      and even when it does not exist: reading it then raises a one-line
-      :class:`~hrface.errors.ImageLoadError` that the caller records for that input.
-    * A directory is walked recursively, depth first, entries sorted by name (paths come in the
-      sorted order of their components), yielding files whose suffix is in :data:`IMAGE_EXTENSIONS`
-      (case-insensitive).  Hidden entries (``.name``) are skipped; directory symlinks are followed
-      once (loops cut).  An unreadable directory is yielded itself, so its error is recorded.
-    """
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            yield from _walk(p, set())
-        else:
-            yield p
-
-
-def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
-    real = os.path.realpath(folder)
-    if real in seen:
-        return
-    seen.add(real)
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        yield folder
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        try:
-            is_dir = entry.is_dir()
-            is_file = not is_dir and entry.is_file()
-        except OSError:
-            continue
-        if is_dir:
-            yield from _walk(Path(entry.path), seen)
-        elif is_file and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-            yield Path(entry.path)
 
 
 def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
