@@ -1,0 +1,141 @@
+"""Detector boxes for annotated faces: the link between training crops and inference crops.
+
+At inference the landmark crop comes from the detector's box. Training on crops from the same kind
+of box keeps accuracy on detector boxes (not only on ground-truth boxes). :func:`attach_detector_boxes`
+runs the detector on every photo, matches detections to annotated faces, and stores the matched
+detector box in each sample. A face the detector misses gets a box predicted from its landmarks by
+:class:`BoxFromPoints`, a mapping fitted on the matched faces (median offsets and scale of the
+detector box relative to the tight landmark box).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...io.image import read_image
+from ...landmarks.layouts import get_layout
+from .samples import LandmarkSample, box_from_points
+
+# A detection matches an annotated face when its 5 keypoints lie, on average, within this fraction
+# of the face's inter-ocular distance from the 5 keypoints derived from the annotation.
+MATCH_KEYPOINT_TOLERANCE = 0.35
+
+
+@dataclass(frozen=True)
+class BoxFromPoints:
+    """Detector-like box from landmarks: centre shift and size relative to the tight landmark box.
+
+    ``box = (cx + dx·w, cy + dy·h, sx·w, sy·h)`` as centre/size, where ``(cx, cy, w, h)`` is the tight
+    box of the points.
+    """
+
+    dx: float = 0.0
+    dy: float = 0.0
+    sx: float = 1.0
+    sy: float = 1.0
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        x1, y1, x2, y2 = box_from_points(points)
+        w, h = x2 - x1, y2 - y1
+        cx, cy = (x1 + x2) / 2 + self.dx * w, (y1 + y2) / 2 + self.dy * h
+        return np.array([cx - self.sx * w / 2, cy - self.sy * h / 2, cx + self.sx * w / 2, cy + self.sy * h / 2])
+
+    @classmethod
+    def fit(cls, points: Iterable[np.ndarray], boxes: Iterable[np.ndarray]) -> BoxFromPoints:
+        """Median mapping from tight landmark boxes to the given (detector) boxes."""
+        rel = []
+        for pts, box in zip(points, boxes, strict=True):
+            x1, y1, x2, y2 = box_from_points(pts)
+            w, h = max(x2 - x1, 1e-6), max(y2 - y1, 1e-6)
+            rel.append(
+                [
+                    ((box[0] + box[2]) - (x1 + x2)) / 2 / w,
+                    ((box[1] + box[3]) - (y1 + y2)) / 2 / h,
+                    (box[2] - box[0]) / w,
+                    (box[3] - box[1]) / h,
+                ]
+            )
+        if not rel:
+            return cls()
+        dx, dy, sx, sy = np.median(np.asarray(rel), axis=0)
+        return cls(float(dx), float(dy), float(sx), float(sy))
+
+
+def match_faces(gt_points: list[np.ndarray], det_keypoints: np.ndarray) -> list[int | None]:
+    """Match annotated faces to detections by their 5 keypoints.
+
+    Args:
+        gt_points: per annotated face, its (K, 2) landmarks (a layout of :mod:`hrface.landmarks.layouts`).
+        det_keypoints: (M, 5, 2) keypoints of the detections, best score first.
+
+    Returns:
+        for each annotated face, the index of its detection or None. Greedy on the normalised keypoint
+        distance (closest pairs first), one detection per face, within :data:`MATCH_KEYPOINT_TOLERANCE`.
+    """
+    if not gt_points or len(det_keypoints) == 0:
+        return [None] * len(gt_points)
+    layout = get_layout(len(gt_points[0]))
+    gt = np.stack([layout.five_points(p) for p in gt_points])  # (N, 5, 2)
+    iod = np.stack([layout.interocular(p) for p in gt_points])  # (N,)
+    dist = np.linalg.norm(gt[:, None] - det_keypoints[None], axis=-1).mean(-1) / np.maximum(iod, 1e-6)[:, None]
+    matches: list[int | None] = [None] * len(gt_points)
+    used: set[int] = set()
+    for flat in np.argsort(dist, axis=None):
+        i, j = divmod(int(flat), dist.shape[1])
+        if dist[i, j] > MATCH_KEYPOINT_TOLERANCE:
+            break
+        if matches[i] is None and j not in used:
+            matches[i] = j
+            used.add(j)
+    return matches
+
+
+@dataclass
+class DetectorBoxReport:
+    """How many annotated faces got a detector box, and the fallback mapping used for the rest."""
+
+    faces: int
+    matched: int
+    fallback: BoxFromPoints
+
+    @property
+    def missed(self) -> int:
+        return self.faces - self.matched
+
+
+def detect_and_match(
+    samples: list[LandmarkSample], detect: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+) -> list[np.ndarray | None]:
+    """Detector box (4,) for each sample, or None where the detector missed the face.
+
+    ``detect`` maps a BGR image to ``(boxes (M, 4), keypoints (M, 5, 2))``. Photos are read once each.
+    """
+    by_image: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        by_image.setdefault(str(sample.image), []).append(index)
+    boxes: list[np.ndarray | None] = [None] * len(samples)
+    for image_path, indices in by_image.items():
+        det_boxes, det_points = detect(read_image(image_path))
+        matches = match_faces([samples[i].points for i in indices], det_points)
+        for i, j in zip(indices, matches, strict=True):
+            if j is not None:
+                boxes[i] = np.asarray(det_boxes[j], dtype=np.float64)
+    return boxes
+
+
+def attach_detector_boxes(
+    samples: list[LandmarkSample],
+    detect: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    fallback: BoxFromPoints | None = None,
+) -> tuple[list[LandmarkSample], DetectorBoxReport]:
+    """Samples whose ``box`` is the matched detector box; missed faces get ``fallback(points)``
+    (fitted on the matched faces when not given)."""
+    found = detect_and_match(samples, detect)
+    matched = [(s.points, b) for s, b in zip(samples, found, strict=True) if b is not None]
+    if fallback is None:
+        fallback = BoxFromPoints.fit([p for p, _ in matched], [b for _, b in matched])
+    out = [s.with_box(b if b is not None else fallback(s.points)) for s, b in zip(samples, found, strict=True)]
+    return out, DetectorBoxReport(faces=len(samples), matched=len(matched), fallback=fallback)
