@@ -270,7 +270,7 @@ def test_build_samples_registry_and_photo_split(samples, tmp_path, monkeypatch):
             }
         }
     )
-    with pytest.raises(NotImplementedError, match="fake"):
+    with pytest.raises(ConfigError, match="unknown source format 'fake'"):
         build_samples(config)
     monkeypatch.setitem(SAMPLE_READERS, "fake", lambda spec: list(samples))
     assert isinstance(config.data.train[0], SourceSpec)

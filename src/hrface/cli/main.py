@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import HrfaceError
-from . import detect, models
+from . import detect, models, train_landmarks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     detect.add_parser(commands)
     models.add_parser(commands)
+    train_landmarks.add_parsers(commands)
     return parser
 
 

@@ -13,13 +13,10 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...data.landmarks.samples import LandmarkSample
-from ...data.landmarks.split import load_split, save_split, split_by_photo
 from ...errors import ConfigError
 from ...landmarks.crop import DEFAULT_CROP_SIZE, DEFAULT_HEATMAP_SIZE
 from ...runtime.landmarker import heatmap_sigma
@@ -45,6 +42,10 @@ class DataConfig:
     faces of the ``train`` sources is held out by whole photos, per subset, drawn with ``split_seed``
     (:func:`hrface.data.landmarks.split_by_photo`); with ``split_file`` the split is read from that
     JSON file (:func:`~hrface.data.landmarks.load_split`) if it exists, else written there.
+
+    With ``detector`` (a detector name or checkpoint), every face's crop box is replaced by the box
+    of the detection that matches it (:mod:`hrface.data.landmarks.detector_boxes`), so that training
+    crops are made exactly as inference crops; the boxes are cached in ``box_cache`` (JSON) if given.
     """
 
     train: list[SourceSpec] = field(default_factory=list)
@@ -52,6 +53,9 @@ class DataConfig:
     split_file: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
+    detector: str | None = None
+    detector_threshold: float = 0.3
+    box_cache: str | None = None
 
 
 @dataclass
@@ -167,6 +171,9 @@ def config_from_dict(
             spec.path = resolve(spec.path) or spec.path
             spec.image_root = resolve(spec.image_root)
         config.data.split_file = resolve(config.data.split_file)
+        config.data.box_cache = resolve(config.data.box_cache)
+        if config.data.detector and Path(base / config.data.detector).suffix:  # a path, not a registry name
+            config.data.detector = resolve(config.data.detector)
         config.output_dir = resolve(config.output_dir) or config.output_dir
     return config
 
@@ -244,39 +251,3 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if not ok:
         raise ConfigError(f"config key {where!r} must be {tp.__name__}, got {value!r}")
     return float(value) if tp is float else value
-
-
-# --- samples -----------------------------------------------------------------------------------------
-
-SampleReader = Callable[[SourceSpec], list[LandmarkSample]]
-
-SAMPLE_READERS: dict[str, SampleReader] = {}
-"""Source format name -> reader of a :class:`SourceSpec` (to be filled with the dataset readers)."""
-
-
-def read_source(spec: SourceSpec) -> list[LandmarkSample]:
-    """The samples of one source; ``NotImplementedError`` for a format with no registered reader."""
-    try:
-        reader = SAMPLE_READERS[spec.format]
-    except KeyError:
-        known = ", ".join(sorted(SAMPLE_READERS)) or "none yet"
-        raise NotImplementedError(
-            f"no reader registered for source format {spec.format!r} (registered: {known})"
-        ) from None
-    return reader(spec)
-
-
-def build_samples(config: LandmarkTrainConfig) -> tuple[list[LandmarkSample], list[LandmarkSample]]:
-    """``(train, val)`` samples of ``config.data`` (see :class:`DataConfig` for the split rules)."""
-    data = config.data
-    if not data.train:
-        raise ConfigError("data.train lists no sample sources")
-    train = [s for spec in data.train for s in read_source(spec)]
-    if data.val:
-        return train, [s for spec in data.val for s in read_source(spec)]
-    if data.split_file and Path(data.split_file).is_file():
-        return load_split(data.split_file).apply(train)
-    train_part, val_part = split_by_photo(train, data.val_fraction, data.split_seed)
-    if data.split_file:
-        save_split(data.split_file, train_part, val_part)
-    return train_part, val_part

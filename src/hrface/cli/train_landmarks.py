@@ -1,0 +1,106 @@
+"""``hrface train-landmarks`` and ``hrface eval-landmarks``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..data.landmarks.detector_boxes import BoxFromPoints
+from ..errors import ConfigError
+from ..evaluation import evaluate_predictions, metrics_table, normalised_errors, plot_ced
+from ..evaluation.landmark_runs import detector_boxes, ground_truth_boxes, predict_landmarks
+from ..io.files import atomic_write_text
+from ..landmarks.layouts import get_layout
+from ..runtime.detector import Detector
+from ..runtime.landmarker import Landmarker
+from ..training.landmarks import build_samples, load_config, train
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("train-landmarks", help="train the HRNet landmark model from a YAML config")
+    p.add_argument("config", type=Path, help="training config (see configs/hrnet_w18_300w.yaml)")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt exactly")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (resumable)")
+    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
+    p.add_argument("--output-dir", type=Path, help="override the config's output_dir")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_train)
+
+    e = commands.add_parser("eval-landmarks", help="evaluate a landmark model (NME, FR, AUC) on a config's data")
+    e.add_argument("config", type=Path, help="config whose validation faces are evaluated")
+    e.add_argument("--model", required=True, help="landmark model name or checkpoint path")
+    e.add_argument("--split", choices=("val", "train"), default="val")
+    e.add_argument(
+        "--boxes",
+        choices=("gt", "detector", "both"),
+        default="both",
+        help="crop from boxes derived from the annotation, from the detector's boxes (missed faces are "
+        "failures), or both (default)",
+    )
+    e.add_argument("--detector", help="detector for --boxes detector (default: the config's data.detector)")
+    e.add_argument("--plot", type=Path, help="write a cumulative error distribution PNG here")
+    e.add_argument("--output", "-o", type=Path, help="write the full results as JSON here")
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(run=run_eval)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.device:
+        config.device = args.device
+    if args.output_dir:
+        config.output_dir = str(args.output_dir)
+    train_samples, val_samples = build_samples(config)
+    print(f"training on {len(train_samples)} faces, validating on {len(val_samples)}; output: {config.output_dir}")
+    result = train(
+        config, train_samples, val_samples, resume=args.resume, max_steps=args.max_steps, progress=not args.quiet
+    )
+    best, best_epoch = result.get("best_nme"), result.get("best_epoch", -1)
+    best_text = "not evaluated yet" if best is None or best_epoch < 0 else f"{100 * best:.2f} % (epoch {best_epoch})"
+    print(f"epoch {result['epoch']}, step {result['global_step']}; best validation NME (inter-ocular) {best_text}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    detector_name = args.detector or config.data.detector
+    if args.boxes != "gt" and not detector_name:
+        raise ConfigError("--boxes detector needs a detector: pass --detector or set data.detector in the config")
+    config.data.detector = None  # evaluation takes the boxes itself (below)
+    train_samples, val_samples = build_samples(config)
+    samples = val_samples if args.split == "val" else train_samples
+    landmarker = Landmarker(args.model, device=args.device)
+    layout = get_layout(landmarker.num_landmarks)
+    gt = np.stack([s.points for s in samples])
+    subsets = [s.subset or "all" for s in samples]
+
+    box_sets: dict[str, list[np.ndarray | None]] = {}
+    mapping = None
+    if args.boxes != "gt":
+        detector = Detector(detector_name, threshold=config.data.detector_threshold, device=args.device)
+        det = detector_boxes(samples, detector)
+        box_sets["detector"] = det
+        found = [(s.points, b) for s, b in zip(samples, det, strict=True) if b is not None]
+        mapping = BoxFromPoints.fit([p for p, _ in found], [b for _, b in found])
+    if args.boxes != "detector":
+        # Ground-truth boxes in the detector's convention (the boxes the model was trained on).
+        box_sets["gt"] = ground_truth_boxes(samples, mapping)
+
+    results: dict[str, object] = {"faces": len(samples), "model": str(args.model), "split": args.split}
+    curves: dict[str, np.ndarray] = {}
+    for name, boxes in box_sets.items():
+        pred = predict_landmarks(landmarker, samples, boxes)
+        results[name] = evaluate_predictions(pred, gt, layout, subsets)
+        errors = normalised_errors(pred, gt, "inter-ocular", layout)
+        curves[f"{name} boxes"] = errors
+        groups = {sub: errors[[s == sub for s in subsets]] for sub in dict.fromkeys(subsets)}
+        print(f"\n{name} boxes — NME normalised by inter-ocular distance ({len(samples)} faces)\n")
+        print(metrics_table(groups))
+    if args.plot:
+        plot_ced(curves, args.plot, threshold=0.10, title=f"CED, inter-ocular NME ({args.split})")
+    if args.output:
+        atomic_write_text(args.output, json.dumps(results, indent=2))
+    return 0

@@ -1,0 +1,50 @@
+"""Running a landmark model over annotated faces, from ground-truth-derived or detector boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..data.landmarks.detector_boxes import BoxFromPoints, detect_and_match
+from ..data.landmarks.samples import LandmarkSample
+from ..io.image import read_image
+from ..runtime.detector import Detector
+from ..runtime.landmarker import Landmarker
+
+
+def predict_landmarks(
+    landmarker: Landmarker, samples: Sequence[LandmarkSample], boxes: Sequence[np.ndarray | None]
+) -> np.ndarray:
+    """Landmarks (N, K, 2) in image pixels for each sample from its box; NaN rows where the box is None
+    (a missed face, counted as a failure by :func:`~hrface.evaluation.landmarks.normalised_errors`).
+
+    All faces of one image go through the model together; each image is read once.
+    """
+    out = np.full((len(samples), landmarker.num_landmarks, 2), np.nan)
+    by_image: dict[str, list[int]] = {}
+    for index, (sample, box) in enumerate(zip(samples, boxes, strict=True)):
+        if box is not None:
+            by_image.setdefault(str(sample.image), []).append(index)
+    for image_path, indices in by_image.items():
+        image = read_image(image_path)
+        points, _ = landmarker.predict(image, np.stack([boxes[i] for i in indices]))
+        out[indices] = points
+    return out
+
+
+def ground_truth_boxes(samples: Sequence[LandmarkSample], mapping: BoxFromPoints | None = None) -> list[np.ndarray]:
+    """Boxes from the annotation: each sample's own box, else ``mapping(points)`` (the tight landmark box
+    when no mapping is given). Use the detector's fitted mapping to get detector-like boxes."""
+    fallback = mapping or BoxFromPoints()
+    return [s.box if s.box is not None else fallback(s.points) for s in samples]
+
+
+def detector_boxes(samples: Sequence[LandmarkSample], detector: Detector) -> list[np.ndarray | None]:
+    """The matched detection's box for each sample, None where the detector missed the face."""
+
+    def detect(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found = detector.detect(image)
+        return found.boxes, found.keypoints
+
+    return detect_and_match(list(samples), detect)

@@ -1,0 +1,93 @@
+"""``hrface train-landmarks`` / ``eval-landmarks`` and the config's annotation sources, on generated 300W data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from hrface.cli.main import main
+from hrface.data.landmarks import write_pts
+from hrface.errors import ConfigError
+from hrface.training.landmarks import SourceSpec, build_samples, load_config, read_source
+
+SIDE = 96
+
+
+def write_300w_folder(folder: Path, photos: int = 6) -> None:
+    """Noise photos with bright dots at 68 points; one .pts per face (photo 0 has two faces)."""
+    folder.mkdir(parents=True)
+    g = np.random.default_rng(0)
+    t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    for i in range(photos):
+        image = g.integers(0, 90, (SIDE, SIDE, 3), dtype=np.uint8)
+        faces = 2 if i == 0 else 1
+        for k in range(faces):
+            centre = g.uniform(35, 60, 2)
+            points = np.stack([np.cos(t) * (1 + 0.3 * np.sin(3 * t)), np.sin(t)], 1) * g.uniform(15, 20) + centre
+            for x, y in np.rint(points).astype(int):
+                image[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] = 255
+            write_pts(folder / f"img{i}_{k + 1}.pts", points)
+        cv2.imwrite(str(folder / f"img{i}.png"), image)
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    write_300w_folder(tmp_path / "data" / "synth")
+    config = {
+        "data": {"train": [{"format": "300w", "path": "data/synth"}], "val_fraction": 0.34, "split_seed": 1},
+        "model": {"width": 4, "num_landmarks": 68},
+        "input_size": 64,
+        "heatmap_size": 16,
+        "batch_size": 2,
+        "workers": 0,
+        "device": "cpu",
+        "schedule": {"epochs": 1, "lr_steps": [1]},
+        "output_dir": "run",
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_sources_read_300w_folders_and_split_by_photo(tiny_config: Path) -> None:
+    config = load_config(tiny_config)
+    train, val = build_samples(config)
+    assert len(train) + len(val) == 7
+    assert {s.photo for s in train}.isdisjoint({s.photo for s in val})
+    assert all(s.points.shape == (68, 2) for s in train)
+    with pytest.raises(ConfigError, match="unknown source format 'nope'"):
+        read_source(SourceSpec(format="nope", path="x"))
+    with pytest.raises(ConfigError, match="bad options"):
+        read_source(SourceSpec(format="300w", path=str(tiny_config.parent / "data" / "synth"), options={"x": 1}))
+
+
+def test_train_then_evaluate_from_the_command_line(tiny_config: Path, capsys) -> None:
+    assert main(["train-landmarks", str(tiny_config), "-q"]) == 0
+    run = tiny_config.parent / "run"
+    assert (run / "last.pt").is_file() and (run / "model.safetensors").is_file()
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert len(rows) == 1 and float(rows[0]["train_loss"]) > 0
+    out = capsys.readouterr().out
+    assert "best validation NME (inter-ocular)" in out
+
+    result_path, plot_path = tiny_config.parent / "eval.json", tiny_config.parent / "ced.png"
+    args = ["eval-landmarks", str(tiny_config), "--model", str(run / "model.safetensors"), "--boxes", "gt"]
+    assert main([*args, "--output", str(result_path), "--plot", str(plot_path)]) == 0
+    table = capsys.readouterr().out
+    assert "gt boxes" in table and "NME (%)" in table
+    result = json.loads(result_path.read_text())
+    metrics = result["gt"]["metrics"]["inter-ocular"]["all"]
+    assert metrics["count"] == result["faces"] and metrics["missed"] == 0 and metrics["nme"] > 0
+    assert cv2.imread(str(plot_path)).shape == (600, 800, 3)
+
+
+def test_detector_boxes_need_a_detector(tiny_config: Path, capsys) -> None:
+    args = ["eval-landmarks", str(tiny_config), "--model", "x.pth", "--boxes", "detector"]
+    assert main(args) == 2
+    assert "needs a detector" in capsys.readouterr().err
