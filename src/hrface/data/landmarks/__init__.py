@@ -4,8 +4,8 @@ Every reader returns :class:`LandmarkSample` records with 0-based pixel coordina
 """
 
 from .cofw import CofwData, export_cofw, read_cofw_mat
-from .errors import DatasetError
 from .hrnet_csv import read_aflw_box_sizes, read_hrnet_csv, write_hrnet_csv
+from .parsing import DatasetError
 from .pts import read_300w_folder, read_pts, strip_face_index, write_pts
 from .samples import LandmarkSample, box_from_center_scale, box_from_points
 from .split import PhotoSplit, load_split, photo_id, save_split, split_by_photo

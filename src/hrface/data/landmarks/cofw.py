@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from ...io.image import write_image
-from .errors import DatasetError, check_box
+from .parsing import DatasetError, check_box
 from .samples import LandmarkSample
 
 __all__ = ["CofwData", "export_cofw", "read_cofw_mat"]

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ...io.files import atomic_write_text
-from .errors import DatasetError, parse_floats, read_lines, where
+from .parsing import DatasetError, parse_floats, read_lines, where
 from .pts import strip_face_index
 from .samples import LandmarkSample, box_from_center_scale
 

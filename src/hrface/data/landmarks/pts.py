@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ...io.files import IMAGE_EXTENSIONS, atomic_write_text
-from .errors import DatasetError, parse_floats, read_lines, snippet, where
+from .parsing import DatasetError, parse_floats, read_lines, snippet, where
 from .samples import LandmarkSample
 
 __all__ = ["read_300w_folder", "read_pts", "strip_face_index", "write_pts"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ...io.files import atomic_write_text
-from .errors import DatasetError, where
+from .parsing import DatasetError, where
 from .samples import LandmarkSample
 
 __all__ = ["PhotoSplit", "load_split", "photo_id", "save_split", "split_by_photo"]

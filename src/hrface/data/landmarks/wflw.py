@@ -18,7 +18,7 @@ from typing import Literal, overload
 
 import numpy as np
 
-from .errors import DatasetError, check_box, parse_floats, read_lines, where
+from .parsing import DatasetError, check_box, parse_floats, read_lines, where
 from .samples import LandmarkSample
 
 __all__ = ["WFLW_ATTRIBUTES", "read_wflw_list", "wflw_subset_masks"]
