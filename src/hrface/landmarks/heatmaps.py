@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .crop import apply_affine, heatmap_to_crop
+
 DEFAULT_SIGMA = 1.0
 """Standard deviation (heatmap pixels) of the training targets' Gaussians (reference HRNet: 1.0)."""
 
@@ -170,3 +172,26 @@ def decode_heatmaps(
     if is_numpy:
         return coords.numpy(), scores.numpy()
     return coords, scores
+
+
+def heatmaps_to_image(
+    heatmaps: torch.Tensor,
+    crop_to_image: np.ndarray,
+    input_size: int,
+    method: str = "dark",
+    sigma: float = DEFAULT_SIGMA,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks in image pixels from the heatmaps of crops.
+
+    Args:
+        heatmaps: (N, K, H, W) model output for N crops of ``input_size`` pixels.
+        crop_to_image: (N, 2, 3) affine matrices mapping crop pixels back to image pixels (the inverse
+            of the crop matrices, :func:`hrface.landmarks.crop.invert_affine`).
+        method, sigma: as for :func:`decode_heatmaps`.
+
+    Returns:
+        ``points (N, K, 2)`` float64 ``(x, y)`` image pixels and ``scores (N, K)`` float64 peak values.
+    """
+    coords, scores = decode_heatmaps(heatmaps.float(), method=method, sigma=sigma)
+    in_crop = heatmap_to_crop(coords.cpu().numpy().astype(np.float64), heatmaps.shape[-1], input_size)
+    return apply_affine(in_crop, crop_to_image), scores.cpu().numpy().astype(np.float64)

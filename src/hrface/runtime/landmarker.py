@@ -14,14 +14,12 @@ from ..io.image import to_bgr
 from ..landmarks.crop import (
     DEFAULT_CROP_SIZE,
     DEFAULT_ENLARGE,
-    apply_affine,
     crop_from_box,
     crop_matrices,
-    heatmap_to_crop,
     invert_affine,
     warp_crops,
 )
-from ..landmarks.heatmaps import DECODE_METHODS, decode_heatmaps
+from ..landmarks.heatmaps import DECODE_METHODS, heatmaps_to_image
 from ..landmarks.layouts import LandmarkLayout, get_layout
 from ..models.registry import create_model
 from .device import resolve_device
@@ -109,10 +107,7 @@ class Landmarker:
         heatmaps = torch.cat(
             [self.model(self.preprocess(crops[i : i + self.batch_size])) for i in range(0, len(crops), self.batch_size)]
         )
-        coords, scores = decode_heatmaps(heatmaps.float(), method=self.decode, sigma=heatmap_sigma(k))
-        in_crop = heatmap_to_crop(coords.cpu().numpy().astype(np.float64), heatmaps.shape[-1], self.input_size)
-        points = apply_affine(in_crop, invert_affine(matrices))
-        return points, scores.cpu().numpy().astype(np.float64)
+        return heatmaps_to_image(heatmaps, invert_affine(matrices), self.input_size, self.decode, heatmap_sigma(k))
 
 
 def _layout_or_none(num_landmarks: int) -> LandmarkLayout | None:

@@ -43,8 +43,8 @@ from ...data.landmarks.samples import LandmarkSample
 from ...errors import CheckpointError, ConfigError
 from ...evaluation.landmarks import normalised_errors
 from ...io.files import atomic_write_bytes, atomic_write_text
-from ...landmarks.crop import apply_affine, heatmap_to_crop, invert_affine
-from ...landmarks.heatmaps import decode_heatmaps
+from ...landmarks.crop import invert_affine
+from ...landmarks.heatmaps import heatmaps_to_image
 from ...landmarks.layouts import LandmarkLayout, get_layout
 from ...models.checkpoint import ArchSpec, load_weights
 from ...models.registry import build_model
@@ -260,9 +260,8 @@ def evaluate(
         loss_sum += heatmap_loss(pred, batch["heatmaps"].to(device), batch["target_weight"].to(device)).item() * len(
             pred
         )
-        coords, _ = decode_heatmaps(pred, "dark", dataset.sigma)
-        in_crop = heatmap_to_crop(coords.cpu().numpy(), config.heatmap_size, config.input_size)
-        points = apply_affine(in_crop, invert_affine(batch["matrix"].numpy()))
+        to_image = invert_affine(batch["matrix"].numpy())
+        points, _ = heatmaps_to_image(pred, to_image, config.input_size, "dark", dataset.sigma)
         gt = np.stack([dataset.samples[i].points for i in batch["index"].tolist()]).astype(np.float64)
         nmes.append(normalised_errors(points, gt, "inter-ocular", layout))
     model.train()
