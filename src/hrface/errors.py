@@ -30,3 +30,14 @@ class WeightsNotFoundError(HrfaceError):
 
 class ConfigError(HrfaceError):
     """A model name, option or configuration value is invalid."""
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """``text`` (or an exception's message) on one line: whitespace collapsed, cut to ``limit`` characters.
+
+    An exception with an empty message gives its type name.
+    """
+    s = " ".join(str(text).split())
+    if not s and isinstance(text, BaseException):
+        s = type(text).__name__
+    return s if len(s) <= limit else s[: limit - 1] + "…"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import HrfaceError, WeightsNotFoundError
+from ..errors import HrfaceError, WeightsNotFoundError, one_line
 from ..io.draw import draw_faces
 from ..io.files import IMAGE_EXTENSIONS, iter_image_files
 from ..io.image import read_image, write_image
@@ -102,7 +102,7 @@ def _process(analyzer: FaceAnalyzer, path: Path, root: Path | None, draw_dir: Pa
     except HrfaceError as exc:
         return {"image": str(path), "error": str(exc)}
     except Exception as exc:  # a bug or resource problem on one image must not end the batch
-        return {"image": str(path), "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+        return {"image": str(path), "error": f"{type(exc).__name__}: {one_line(exc, 1000)}"}
     height, width = image.shape[:2]
     return {"image": str(path), "width": width, "height": height, "faces": [face.to_dict() for face in faces]}
 

@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hrface.errors import ConfigError, HrfaceError, ImageLoadError, ImageTooLargeError
+from hrface.errors import ConfigError, HrfaceError, ImageLoadError, ImageTooLargeError, one_line
 from hrface.io.files import atomic_write_bytes
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageWriteError", "max_pixels_limit", "read_image", "to_bgr", "write_image"]
@@ -42,12 +42,6 @@ class ImageWriteError(HrfaceError):
     """An image could not be encoded or written (unsupported suffix, unwritable path)."""
 
 
-def _one_line(text: object, limit: int = 200) -> str:
-    """Collapse whitespace (newlines included) and shorten to ``limit`` characters."""
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
 def max_pixels_limit(max_pixels: int | None = None) -> int:
     """The effective pixel cap: ``max_pixels``, else ``$HRFACE_MAX_PIXELS``, else the default."""
     if max_pixels is None:
@@ -58,7 +52,7 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
             max_pixels = int(raw.replace("_", ""))
         except ValueError:
             raise ConfigError(
-                f"HRFACE_MAX_PIXELS={_one_line(raw, 40)!r} is not an integer; set it to a pixel count "
+                f"HRFACE_MAX_PIXELS={one_line(raw, 40)!r} is not an integer; set it to a pixel count "
                 f"such as 200000000, or unset it for the default {DEFAULT_MAX_PIXELS}"
             ) from None
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
@@ -128,7 +122,7 @@ def _pil_to_bgr(im: Any, where: str) -> np.ndarray:
             im = im.convert("RGB")  # L, LA, P, PA, 1, CMYK, YCbCr, RGBA, ... (alpha discarded)
         except (ValueError, OSError) as e:
             raise ImageLoadError(
-                f"{where}: unsupported colour mode {mode} ({_one_line(e, 80)}); save the image as RGB"
+                f"{where}: unsupported colour mode {mode} ({one_line(e, 80)}); save the image as RGB"
             ) from None
     return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2BGR)
 
@@ -243,7 +237,7 @@ def _read(p: Path, where: str, cap: int) -> np.ndarray:
             "pixels; downscale it, or raise the limit with max_pixels= or HRFACE_MAX_PIXELS"
         ) from None
     except OSError as e:
-        raise ImageLoadError(f"{where}: cannot open file ({_one_line(e, 120)}); check the path") from None
+        raise ImageLoadError(f"{where}: cannot open file ({one_line(e, 120)}); check the path") from None
 
     with im:
         width, height = im.size
@@ -270,7 +264,7 @@ def _read(p: Path, where: str, cap: int) -> np.ndarray:
                     f"{where}: image data is truncated (incomplete file); re-copy or re-download it"
                 ) from None
             raise ImageLoadError(
-                f"{where}: image data is corrupt or unsupported ({type(e).__name__}: {_one_line(e, 120)}); "
+                f"{where}: image data is corrupt or unsupported ({type(e).__name__}: {one_line(e, 120)}); "
                 "re-export the image as JPEG or PNG"
             ) from None
 
@@ -306,7 +300,7 @@ def to_bgr(image: Any, *, rgb: bool = False, max_pixels: int | None = None) -> n
             try:
                 image.load()
             except Exception as e:  # lazily opened images decode here
-                msg = f"{where}: cannot load pixel data ({_one_line(e, 120)}); pass a complete image"
+                msg = f"{where}: cannot load pixel data ({one_line(e, 120)}); pass a complete image"
                 raise ImageLoadError(msg) from None
             return _pil_to_bgr(image, where)
     raise ImageLoadError(
@@ -369,12 +363,12 @@ def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
     try:
         ok, buf = cv2.imencode(suffix, bgr, params)
     except cv2.error as e:
-        raise ImageWriteError(f"{where}: encoding failed ({_one_line(e, 120)}); try .png") from None
+        raise ImageWriteError(f"{where}: encoding failed ({one_line(e, 120)}); try .png") from None
     if not ok:
         raise ImageWriteError(f"{where}: encoding as {suffix} failed; try .png")
     try:
         atomic_write_bytes(path, buf.tobytes())
     except OSError as e:
-        reason = _one_line(e.strerror or e, 80)
+        reason = one_line(e.strerror or e, 80)
         msg = f"{where}: cannot write file ({reason}); check the folder and its permissions"
         raise ImageWriteError(msg) from None

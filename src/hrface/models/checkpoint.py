@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, one_line
 
 StateDict = dict[str, torch.Tensor]
 
@@ -58,7 +58,7 @@ def _read_safetensors(path: Path) -> StateDict:
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({_one_line(exc)})") from None
+        raise CheckpointError(f"{path}: not a readable safetensors file ({one_line(exc, 120)})") from None
 
 
 def _read_torch(path: Path) -> Any:
@@ -72,12 +72,7 @@ def _read_torch(path: Path) -> Any:
             ) from None
         raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint (unreadable pickle data)") from None
     except Exception as exc:  # torch.load raises many types (IndexError, RuntimeError, …) on arbitrary bytes
-        raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint ({_one_line(exc)})") from None
-
-
-def _one_line(exc: BaseException, limit: int = 120) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint ({one_line(exc, 120)})") from None
 
 
 def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> StateDict:

@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from ...errors import one_line
 from ...io.image import write_image
 from .parsing import DatasetError, check_box
 from .samples import LandmarkSample
@@ -85,7 +86,7 @@ def _load_v5(path: Path, keys: tuple[str, ...]) -> tuple[list[np.ndarray], np.nd
     except NotImplementedError:
         raise _v73_error(path) from None
     except (MatReadError, OSError, ValueError, TypeError) as e:
-        raise DatasetError(f"{path}: not a readable MATLAB file ({' '.join(str(e).split())[:120]})") from None
+        raise DatasetError(f"{path}: not a readable MATLAB file ({one_line(e, 120)})") from None
     for key in keys[:2]:
         if key not in mat:
             raise _missing(path, key, keys)
@@ -110,7 +111,7 @@ def _load_hdf5(path: Path, keys: tuple[str, ...]) -> tuple[list[np.ndarray], np.
             phis = np.asarray(f[keys[1]]).T
             boxes = np.asarray(f[keys[2]]).T if keys[2] in f else None
     except (OSError, KeyError, TypeError, ValueError) as e:
-        raise DatasetError(f"{path}: not a readable MATLAB v7.3 file ({' '.join(str(e).split())[:120]})") from None
+        raise DatasetError(f"{path}: not a readable MATLAB v7.3 file ({one_line(e, 120)})") from None
     return images, phis, boxes
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import HrfaceError
+from ...errors import HrfaceError, one_line
 
 
 class DatasetError(HrfaceError):
@@ -27,8 +27,7 @@ def where(path: str | os.PathLike[str], line: int | None = None) -> str:
 
 def snippet(text: str, limit: int = 40) -> str:
     """``text`` quoted and shortened to one line for an error message."""
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+    return repr(one_line(text, limit))
 
 
 def parse_floats(tokens: Sequence[str], path: str | os.PathLike[str], line: int | None, what: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import ConfigError, one_line
 from ...landmarks.crop import DEFAULT_CROP_SIZE, DEFAULT_HEATMAP_SIZE
 from ...runtime.landmarker import heatmap_sigma
 
@@ -193,7 +193,7 @@ def load_config(path: str | os.PathLike[str]) -> LandmarkTrainConfig:
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise ConfigError(f"{p}: not valid YAML ({one_line(exc)})") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{p}: the config must be a mapping of keys, got {type(data).__name__}")
     try:

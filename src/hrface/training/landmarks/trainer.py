@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from ...data.landmarks.samples import LandmarkSample
-from ...errors import CheckpointError, ConfigError
+from ...errors import CheckpointError, ConfigError, one_line
 from ...evaluation.landmarks import normalised_errors
 from ...io.files import atomic_write_bytes, atomic_write_text
 from ...landmarks.crop import invert_affine
@@ -362,8 +362,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         state = TrainState(**checkpoint["state"])
     except Exception as exc:  # unreadable file, or not one of ours
-        reason = " ".join(str(exc).split())[:160]
-        raise CheckpointError(f"{path}: not a readable training checkpoint ({reason})") from None
+        raise CheckpointError(f"{path}: not a readable training checkpoint ({one_line(exc, 160)})") from None
     load_weights(model, checkpoint["model"], source=str(path))
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
