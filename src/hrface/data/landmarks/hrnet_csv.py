@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ...io.files import atomic_write_text
-from .parsing import DatasetError, parse_floats, read_lines, where
+from .parsing import DatasetError, is_number, parse_floats, read_lines, where
 from .pts import strip_face_index
 from .samples import LandmarkSample, box_from_center_scale
 
@@ -51,7 +51,7 @@ def _parse(csv_path: str | os.PathLike[str], layout: str) -> _Table:
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue
-        if not rows and header is None and not _is_number(row[1] if len(row) > 1 else ""):
+        if not rows and header is None and not is_number(row[1] if len(row) > 1 else ""):
             header = [cell.strip().lower() for cell in row]
             continue
         rows.append((reader.line_num, row))
@@ -77,14 +77,6 @@ def _parse(csv_path: str | os.PathLike[str], layout: str) -> _Table:
             raise DatasetError(f"{where(csv_path, line_no)}: scale must be positive, got {values[-1][0]:g}")
     names = [row[0].strip() for _, row in rows]
     return _Table(layout, names, [n for n, _ in rows], np.stack(values))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _detect(header: list[str] | None, width: int) -> str:

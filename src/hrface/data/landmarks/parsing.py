@@ -35,14 +35,15 @@ def parse_floats(tokens: Sequence[str], path: str | os.PathLike[str], line: int 
     try:
         values = [float(t) for t in tokens]
     except ValueError:
-        bad = next(t for t in tokens if not _is_float(t))
+        bad = next(t for t in tokens if not is_number(t))
         raise DatasetError(f"{where(path, line)}: {what}: {snippet(bad)} is not a number") from None
     if not all(math.isfinite(v) for v in values):
         raise DatasetError(f"{where(path, line)}: {what}: values must be finite, got {snippet(' '.join(tokens))}")
     return np.array(values, dtype=np.float64)
 
 
-def _is_float(token: str) -> bool:
+def is_number(token: str) -> bool:
+    """Whether ``token`` parses as a float."""
     try:
         float(token)
     except ValueError:
