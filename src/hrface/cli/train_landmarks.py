@@ -83,8 +83,7 @@ def run_eval(args: argparse.Namespace) -> int:
         detector = Detector(detector_name, threshold=config.data.detector_threshold, device=args.device)
         det = detector_boxes(samples, detector)
         box_sets["detector"] = det
-        found = [(s.points, b) for s, b in zip(samples, det, strict=True) if b is not None]
-        mapping = BoxFromPoints.fit([p for p, _ in found], [b for _, b in found])
+        mapping = BoxFromPoints.fit_matched(samples, det)
     if args.boxes != "detector":
         # Ground-truth boxes in the detector's convention (the boxes the model was trained on).
         box_sets["gt"] = ground_truth_boxes(samples, mapping)

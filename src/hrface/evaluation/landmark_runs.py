@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.landmarks.detector_boxes import BoxFromPoints, detect_and_match
+from ..data.landmarks.detector_boxes import BoxFromPoints, detect_and_match, detections_of
 from ..data.landmarks.samples import LandmarkSample
 from ..io.image import read_image
 from ..runtime.detector import Detector
@@ -42,9 +42,4 @@ def ground_truth_boxes(samples: Sequence[LandmarkSample], mapping: BoxFromPoints
 
 def detector_boxes(samples: Sequence[LandmarkSample], detector: Detector) -> list[np.ndarray | None]:
     """The matched detection's box for each sample, None where the detector missed the face."""
-
-    def detect(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = detector.detect(image)
-        return found.boxes, found.keypoints
-
-    return detect_and_match(list(samples), detect)
+    return detect_and_match(samples, detections_of(detector))

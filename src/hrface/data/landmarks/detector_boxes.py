@@ -10,8 +10,9 @@ detector box relative to the tight landmark box).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,27 @@ class BoxFromPoints:
         dx, dy, sx, sy = np.median(np.asarray(rel), axis=0)
         return cls(float(dx), float(dy), float(sx), float(sy))
 
+    @classmethod
+    def fit_matched(cls, samples: Sequence[LandmarkSample], boxes: Sequence[np.ndarray | None]) -> BoxFromPoints:
+        """:meth:`fit` on the samples that have a (detector) box; None entries are left out."""
+        pairs = [(s.points, b) for s, b in zip(samples, boxes, strict=True) if b is not None]
+        return cls.fit([p for p, _ in pairs], [b for _, b in pairs])
+
+
+DetectFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""Maps a BGR image to ``(boxes (M, 4), keypoints (M, 5, 2))`` of its detections."""
+
+
+def detections_of(detector: Any) -> DetectFn:
+    """A :data:`DetectFn` from a :class:`~hrface.runtime.detector.Detector` (anything whose
+    ``detect(image)`` returns an object with ``boxes`` and ``keypoints``)."""
+
+    def detect(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found = detector.detect(image)
+        return found.boxes, found.keypoints
+
+    return detect
+
 
 def match_faces(gt_points: list[np.ndarray], det_keypoints: np.ndarray) -> list[int | None]:
     """Match annotated faces to detections by their 5 keypoints.
@@ -106,9 +128,7 @@ class DetectorBoxReport:
         return self.faces - self.matched
 
 
-def detect_and_match(
-    samples: list[LandmarkSample], detect: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-) -> list[np.ndarray | None]:
+def detect_and_match(samples: Sequence[LandmarkSample], detect: DetectFn) -> list[np.ndarray | None]:
     """Detector box (4,) for each sample, or None where the detector missed the face.
 
     ``detect`` maps a BGR image to ``(boxes (M, 4), keypoints (M, 5, 2))``. Photos are read once each.
@@ -127,15 +147,15 @@ def detect_and_match(
 
 
 def attach_detector_boxes(
-    samples: list[LandmarkSample],
-    detect: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    samples: Sequence[LandmarkSample],
+    detect: DetectFn,
     fallback: BoxFromPoints | None = None,
 ) -> tuple[list[LandmarkSample], DetectorBoxReport]:
     """Samples whose ``box`` is the matched detector box; missed faces get ``fallback(points)``
     (fitted on the matched faces when not given)."""
     found = detect_and_match(samples, detect)
-    matched = [(s.points, b) for s, b in zip(samples, found, strict=True) if b is not None]
     if fallback is None:
-        fallback = BoxFromPoints.fit([p for p, _ in matched], [b for _, b in matched])
+        fallback = BoxFromPoints.fit_matched(samples, found)
     out = [s.with_box(b if b is not None else fallback(s.points)) for s, b in zip(samples, found, strict=True)]
-    return out, DetectorBoxReport(faces=len(samples), matched=len(matched), fallback=fallback)
+    matched = sum(b is not None for b in found)
+    return out, DetectorBoxReport(faces=len(samples), matched=matched, fallback=fallback)

@@ -14,7 +14,7 @@ from ...data.landmarks import (
     read_hrnet_csv,
     read_wflw_list,
 )
-from ...data.landmarks.detector_boxes import DetectorBoxReport, attach_detector_boxes
+from ...data.landmarks.detector_boxes import DetectorBoxReport, attach_detector_boxes, detections_of
 from ...data.landmarks.samples import LandmarkSample
 from ...data.landmarks.split import load_split, save_split, split_by_photo
 from ...errors import ConfigError
@@ -95,13 +95,7 @@ def with_detector_boxes(
     else:
         from ...runtime.detector import Detector
 
-        det = Detector(detector, threshold=threshold)
-
-        def detect(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            found = det.detect(image)
-            return found.boxes, found.keypoints
-
-        boxed, report = attach_detector_boxes(samples, detect)
+        boxed, report = attach_detector_boxes(samples, detections_of(Detector(detector, threshold=threshold)))
         print(f"detector boxes: {describe(report)}")
         if cache:
             boxes = {_key(s): s.box.tolist() for s in boxed}
