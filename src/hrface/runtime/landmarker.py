@@ -20,7 +20,7 @@ from ..landmarks.crop import (
     warp_crops,
 )
 from ..landmarks.heatmaps import DECODE_METHODS, heatmaps_to_image
-from ..landmarks.layouts import LandmarkLayout, get_layout
+from ..landmarks.layouts import LAYOUTS, LandmarkLayout
 from ..models.registry import create_model
 from .device import resolve_device
 
@@ -67,7 +67,7 @@ class Landmarker:
         net = model if isinstance(model, nn.Module) else create_model(model, expect="hrnet")
         self.model = net.to(self.device).eval()
         self.num_landmarks = int(self.model.num_landmarks)
-        self.layout: LandmarkLayout | None = _layout_or_none(self.num_landmarks)
+        self.layout: LandmarkLayout | None = LAYOUTS.get(self.num_landmarks)  # None: a layout hrface does not know
         self.enlarge = enlarge
         self.decode = decode
         self.batch_size = max(1, int(batch_size))
@@ -109,9 +109,3 @@ class Landmarker:
         )
         return heatmaps_to_image(heatmaps, invert_affine(matrices), self.input_size, self.decode, heatmap_sigma(k))
 
-
-def _layout_or_none(num_landmarks: int) -> LandmarkLayout | None:
-    try:
-        return get_layout(num_landmarks)
-    except ConfigError:
-        return None
