@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -161,3 +162,24 @@ def test_registry_entries_state_their_provenance() -> None:
     for info in MODELS.values():
         assert info.task in {"detector", "landmarker"}
         assert info.source and info.filename and info.description
+
+
+def test_trained_input_size_is_read_from_safetensors_metadata(tmp_path) -> None:
+    from hrface.models.hrnet import HRNet
+    from hrface.runtime.landmarker import Landmarker
+
+    state = {k: v.half() if v.is_floating_point() else v for k, v in HRNet(68, width=4).state_dict().items()}
+    path = tmp_path / "small.safetensors"
+    save_file(state, str(path), metadata={"arch": "hrnet", "input_size": "128"})
+    model = create_model(path, expect="hrnet")
+    assert model.input_size == 128
+    assert next(model.parameters()).dtype == torch.float32  # half-precision files load into float32 models
+    landmarker = Landmarker(model)
+    assert landmarker.input_size == 128
+    points, scores = landmarker.predict(np.zeros((200, 300, 3), np.uint8), np.array([[50.0, 40.0, 150.0, 160.0]]))
+    assert points.shape == (1, 68, 2) and scores.shape == (1, 68)
+    assert HRNet(68, width=4).input_size == 256  # published checkpoints (no metadata) keep the reference size
+
+    save_file(state, str(path), metadata={"input_size": "130"})
+    with pytest.raises(CheckpointError, match="input_size"):
+        create_model(path)

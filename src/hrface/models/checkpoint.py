@@ -51,6 +51,21 @@ def read_state_dict(path: str | Path) -> StateDict:
     return unwrap_state_dict(obj, source=str(path))
 
 
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a ``.safetensors`` file (e.g. ``input_size`` of a trained landmark model);
+    ``{}`` for other checkpoint formats or a file without metadata."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({one_line(exc, 120)})") from None
+
+
 def _read_safetensors(path: Path) -> StateDict:
     from safetensors import SafetensorError
     from safetensors.torch import load_file

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
-from .checkpoint import ArchSpec, infer_architecture, load_weights, read_state_dict
+from .checkpoint import ArchSpec, infer_architecture, load_weights, read_metadata, read_state_dict
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
@@ -162,4 +162,20 @@ def create_model(name_or_path: str | os.PathLike[str], pretrained: bool = True, 
         raise CheckpointError(f"{path}: holds a {arch.describe()} model but {info.name!r} is {info.arch.describe()}")
     model = build_model(arch)
     load_weights(model, state_dict, source=str(path))
+    _apply_input_size(model, read_metadata(path), info, path)
     return model.eval()
+
+
+def _apply_input_size(model: nn.Module, metadata: dict[str, str], info: ModelInfo | None, path: Path) -> None:
+    """Record the crop size a landmark model was trained at (``model.input_size``, pixels), read from the
+    file's metadata or the registry entry; models without it keep the class default (256)."""
+    value = metadata.get("input_size") or (info.extra.get("input_size") if info is not None else None)
+    if value is None:
+        return
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size <= 0 or size % 4:
+        raise CheckpointError(f"{path}: metadata input_size={value!r} is not a positive multiple of 4")
+    model.input_size = size

@@ -38,8 +38,9 @@ class Landmarker:
     """HRNetV2 landmark model applied to face boxes.
 
     Each box (x1, y1, x2, y2, pixels) becomes a square crop centred on the box with side
-    ``max(w, h) × enlarge`` (1.25 as in the reference), resampled to 256×256 (bilinear, black outside
-    the image); the model's 64×64 heatmaps are decoded to sub-pixel points (``decode``: 'dark' by
+    ``max(w, h) × enlarge`` (1.25 as in the reference), resampled to the model's ``input_size``² (256
+    for the published checkpoints, 128 for hrface's own; bilinear, black outside the image); the
+    model's heatmaps (a quarter of that side) are decoded to sub-pixel points (``decode``: 'dark' by
     default, or 'quarter' / 'argmax') and mapped back through the inverse crop transform.
 
     Args:
@@ -71,7 +72,7 @@ class Landmarker:
         self.enlarge = enlarge
         self.decode = decode
         self.batch_size = max(1, int(batch_size))
-        self.input_size = DEFAULT_CROP_SIZE
+        self.input_size = int(getattr(self.model, "input_size", DEFAULT_CROP_SIZE))
         self._mean = torch.tensor(RGB_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(RGB_STD, device=self.device).view(1, 3, 1, 1)
 

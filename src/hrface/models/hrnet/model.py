@@ -18,6 +18,7 @@ from .module import HighResolutionModule
 
 STEM_CHANNELS = 64  # channels of the two stride-2 stem convolutions and of layer1's bottleneck planes
 LAYER1_BLOCKS = 4
+DEFAULT_INPUT_SIZE = 256  # crop side of the reference recipe (heatmaps are a quarter of it)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,9 @@ class HRNet(nn.Module):
             raise ConfigError(f"HRNet needs a positive number of landmarks, got {num_landmarks}")
         self.num_landmarks = num_landmarks
         self.width = width
+        # Side (pixels) of the square crops the weights were trained on; not part of the state_dict.
+        # The published checkpoints use 256; create_model sets it from a trained file's metadata.
+        self.input_size = DEFAULT_INPUT_SIZE
         stage2_spec, stage3_spec, stage4_spec = STAGE_CONFIGS.get(width) or stage_specs(width)
 
         self.conv1 = nn.Conv2d(3, STEM_CHANNELS, kernel_size=3, stride=2, padding=1, bias=False)

@@ -347,7 +347,12 @@ def save_checkpoint(
     payload = buffer.getvalue()
     if best:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        meta = {"arch": "hrnet", "width": str(config.model.width), "num_landmarks": str(config.model.num_landmarks)}
+        meta = {
+            "arch": "hrnet",
+            "width": str(config.model.width),
+            "num_landmarks": str(config.model.num_landmarks),
+            "input_size": str(config.input_size),
+        }
         atomic_write_bytes(out / BEST_WEIGHTS, safetensors_bytes(weights, metadata=meta))
         atomic_write_bytes(out / BEST_CHECKPOINT, payload)
     atomic_write_bytes(out / LAST_CHECKPOINT, payload)
