@@ -183,3 +183,29 @@ def test_trained_input_size_is_read_from_safetensors_metadata(tmp_path) -> None:
     save_file(state, str(path), metadata={"input_size": "130"})
     with pytest.raises(CheckpointError, match="input_size"):
         create_model(path)
+
+
+def test_pack_weights_halves_floats_and_keeps_metadata(tmp_path, capsys) -> None:
+    from hrface.cli.main import main
+    from hrface.models.checkpoint import read_metadata
+    from hrface.models.hrnet import HRNet
+
+    torch.manual_seed(0)
+    model = HRNet(68, width=4).eval()
+    src = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(src), metadata={"input_size": "128"})
+    dst = tmp_path / "packed.safetensors"
+    assert main(["pack-weights", str(src), str(dst)]) == 0
+    assert "sha256" in capsys.readouterr().out
+    packed = read_state_dict(dst)
+    assert packed["conv1.weight"].dtype == torch.float16
+    assert packed["bn1.num_batches_tracked"].dtype == torch.int64
+    assert read_metadata(dst) == {"input_size": "128", "arch": "hrnet", "width": "4", "num_landmarks": "68"}
+    assert dst.stat().st_size < 0.6 * src.stat().st_size
+    restored = create_model(dst)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ref, out = model(x), restored(x)
+    assert restored.input_size == 128
+    assert torch.allclose(ref, out, atol=1e-2 * float(ref.abs().max()))
+    assert not torch.equal(ref, out)  # the half-precision round trip did happen

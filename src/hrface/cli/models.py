@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.packaging import pack_weights
 from ..models.registry import list_models, weights_home, weights_path
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("models", help="list known model names and where their weights come from")
     parser.set_defaults(run=run)
+    pack = commands.add_parser(
+        "pack-weights",
+        help="write a checkpoint as a compact half-precision .safetensors file with its metadata",
+        description="Read any supported checkpoint (safely) and write its state_dict as .safetensors, "
+        "floats in float16 unless --float32, keeping the architecture and training crop size as metadata.",
+    )
+    pack.add_argument("src", help="checkpoint (.pth/.pt/.tar/.safetensors)")
+    pack.add_argument("dst", help="output .safetensors file (written atomically)")
+    pack.add_argument("--float32", action="store_true", help="keep float32 tensors")
+    pack.set_defaults(run=run_pack)
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    digest = pack_weights(args.src, args.dst, half=not args.float32)
+    print(f"wrote {args.dst} (sha256 {digest})")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
