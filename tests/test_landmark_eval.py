@@ -193,3 +193,18 @@ def test_plot_ced_writes_a_png(tmp_path) -> None:
     assert np.count_nonzero(np.abs(other.astype(int) - image).sum(axis=2)) > 500
     small = plot_ced({"x": [0.02, 0.04, 0.12]}, tmp_path / "small.png", threshold=0.08, size=(640, 480))
     assert small.shape == (480, 640, 3)
+
+
+def test_ground_truth_boxes_default_to_the_detector_convention() -> None:
+    from hrface.data.landmarks.detector_boxes import WIDER_BOX_FROM_POINTS
+    from hrface.data.landmarks.samples import LandmarkSample
+    from hrface.evaluation.landmark_runs import ground_truth_boxes
+
+    points = np.stack(np.meshgrid(np.linspace(100, 200, 17), [150.0, 250.0]), -1).reshape(-1, 2)[:68]
+    points = np.resize(points, (68, 2))
+    sample = LandmarkSample(image="x.jpg", points=points)
+    boxed = LandmarkSample(image="x.jpg", points=points, box=np.array([1.0, 2.0, 3.0, 4.0]))
+    unboxed, own = ground_truth_boxes([sample, boxed])
+    np.testing.assert_allclose(unboxed, WIDER_BOX_FROM_POINTS(points))
+    assert unboxed[1] < 150.0 and unboxed[3] - unboxed[1] > 100.0  # taller than the tight box, reaches the forehead
+    np.testing.assert_allclose(own, [1.0, 2.0, 3.0, 4.0])

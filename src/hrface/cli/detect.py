@@ -16,6 +16,7 @@ from ..io.draw import draw_faces
 from ..io.files import IMAGE_EXTENSIONS, iter_image_files
 from ..io.image import read_image, write_image
 from ..runtime import FaceAnalyzer
+from ..runtime.backends import BACKENDS
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
 from ..runtime.landmarker import DEFAULT_LANDMARKER, Landmarker
 
@@ -39,20 +40,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--max-size", type=int, default=1920, help="downscale images whose longer side exceeds this for detection"
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    add_backend_arguments(parser)
     parser.add_argument("--output", "-o", type=Path, help="write JSON lines to this file (default: standard output)")
     parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images into this folder")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(run=run)
 
 
-def build_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
-    detector = Detector(
-        args.detector, threshold=args.threshold, nms_iou=args.nms_iou, max_size=args.max_size, device=args.device
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--threads``, shared by the commands that run the models."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="forward pass on 'torch', 'onnxruntime' (exported to ONNX once, cached) or 'auto' "
+        "(onnxruntime when installed and on the CPU); default torch",
     )
+    parser.add_argument("--threads", type=int, help="intra-op threads of the backend (default: the backend's own)")
+
+
+def build_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
+    run = {"device": args.device, "backend": args.backend, "threads": args.threads}
+    detector = Detector(args.detector, threshold=args.threshold, nms_iou=args.nms_iou, max_size=args.max_size, **run)
     landmarker = None
     if args.landmarker.lower() != "none":
         try:
-            landmarker = Landmarker(args.landmarker, device=args.device)
+            landmarker = Landmarker(args.landmarker, **run)
         except WeightsNotFoundError as exc:
             raise WeightsNotFoundError(f"{exc}; or run detection only with --landmarker none") from None
     return FaceAnalyzer(detector, landmarker)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import HrfaceError
-from . import detect, models, train_landmarks
+from . import bench, data_tools, detect, export, models, train_detector, train_landmarks, widerface
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,8 +18,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hrface {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     detect.add_parser(commands)
+    export.add_parser(commands)
+    bench.add_parser(commands)
     models.add_parser(commands)
     train_landmarks.add_parsers(commands)
+    train_detector.add_parsers(commands)
+    data_tools.add_parsers(commands)
+    widerface.add_parsers(commands)
     return parser
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.landmarks.detector_boxes import BoxFromPoints, detect_and_match, detections_of
+from ..data.landmarks.detector_boxes import WIDER_BOX_FROM_POINTS, BoxFromPoints, detect_and_match, detections_of
 from ..data.landmarks.samples import LandmarkSample
 from ..io.image import read_image
 from ..runtime.detector import Detector
@@ -34,9 +34,10 @@ def predict_landmarks(
 
 
 def ground_truth_boxes(samples: Sequence[LandmarkSample], mapping: BoxFromPoints | None = None) -> list[np.ndarray]:
-    """Boxes from the annotation: each sample's own box, else ``mapping(points)`` (the tight landmark box
-    when no mapping is given). Use the detector's fitted mapping to get detector-like boxes."""
-    fallback = mapping or BoxFromPoints()
+    """Boxes from the annotation: each sample's own box, else ``mapping(points)``. Without a mapping the
+    points map to a box in the detector's convention with :data:`WIDER_BOX_FROM_POINTS` (the box the
+    landmark models are trained on; a tight landmark box would crop too close and too low)."""
+    fallback = mapping or WIDER_BOX_FROM_POINTS
     return [s.box if s.box is not None else fallback(s.points) for s in samples]
 
 

@@ -37,6 +37,7 @@ class ModelInfo:
 
 _BIUBUG6 = "https://github.com/biubug6/Pytorch_Retinaface (README, 'pretrained model' links)"
 _HRNET_FACE = "https://github.com/HRNet/HRNet-Facial-Landmark-Detection (README, 'HRNetV2-W18' model links)"
+_HRFACE_TRAINED = "trained by hrface with configs/{config}; model card: hrface/weights/{card}"
 
 MODELS: dict[str, ModelInfo] = {
     info.name: info
@@ -58,6 +59,18 @@ MODELS: dict[str, ModelInfo] = {
             "Resnet50_Final.pth",
             _BIUBUG6,
             "RetinaFace ResNet50, published checkpoint trained on WIDER FACE",
+        ),
+        ModelInfo(
+            "hrface_w18_300w_128",
+            "landmarker",
+            ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
+            "hrface_w18_300w_128.safetensors",
+            _HRFACE_TRAINED.format(config="hrnet_w18_300w_128.yaml", card="hrface_w18_300w_128.md"),
+            "HRNetV2-W18, 68 landmarks, 128x128 crops, trained from scratch on 300W AFW + HELEN train "
+            "(966 faces); held-out NME 6.73 % from detector boxes (research use only: 300W data)",
+            sha256="76a0bab2b443b73d6c2e9abc00062ab0982e4b1be8dae4c179532d2a2d982fb9",
+            packaged=True,
+            extra={"input_size": 128},
         ),
         *[
             ModelInfo(

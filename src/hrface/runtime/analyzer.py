@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,8 @@ class FaceAnalyzer:
         threshold, nms_iou, max_size: detector settings (see :class:`Detector`); ignored when a
             ready Detector is passed.
         device: 'cpu', 'cuda', 'cuda:N' or 'auto' for the models built here.
+        backend: 'torch', 'onnxruntime' or 'auto' for the models built here (see
+            :mod:`hrface.runtime.backends`); ``threads``: their intra-op threads (None: the default).
     """
 
     def __init__(
@@ -42,15 +45,18 @@ class FaceAnalyzer:
         nms_iou: float = 0.4,
         max_size: int | None = 1920,
         device: str | torch.device | None = "cpu",
+        backend: str = "torch",
+        threads: int | None = None,
     ) -> None:
+        run = {"device": device, "backend": backend, "threads": threads}
         if isinstance(detector, Detector):
             self.detector = detector
         else:
-            self.detector = Detector(detector, threshold=threshold, nms_iou=nms_iou, max_size=max_size, device=device)
+            self.detector = Detector(detector, threshold=threshold, nms_iou=nms_iou, max_size=max_size, **run)
         if landmarker is None or isinstance(landmarker, Landmarker):
             self.landmarker = landmarker
         else:
-            self.landmarker = Landmarker(landmarker, device=device)
+            self.landmarker = Landmarker(landmarker, **run)
 
     def __call__(self, image: Any, rgb: bool = False) -> list[Face]:
         """Faces in ``image`` (path, ndarray — BGR unless ``rgb`` — or PIL image), best score first."""
@@ -58,7 +64,15 @@ class FaceAnalyzer:
 
     def analyze(self, image_bgr: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 (H, W, 3) image."""
-        faces = self.detector.detect(image_bgr).to_faces()
+        return self._with_landmarks(image_bgr, self.detector.detect(image_bgr).to_faces())
+
+    def analyze_batch(self, images_bgr: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Faces of several BGR uint8 images; same-size images share detector forward passes
+        (:meth:`Detector.detect_batch`), and all faces of an image share landmark forward passes."""
+        detections = self.detector.detect_batch(images_bgr)
+        return [self._with_landmarks(image, d.to_faces()) for image, d in zip(images_bgr, detections, strict=True)]
+
+    def _with_landmarks(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Face]:
         if self.landmarker is not None and faces:
             boxes = np.stack([face.box for face in faces])
             points, scores = self.landmarker.predict(image_bgr, boxes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +14,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..io.image import to_bgr
-from ..models.registry import create_model
 from ..ops import decode_boxes, decode_landmarks, nms, prior_boxes
-from .device import resolve_device
+from .backends import create_runner
 from .faces import Face
 
 BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels, as in the reference training
@@ -39,13 +39,18 @@ class Detector:
     """RetinaFace face detector.
 
     Args:
-        model: registry name, checkpoint path, or a ready :class:`~hrface.models.retinaface.RetinaFace`.
+        model: registry name, checkpoint path, ``.onnx`` file (from ``hrface export``), or a ready
+            :class:`~hrface.models.retinaface.RetinaFace`.
         threshold: minimum face score of a returned detection.
         nms_iou: IoU above which the lower-scoring of two detections is suppressed.
         max_size: images whose longer side exceeds this many pixels are downscaled (area interpolation)
             before detection; results are mapped back to original pixels. ``None`` keeps the original size.
         top_k: at most this many candidates (best scores) enter NMS; ``keep_top_k``: at most this many leave it.
         device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
+        backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`); the pre- and
+            post-processing are the same for all.
+        threads: intra-op threads of the backend (None: its default).
+        batch_size: images per forward pass in :meth:`detect_batch`.
 
     NMS uses the reference's inclusive-pixel area convention (``+1``) so results match the published
     pipeline. Calling a Detector returns a list of :class:`Face` without landmarks.
@@ -61,6 +66,9 @@ class Detector:
         top_k: int = 5000,
         keep_top_k: int = 750,
         device: str | torch.device | None = "cpu",
+        backend: str = "torch",
+        threads: int | None = None,
+        batch_size: int = 8,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
@@ -68,15 +76,21 @@ class Detector:
             raise ConfigError(f"nms_iou must be in (0, 1], got {nms_iou}")
         if max_size is not None and max_size < 32:
             raise ConfigError(f"max_size must be at least 32 pixels, got {max_size}")
-        self.device = resolve_device(device)
-        net = model if isinstance(model, nn.Module) else create_model(model, expect="retinaface")
-        self.model = net.to(self.device).eval()
+        self.runner = create_runner(model, "retinaface", backend=backend, device=device, threads=threads)
+        self.device = self.runner.device
+        self.model = self.runner.module  # the nn.Module, or None for an .onnx file
         self.threshold = threshold
         self.nms_iou = nms_iou
         self.max_size = max_size
         self.top_k = top_k
         self.keep_top_k = keep_top_k
+        self.batch_size = max(1, int(batch_size))
         self._mean = torch.tensor(BGR_MEAN, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def backend(self) -> str:
+        """The backend that runs the forward pass: 'torch' or 'onnxruntime'."""
+        return self.runner.backend
 
     def __call__(self, image: Any, rgb: bool = False) -> list[Face]:
         """Detect faces in a path, ndarray (BGR unless ``rgb``) or PIL image."""
@@ -89,24 +103,49 @@ class Detector:
             return 1.0
         return self.max_size / longest
 
-    def preprocess(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, float]:
-        """BGR uint8 (H, W, 3) → mean-subtracted float batch (1, 3, h, w) and the resize factor h/H."""
+    def resize(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+        """The image as the network sees it (downscaled above ``max_size``) and the factor h/H."""
         scale = self.input_scale(*image_bgr.shape[:2])
         if scale != 1.0:
             h, w = image_bgr.shape[:2]
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
-        tensor = torch.from_numpy(np.ascontiguousarray(image_bgr.transpose(2, 0, 1))).to(self.device)
-        tensor = tensor[None].float() - self._mean
-        return tensor, scale
+        return image_bgr, scale
 
-    @torch.inference_mode()
+    def to_batch(self, images_bgr: Sequence[np.ndarray]) -> torch.Tensor:
+        """Same-size BGR uint8 images (h, w, 3) → mean-subtracted float batch (N, 3, h, w) on the device."""
+        stacked = np.ascontiguousarray(np.stack(images_bgr).transpose(0, 3, 1, 2))
+        return torch.from_numpy(stacked).to(self.device).float() - self._mean
+
+    def preprocess(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, float]:
+        """BGR uint8 (H, W, 3) → mean-subtracted float batch (1, 3, h, w) and the resize factor h/H."""
+        resized, scale = self.resize(image_bgr)
+        return self.to_batch([resized]), scale
+
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """Detections of one BGR uint8 (H, W, 3) image in its original pixel coordinates."""
-        batch, scale = self.preprocess(image_bgr)
-        loc, logits, landm = self.model(batch)
-        return self.postprocess(loc[0], logits[0], landm[0], batch.shape[-2:], scale)
+        return self.detect_batch([image_bgr])[0]
 
+    @torch.inference_mode()
+    def detect_batch(self, images_bgr: Sequence[np.ndarray]) -> list[Detections]:
+        """Detections of several BGR uint8 images, in input order.
+
+        Images whose network input has the same size go through the network together, ``batch_size``
+        at a time; images of other sizes form their own batches (no padding), so each result equals
+        that of :meth:`detect` on the image alone.
+        """
+        resized = [self.resize(image) for image in images_bgr]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, (image, _) in enumerate(resized):
+            groups.setdefault(image.shape[:2], []).append(index)
+        results: list[Detections | None] = [None] * len(resized)
+        for (h, w), indices in groups.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                loc, logits, landm = self.runner(self.to_batch([resized[i][0] for i in chunk]))
+                for row, i in enumerate(chunk):
+                    results[i] = self.postprocess(loc[row], logits[row], landm[row], (h, w), resized[i][1])
+        return results  # type: ignore[return-value]
     def postprocess(
         self,
         loc: torch.Tensor,

@@ -21,12 +21,11 @@ from ..landmarks.crop import (
 )
 from ..landmarks.heatmaps import DECODE_METHODS, heatmaps_to_image
 from ..landmarks.layouts import LAYOUTS, LandmarkLayout
-from ..models.registry import create_model
-from .device import resolve_device
+from .backends import create_runner
 
 RGB_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, applied to RGB in [0, 1] as in the reference
 RGB_STD = (0.229, 0.224, 0.225)
-DEFAULT_LANDMARKER = "hrnetv2_w18_300w"
+DEFAULT_LANDMARKER = "hrface_w18_300w_128"  # shipped inside the package
 
 
 def heatmap_sigma(num_landmarks: int) -> float:
@@ -44,11 +43,14 @@ class Landmarker:
     default, or 'quarter' / 'argmax') and mapped back through the inverse crop transform.
 
     Args:
-        model: registry name, checkpoint path, or a ready :class:`~hrface.models.hrnet.HRNet`.
+        model: registry name, checkpoint path, ``.onnx`` file (from ``hrface export``), or a ready
+            :class:`~hrface.models.hrnet.HRNet`.
         enlarge: crop side as a multiple of the box's longer side.
         decode: heatmap decoding method.
         batch_size: faces per forward pass (all faces of an image go through in batches of this size).
         device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
+        backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`).
+        threads: intra-op threads of the backend (None: its default).
     """
 
     def __init__(
@@ -59,22 +61,29 @@ class Landmarker:
         decode: str = "dark",
         batch_size: int = 32,
         device: str | torch.device | None = "cpu",
+        backend: str = "torch",
+        threads: int | None = None,
     ) -> None:
         if decode not in DECODE_METHODS:
             raise ConfigError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
         if enlarge <= 0:
             raise ConfigError(f"enlarge must be positive, got {enlarge}")
-        self.device = resolve_device(device)
-        net = model if isinstance(model, nn.Module) else create_model(model, expect="hrnet")
-        self.model = net.to(self.device).eval()
-        self.num_landmarks = int(self.model.num_landmarks)
+        self.runner = create_runner(model, "hrnet", backend=backend, device=device, threads=threads)
+        self.device = self.runner.device
+        self.model = self.runner.module  # the nn.Module, or None for an .onnx file
+        self.num_landmarks = int(self.runner.info.num_landmarks or 0)
         self.layout: LandmarkLayout | None = LAYOUTS.get(self.num_landmarks)  # None: a layout hrface does not know
         self.enlarge = enlarge
         self.decode = decode
         self.batch_size = max(1, int(batch_size))
-        self.input_size = int(getattr(self.model, "input_size", DEFAULT_CROP_SIZE))
+        self.input_size = int(self.runner.info.input_size or DEFAULT_CROP_SIZE)
         self._mean = torch.tensor(RGB_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(RGB_STD, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def backend(self) -> str:
+        """The backend that runs the forward pass: 'torch' or 'onnxruntime'."""
+        return self.runner.backend
 
     def __call__(self, image: Any, boxes: np.ndarray, rgb: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks of the faces ``boxes`` (N, 4) in a path / ndarray (BGR unless ``rgb``) / PIL image."""
@@ -85,6 +94,19 @@ class Landmarker:
         batch = torch.from_numpy(np.ascontiguousarray(crops_bgr[..., ::-1])).to(self.device)
         batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
         return (batch - self._mean) / self._std
+
+    def crop(self, image_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (N, S, S, 3) uint8 for boxes (N, 4) and their crop → image affine matrices (N, 2, 3)."""
+        centers, sizes = crop_from_box(boxes, self.enlarge)
+        sizes = np.maximum(sizes, 1.0)  # degenerate boxes still give a (tiny) valid crop
+        matrices = crop_matrices(centers, sizes, self.input_size)
+        return warp_crops(image_bgr, matrices, self.input_size), invert_affine(matrices)
+
+    @torch.inference_mode()
+    def forward(self, crops_bgr: np.ndarray) -> torch.Tensor:
+        """Heatmaps (N, K, S/4, S/4) of crops (N, S, S, 3), ``batch_size`` crops per forward pass."""
+        chunks = range(0, len(crops_bgr), self.batch_size)
+        return torch.cat([self.runner(self.preprocess(crops_bgr[i : i + self.batch_size]))[0] for i in chunks])
 
     @torch.inference_mode()
     def predict(self, image_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,12 +123,6 @@ class Landmarker:
         k = self.num_landmarks
         if len(boxes) == 0:
             return np.zeros((0, k, 2)), np.zeros((0, k))
-        centers, sizes = crop_from_box(boxes, self.enlarge)
-        sizes = np.maximum(sizes, 1.0)  # degenerate boxes still give a (tiny) valid crop
-        matrices = crop_matrices(centers, sizes, self.input_size)
-        crops = warp_crops(image_bgr, matrices, self.input_size)
-        heatmaps = torch.cat(
-            [self.model(self.preprocess(crops[i : i + self.batch_size])) for i in range(0, len(crops), self.batch_size)]
-        )
-        return heatmaps_to_image(heatmaps, invert_affine(matrices), self.input_size, self.decode, heatmap_sigma(k))
-
+        crops, to_image = self.crop(image_bgr, boxes)
+        heatmaps = self.forward(crops)
+        return heatmaps_to_image(heatmaps, to_image, self.input_size, self.decode, heatmap_sigma(k))

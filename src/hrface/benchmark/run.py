@@ -1,0 +1,200 @@
+"""``hrface bench``: per-stage timings of each backend and of peer detectors, on the same images, in one run.
+
+Every figure is the median of repeated runs after warm-up, on images letterboxed to one size (640×480 by
+default). Backends (rows):
+
+- ``torch``: PyTorch eager under ``torch.inference_mode``;
+- ``torch-fold``: the same with BatchNorm folded into the convolutions;
+- ``onnxruntime``: the exported fp32 graph, ONNX Runtime graph optimisation ALL;
+- ``onnxruntime-basic``: the same graph with optimisation level BASIC;
+- ``onnxruntime-int8``: INT8 files from ``hrface export --int8`` (when given).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..export.fold import fold_batchnorm
+from ..models.hrnet import HRNet
+from ..models.registry import create_model
+from ..runtime import Detector, FaceAnalyzer, Landmarker
+from ..runtime.backends import OrtRunner, cached_onnx
+from ..runtime.detector import DEFAULT_DETECTOR
+from .flops import count_macs
+from .hardware import cpu_info
+from .images import bench_images
+from .peers import Scrfd, YuNet
+from .timing import median_ms, time_peer, time_pipeline
+from .training import training_images_per_s
+
+BENCH_BACKENDS = ("torch", "torch-fold", "onnxruntime", "onnxruntime-basic")
+
+
+@dataclass
+class BenchConfig:
+    """What to measure; see ``hrface bench --help`` for each field."""
+
+    images: list[Path]
+    detector: str = DEFAULT_DETECTOR
+    landmarker: str | None = None  # None: HRNetV2-W{landmark_width} with random weights at landmark_size
+    landmark_width: int = 18
+    landmark_size: int = 256
+    backends: tuple[str, ...] = ("torch", "onnxruntime")
+    int8_detector: Path | None = None
+    int8_landmarker: Path | None = None
+    yunet: Path | None = None
+    scrfd: Path | None = None
+    threads: int | None = None
+    size: tuple[int, int] = (640, 480)  # (width, height)
+    repeats: int = 10
+    warmup: int = 2
+    max_images: int = 8
+    train_width: int = 18
+    train_sizes: tuple[int, ...] = (256, 128)
+    train_batch: int = 8
+    train_steps: int = 3
+
+    @classmethod
+    def quick(cls, images: list[Path], **overrides: Any) -> BenchConfig:
+        """A smoke-test configuration that runs in seconds: small input, tiny HRNet, one repeat."""
+        settings: dict[str, Any] = {
+            "size": (160, 120),
+            "landmark_width": 2,
+            "landmark_size": 64,
+            "repeats": 1,
+            "warmup": 1,
+            "max_images": 2,
+            "train_width": 2,
+            "train_sizes": (64,),
+            "train_batch": 2,
+            "train_steps": 1,
+        }
+        return cls(images=images, **(settings | overrides))
+
+
+def run_benchmark(config: BenchConfig) -> dict[str, Any]:
+    """Measure everything of ``config``; returns the JSON-ready results (see :func:`format_report`)."""
+    unknown = set(config.backends) - set(BENCH_BACKENDS)
+    if unknown:
+        raise ConfigError(f"unknown bench backends {sorted(unknown)}; choose from {BENCH_BACKENDS}")
+    threads = config.threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    width, height = config.size
+    images = bench_images(config.images, width, height, config.max_images)
+    det_module = create_model(config.detector, expect="retinaface")
+    lm_module = _landmark_module(config)
+    rows = []
+    for name in config.backends:
+        analyzer = _analyzer(name, det_module, lm_module, threads)
+        stages, faces = time_pipeline(analyzer, images, config.repeats, config.warmup)
+        rows.append({"backend": name, "faces": faces, "ms": stages})
+    if config.int8_detector or config.int8_landmarker:
+        analyzer = FaceAnalyzer(
+            Detector(config.int8_detector or det_module, backend="onnxruntime", threads=threads),
+            Landmarker(config.int8_landmarker or lm_module, backend="onnxruntime", threads=threads),
+        )
+        stages, faces = time_pipeline(analyzer, images, config.repeats, config.warmup)
+        rows.append({"backend": "onnxruntime-int8", "faces": faces, "ms": stages})
+    cpu = cpu_info()
+    peak_used = cpu.peak_gflops * min(threads, cpu.cores) / cpu.cores
+    return {
+        "machine": cpu.to_dict() | {"platform": platform.platform()},
+        "threads": threads,
+        "versions": _versions(),
+        "input": {"width": width, "height": height, "images": len(images), "repeats": config.repeats},
+        "landmark_model": {"width": int(lm_module.width), "input_size": int(lm_module.input_size)},
+        "pipelines": rows,
+        "peers": _peers(config, images, threads),
+        "flops": _flops(det_module, lm_module, (width, height), rows, peak_used),
+        "training": [
+            {
+                "width": config.train_width,
+                "input_size": size,
+                "batch": config.train_batch,
+                "images_per_s": training_images_per_s(config.train_width, size, config.train_batch, config.train_steps),
+            }
+            for size in config.train_sizes
+        ],
+    }
+
+
+def _landmark_module(config: BenchConfig) -> nn.Module:
+    if config.landmarker:
+        return create_model(config.landmarker, expect="hrnet")
+    torch.manual_seed(0)  # the same random weights every run, so the ONNX export is cached
+    model = HRNet(num_landmarks=68, width=config.landmark_width).eval()
+    model.input_size = config.landmark_size
+    return model
+
+
+def _analyzer(name: str, det_module: nn.Module, lm_module: nn.Module, threads: int) -> FaceAnalyzer:
+    if name == "torch-fold":
+        det_module, lm_module = fold_batchnorm(det_module), fold_batchnorm(lm_module)
+    backend = "torch" if name.startswith("torch") else "onnxruntime"
+    detector = Detector(det_module, backend=backend, threads=threads)
+    landmarker = Landmarker(lm_module, backend=backend, threads=threads)
+    if name == "onnxruntime-basic":
+        detector.runner = OrtRunner(cached_onnx(det_module), threads, "basic")
+        landmarker.runner = OrtRunner(cached_onnx(lm_module), threads, "basic")
+    return FaceAnalyzer(detector, landmarker)
+
+
+def _peers(config: BenchConfig, images: list, threads: int) -> list[dict[str, Any]]:
+    import cv2
+
+    peers = []
+    width, height = config.size
+    if config.yunet:
+        cv2.setNumThreads(threads)
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV 5's new-engine notice
+        yunet = YuNet(config.yunet, (width, height))
+        total = time_peer(yunet.detect, images, config.repeats, config.warmup)
+        peers.append({"name": "YuNet", "detector_total": total})
+    if config.scrfd:
+        scrfd = Scrfd(config.scrfd, threads)
+        blob, _ = scrfd.preprocess(images[0])
+        forward = median_ms(lambda: scrfd.forward(blob), config.repeats, config.warmup)
+        total = time_peer(scrfd.detect, images, config.repeats, config.warmup)
+        peers.append({"name": "SCRFD-0.5GF", "detector_forward": forward, "detector_total": total})
+    return peers
+
+
+def _flops(
+    det_module: nn.Module, lm_module: nn.Module, size: tuple[int, int], rows: list, peak: float
+) -> list[dict[str, Any]]:
+    """GFLOPs (2 × MACs) per forward pass, and the fraction of ``peak`` (GFLOP/s of the cores used) reached."""
+    width, height = size
+    side = int(lm_module.input_size)
+    models = [
+        ("detector", det_module, (1, 3, height, width), "detector_forward"),
+        ("landmarker", lm_module, (1, 3, side, side), "landmark_forward_per_face"),
+    ]
+    out = []
+    for role, module, shape, stage in models:
+        gflop = 2 * count_macs(module, shape) / 1e9
+        achieved = {row["backend"]: round(gflop / (row["ms"][stage] / 1e3), 2) for row in rows if stage in row["ms"]}
+        out.append({"model": role, "input": list(shape), "gflop": round(gflop, 3), "gflops_achieved": achieved})
+    for entry in out:
+        entry["peak_fraction"] = {k: round(v / peak, 4) for k, v in entry["gflops_achieved"].items()} if peak else {}
+    return out
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+
+    versions = {"torch": torch.__version__, "opencv": cv2.__version__}
+    try:
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    return versions

@@ -1,0 +1,57 @@
+"""``hrface export``: a detector or landmark model as an ONNX file, optionally quantised to INT8."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..export import export_onnx, quantize_int8
+from ..export.onnx_export import model_kind
+from ..export.quantize import calibration_images, detector_batches, landmark_batches
+from ..models.registry import create_model
+from ..runtime.detector import DEFAULT_DETECTOR
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="export a detector or landmark model to ONNX (fp32, or INT8 with --int8)",
+        description="Write MODEL (registry name or checkpoint) as ONNX: BatchNorm folded, dynamic batch (and "
+        "height/width for the detector), hrface metadata for the runtime (kind, options, crop size). "
+        "Decoding (priors, NMS, heatmaps) stays outside the graph. Run it with backend 'onnxruntime'.",
+    )
+    parser.add_argument("model", help="detector or landmark model: registry name or checkpoint path")
+    parser.add_argument("output", type=Path, help="output .onnx file (written atomically)")
+    parser.add_argument("--int8", action="store_true", help="static INT8 quantisation (QDQ, per-channel weights)")
+    parser.add_argument("--calibration", type=Path, metavar="DIR", help="folder of photos with faces for --int8")
+    parser.add_argument("--calibration-images", type=int, default=32, help="at most this many photos (default 32)")
+    parser.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        help="detector that finds the faces to crop when calibrating a landmark model",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output.suffix.lower() != ".onnx":
+        raise ConfigError(f"{args.output}: the output file must end in .onnx")
+    if args.int8 and args.calibration is None:
+        raise ConfigError("--int8 needs --calibration DIR (a folder of photos with faces)")
+    model = create_model(args.model)
+    if not args.int8:
+        export_onnx(model, args.output)
+        print(f"wrote {args.output}")
+        return 0
+    images = calibration_images(args.calibration, args.calibration_images)
+    if model_kind(model) == "retinaface":
+        batches = detector_batches(model, images)
+    else:
+        batches = landmark_batches(model, args.detector, images)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(model, Path(tmp) / "fp32.onnx")
+        quantize_int8(fp32, args.output, batches)
+    print(f"wrote {args.output} (INT8, calibrated on {len(images)} images)")
+    return 0

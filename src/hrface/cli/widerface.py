@@ -1,0 +1,158 @@
+"""Detector evaluation commands: ``hrface eval-widerface``, ``hrface predict-widerface`` (the WIDER FACE
+protocol) and ``hrface eval-detector`` (AP, recall and keypoint error on held-out annotated photos)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..data.detection.convert import detection_samples_from_landmarks
+from ..data.landmarks import load_split, read_300w_folder
+from ..errors import ConfigError
+from ..evaluation.detection import DetectionMetrics, detection_table, evaluate_detections
+from ..evaluation.plots import plot_pr_curves
+from ..evaluation.widerface import evaluate_widerface_folder, format_prediction_file
+from ..io.files import atomic_write_text
+from ..io.image import read_image
+from ..runtime import FaceAnalyzer
+from ..runtime.detector import DEFAULT_DETECTOR, Detector
+from .detect import _collect, _process, _progress
+
+WIDER_MIN_SCORE = 0.02  # the reference's WIDER FACE test threshold: low, so that the PR curve reaches far
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    e = commands.add_parser(
+        "eval-widerface",
+        help="WIDER FACE easy/medium/hard AP of prediction files (official protocol)",
+        description="Evaluate prediction files PRED_DIR/EVENT/IMAGE.txt against the official WIDER FACE "
+        "validation ground truth, by the protocol of the official evaluation tool (IoU 0.5, scores "
+        "normalised over the data set, 1000 thresholds, VOC AP). Images without a file count as "
+        "no detections and are reported.",
+    )
+    e.add_argument("pred_dir", type=Path, metavar="PRED_DIR", help="folder of EVENT/IMAGE.txt prediction files")
+    e.add_argument("--gt-dir", type=Path, required=True, help="folder with wider_face_val.mat and wider_*_val.mat")
+    e.add_argument("--plot", type=Path, metavar="PNG", help="write the precision-recall curves here")
+    e.add_argument("--json", type=Path, metavar="OUT", help="write AP, counts and curves as JSON here")
+    e.set_defaults(run=run_eval_widerface)
+
+    p = commands.add_parser(
+        "predict-widerface",
+        help="run the detector over WIDER FACE images, writing official prediction files",
+        description="Detect faces in IMAGES_DIR/EVENT/IMAGE.jpg at the images' original size and write "
+        "OUT_DIR/EVENT/IMAGE.txt (image name, box count, 'x y w h score' lines). An image that cannot be "
+        "processed is reported, listed in OUT_DIR/errors.jsonl and gets no file; the run goes on. Exit "
+        "status: 0 all images processed, 1 some images failed, 2 usage or model error.",
+    )
+    p.add_argument("images_dir", type=Path, metavar="IMAGES_DIR", help="WIDER_val/images (EVENT folders)")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the prediction files")
+    p.add_argument("--model", default=DEFAULT_DETECTOR, help="detector name or checkpoint path")
+    p.add_argument("--threshold", type=float, default=WIDER_MIN_SCORE, help="minimum score (default 0.02)")
+    p.add_argument("--nms", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(run=run_predict_widerface)
+
+    d = commands.add_parser(
+        "eval-detector",
+        help="box AP, recall and keypoint error of detectors on annotated (held-out) photos",
+        description="Run each detector on photos with 300W .pts annotations and compare them side by side: "
+        "box AP at IoU 0.5, recall and precision at --threshold, and the 5 keypoints' error (NME and the "
+        "fraction within 0.1) normalised by the inter-ocular distance. Ground-truth boxes and keypoints "
+        "are derived from the landmarks.",
+    )
+    d.add_argument("--model", action="append", required=True, help="detector name or checkpoint (repeatable)")
+    d.add_argument("--pts-dir", type=Path, nargs="+", action="extend", required=True, metavar="DIR",
+                   help="300W-style folders of images and .pts files")
+    d.add_argument("--split-file", type=Path, help="photo split JSON (e.g. runs/hrnet_w18_300w_split.json)")
+    d.add_argument("--subset", choices=("val", "train"), default="val", help="part of the split (default val)")
+    d.add_argument("--threshold", type=float, default=0.5, help="score threshold of recall and keypoints")
+    d.add_argument("--json", type=Path, metavar="OUT", help="write the metrics per model as JSON here")
+    d.add_argument("--device", default="cpu")
+    d.set_defaults(run=run_eval_detector)
+
+
+def run_eval_widerface(args: argparse.Namespace) -> int:
+    result = evaluate_widerface_folder(args.pred_dir, args.gt_dir)
+    print(result.table())
+    if result.missing:
+        print(
+            f"hrface: warning: {len(result.missing)} of {result.images} images have no prediction file "
+            f"(counted as no detections), e.g. {result.missing[0]}",
+            file=sys.stderr,
+        )
+    if args.plot:
+        plot_pr_curves(result.pr_curves(), args.plot, "WIDER FACE val", ap=result.ap)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result.to_dict()) + "\n")
+    return 0
+
+
+def run_predict_widerface(args: argparse.Namespace) -> int:
+    if not args.images_dir.is_dir():
+        raise ConfigError(f"{args.images_dir}: not a folder (expected IMAGES_DIR/EVENT/IMAGE.jpg)")
+    # max_size=None: detection at the original size, as the published WIDER FACE figures are measured.
+    detector = Detector(args.model, threshold=args.threshold, nms_iou=args.nms, max_size=None, device=args.device)
+    analyzer = FaceAnalyzer(detector, landmarker=None)
+    sources = list(_collect([str(args.images_dir)]))
+    if not sources:
+        raise ConfigError(f"{args.images_dir}: no images found")
+    failures, faces = [], 0
+    for path, root in _progress(sources, not args.quiet and len(sources) > 1 and sys.stderr.isatty()):
+        record = _process(analyzer, path, root, None)
+        if "error" in record:
+            failures.append(record)
+            print(f"hrface: {record['image']}: {record['error']}", file=sys.stderr)
+            continue
+        boxes = [face["box"] for face in record["faces"]]
+        scores = [face["score"] for face in record["faces"]]
+        text = format_prediction_file(path.stem, boxes, scores)
+        atomic_write_text(args.out_dir / path.relative_to(root).with_suffix(".txt"), text)
+        faces += len(boxes)
+    errors_file = args.out_dir / "errors.jsonl"
+    if failures:
+        atomic_write_text(errors_file, "".join(json.dumps(r) + "\n" for r in failures))
+    else:
+        errors_file.unlink(missing_ok=True)  # no stale list from an earlier run
+    if not args.quiet:
+        listed = f" (listed in {errors_file})" if failures else ""
+        print(
+            f"hrface: {len(sources)} images, {faces} faces, {len(failures)} errors{listed} -> {args.out_dir}",
+            file=sys.stderr,
+        )
+    return 1 if failures else 0
+
+
+def run_eval_detector(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
+    names = [str(m) for m in args.model]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"--model {next(n for n in names if names.count(n) > 1)} is given twice")
+    samples = [sample for folder in args.pts_dir for sample in read_300w_folder(folder)]
+    if args.split_file:
+        train, val = load_split(args.split_file).apply(samples)
+        samples = val if args.subset == "val" else train
+    if not samples:
+        raise ConfigError(f"no annotated faces in the {args.subset} part of {args.split_file}")
+    photos = detection_samples_from_landmarks(samples)
+    # AP needs the low-score detections too; original size as in the WIDER FACE protocol.
+    low = min(WIDER_MIN_SCORE, args.threshold)
+    detectors = {str(m): Detector(m, threshold=low, max_size=None, device=args.device) for m in args.model}
+    found: dict[str, list] = {name: [] for name in detectors}
+    for photo in photos:  # each photo is read once, for all models
+        image = read_image(photo.image)
+        for name, detector in detectors.items():
+            found[name].append(detector.detect(image))
+    results: dict[str, DetectionMetrics] = {
+        name: evaluate_detections(found[name], photos, score_threshold=args.threshold) for name in detectors
+    }
+    print(detection_table(results))
+    print(f"ground truth: {sum(p.num_faces for p in photos)} faces in {len(photos)} photos; boxes mapped from the "
+          "landmarks, keypoints = eye centres, nose tip, mouth corners")
+    if args.json:
+        doc = {name: m.to_dict() for name, m in results.items()}
+        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
+    return 0

@@ -1,0 +1,260 @@
+"""Runners: the forward pass of a model on one backend (PyTorch eager or ONNX Runtime).
+
+Pre- and post-processing live in :class:`~hrface.runtime.detector.Detector` and
+:class:`~hrface.runtime.landmarker.Landmarker` and are the same for every backend; a runner only maps a
+float32 batch (N, C, H, W) (a torch tensor on ``runner.device``) to the model's raw outputs (a tuple of
+torch tensors: RetinaFace ``loc, logits, landm``; HRNet ``heatmaps``).
+
+Backends:
+- ``"torch"``: the ``nn.Module`` in eval mode under ``torch.inference_mode``;
+- ``"onnxruntime"``: an ONNX Runtime CPU session (graph optimisation level ALL), created once. A model
+  given by name, checkpoint or ``nn.Module`` is exported on first use into ``weights_home()/onnx``,
+  under a name keyed by the SHA-256 of its weights, so a changed checkpoint re-exports; an ``.onnx``
+  file is loaded as it is (and always runs on ONNX Runtime, whatever the backend argument);
+- ``"auto"``: onnxruntime when it (and ``onnx``, to export) is importable and the device is the CPU,
+  else torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError, one_line
+from ..models.registry import create_model, weights_home
+from .device import resolve_device
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+ORT_OPTIMIZATION = ("disable", "basic", "extended", "all")
+ModelSource = str | os.PathLike[str] | nn.Module
+
+
+@dataclass
+class RunnerInfo:
+    """What pre/post-processing needs to know about a model, whatever runs it.
+
+    ``kind`` 'retinaface' | 'hrnet'; ``options`` the architecture options; ``input_size`` the crop side
+    (pixels) of a landmark model; ``num_landmarks`` K of a landmark model.
+    """
+
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+    input_size: int | None = None
+    num_landmarks: int | None = None
+
+
+class Runner(Protocol):
+    """A forward pass: batch (N, C, H, W) float32 on ``device`` → tuple of raw output tensors."""
+
+    backend: str
+    device: torch.device
+    info: RunnerInfo
+    module: nn.Module | None  # the PyTorch model where one was built or given
+
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
+
+class TorchRunner:
+    """PyTorch eager forward. ``threads`` sets torch's (process-wide) intra-op thread count."""
+
+    backend = "torch"
+
+    def __init__(self, module: nn.Module, info: RunnerInfo, device: torch.device, threads: int | None = None) -> None:
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.device = device
+        self.module = module.to(device).eval()
+        self.info = info
+
+    @torch.inference_mode()
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.module(batch.to(self.device))
+        return tuple(out) if isinstance(out, tuple | list) else (out,)
+
+
+class OrtRunner:
+    """ONNX Runtime CPU session over an ONNX file (path) or serialised model (bytes), created once.
+
+    Args:
+        model: path or bytes of an ONNX model exported by :mod:`hrface.export`.
+        threads: intra-op threads (None: ONNX Runtime's default, one per physical core).
+        optimization: graph optimisation level, one of :data:`ORT_OPTIMIZATION`.
+    """
+
+    backend = "onnxruntime"
+
+    def __init__(
+        self, model: str | os.PathLike[str] | bytes, threads: int | None = None, optimization: str = "all"
+    ) -> None:
+        ort = import_onnxruntime()
+        options = session_options(threads, optimization)
+        source = model if isinstance(model, bytes) else os.fspath(model)
+        try:
+            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
+            where = "ONNX model" if isinstance(model, bytes) else str(model)
+            raise CheckpointError(f"{where}: not a loadable ONNX model ({one_line(exc, 160)})") from None
+        self.device = torch.device("cpu")
+        self.module = None
+        self.input_name = self.session.get_inputs()[0].name
+        self.info = info_from_metadata(self.session.get_modelmeta().custom_metadata_map, str(model)[:200])
+
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        array = batch.detach().to("cpu", torch.float32).contiguous().numpy()
+        return tuple(torch.from_numpy(out) for out in self.session.run(None, {self.input_name: array}))
+
+
+def session_options(threads: int | None = None, optimization: str = "all") -> Any:
+    """ONNX Runtime ``SessionOptions``: ``threads`` intra-op threads (None: its default), one inter-op
+    thread, sequential execution, graph optimisation ``optimization`` (one of :data:`ORT_OPTIMIZATION`)."""
+    ort = import_onnxruntime()
+    if optimization not in ORT_OPTIMIZATION:
+        raise ConfigError(f"optimization must be one of {ORT_OPTIMIZATION}, got {optimization!r}")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    options.intra_op_num_threads = int(threads or 0)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+def onnxruntime_available() -> bool:
+    """Whether ``import onnxruntime`` would succeed."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def import_onnxruntime():  # noqa: ANN201 - the onnxruntime module
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(
+            "backend 'onnxruntime' needs the onnxruntime package; pip install onnxruntime (or hrface[onnx]), "
+            "or use backend='torch'"
+        ) from None
+    return onnxruntime
+
+
+def resolve_backend(backend: str, device: torch.device, source: ModelSource) -> str:
+    """'torch' or 'onnxruntime' for a requested ``backend`` (see the module doc for 'auto')."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if _is_onnx_file(source):
+        if device.type != "cpu":
+            raise ConfigError(f"{source}: an .onnx model runs on the CPU with onnxruntime; use device='cpu'")
+        return "onnxruntime"  # whatever the backend asked for: only ONNX Runtime can run the file
+    if backend == "auto":
+        exportable = importlib.util.find_spec("onnx") is not None  # a checkpoint is exported on first use
+        return "onnxruntime" if device.type == "cpu" and exportable and onnxruntime_available() else "torch"
+    if backend == "onnxruntime" and device.type != "cpu":
+        raise ConfigError("backend 'onnxruntime' runs on the CPU here; use device='cpu' or backend='torch'")
+    return backend
+
+
+def create_runner(
+    source: ModelSource,
+    kind: str,
+    *,
+    backend: str = "torch",
+    device: str | torch.device | None = "cpu",
+    threads: int | None = None,
+    optimization: str = "all",
+) -> Runner:
+    """A runner for a model given by registry name, checkpoint path, ``.onnx`` path or ``nn.Module``.
+
+    ``kind`` is the expected model kind ('retinaface' or 'hrnet'); a model of another kind raises
+    :class:`CheckpointError`. ``threads``: intra-op threads of the backend (None: its default).
+    """
+    dev = resolve_device(device)
+    chosen = resolve_backend(backend, dev, source)
+    if chosen == "onnxruntime" and _is_onnx_file(source):
+        runner: Runner = OrtRunner(source, threads, optimization)
+    else:
+        module = source if isinstance(source, nn.Module) else create_model(source, expect=kind)
+        if chosen == "torch":
+            runner = TorchRunner(module, info_from_module(module, kind), dev, threads)
+        else:
+            runner = OrtRunner(cached_onnx(module, source), threads, optimization)
+    if runner.info.kind != kind:
+        raise CheckpointError(f"{_describe(source)}: is a {runner.info.kind} model, expected {kind}")
+    return runner
+
+
+def info_from_module(module: nn.Module, kind: str) -> RunnerInfo:
+    """:class:`RunnerInfo` of a PyTorch model (any module with ``num_landmarks`` works as a landmark model)."""
+    if kind == "hrnet":
+        from ..landmarks.crop import DEFAULT_CROP_SIZE
+
+        return RunnerInfo(
+            kind,
+            input_size=int(getattr(module, "input_size", DEFAULT_CROP_SIZE)),
+            num_landmarks=int(module.num_landmarks),
+        )
+    return RunnerInfo(kind)
+
+
+def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
+    """:class:`RunnerInfo` from an ONNX model's ``hrface.*`` metadata (see :mod:`hrface.export.onnx_export`)."""
+    from ..export.onnx_export import hrface_metadata
+
+    meta = hrface_metadata(props)
+    if meta.get("kind") not in ("retinaface", "hrnet"):
+        raise CheckpointError(f"{source}: ONNX model without hrface metadata; export it with 'hrface export'")
+    try:
+        options = json.loads(meta.get("options", "{}"))
+        input_size = int(meta["input_size"]) if "input_size" in meta else None
+        num_landmarks = int(meta["num_landmarks"]) if "num_landmarks" in meta else None
+    except (ValueError, TypeError):
+        raise CheckpointError(f"{source}: unreadable hrface metadata in the ONNX model") from None
+    if meta["kind"] == "hrnet" and (not input_size or not num_landmarks):
+        raise CheckpointError(f"{source}: landmark ONNX model without input_size / num_landmarks metadata")
+    return RunnerInfo(meta["kind"], options, input_size, num_landmarks)
+
+
+def onnx_cache_path(module: nn.Module) -> Path:
+    """Where the fp32 ONNX export of ``module`` is cached: ``weights_home()/onnx/KIND-HASH16.onnx``.
+
+    The hash covers the weights, the architecture metadata and the export format version.
+    """
+    from ..export.onnx_export import model_metadata
+
+    meta = model_metadata(module)
+    key = json.dumps(meta, sort_keys=True).encode()
+    digest = hashlib.sha256(key).hexdigest()[:16]
+    return weights_home() / "onnx" / f"{meta['hrface.kind']}-{digest}.onnx"
+
+
+def cached_onnx(module: nn.Module, source: ModelSource = "model") -> Path:
+    """Path of the cached ONNX export of ``module``, exporting it (atomically) if it is not there yet."""
+    from ..export.onnx_export import export_onnx
+
+    path = onnx_cache_path(module)
+    if not path.is_file():
+        try:
+            export_onnx(module, path)
+        except OSError as exc:
+            raise ConfigError(
+                f"{_describe(source)}: cannot write the ONNX export to {path.parent} ({one_line(exc, 100)}); "
+                "set HRFACE_HOME to a writable folder or use backend='torch'"
+            ) from None
+    return path
+
+
+def _is_onnx_file(source: ModelSource) -> bool:
+    return not isinstance(source, nn.Module) and Path(os.fspath(source)).suffix.lower() == ".onnx"
+
+
+def _describe(source: ModelSource) -> str:
+    return type(source).__name__ if isinstance(source, nn.Module) else os.fspath(source)

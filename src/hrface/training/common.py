@@ -1,0 +1,276 @@
+"""What the trainers share: seeding, the per-epoch sample order, optimizer and schedule, the
+metrics CSV, and the epoch loop with its checkpoints (:mod:`.checkpoints`) and exact resume.
+
+Files a run writes in its output folder:
+
+- ``last.pt``: model, optimizer, scheduler, progress (:class:`TrainState`), RNG states and the
+  config — after every epoch (and when ``max_steps`` stops a run mid-epoch);
+- ``best.pt`` (same content) and ``model.safetensors`` (model state_dict with the trainer's
+  metadata, loadable with :func:`hrface.models.registry.create_model`) for the best epoch;
+- ``metrics.csv``: one row per epoch, the trainer's columns;
+- ``tensorboard/`` when :mod:`torch.utils.tensorboard` is importable.
+
+Every file is written to a temporary file and moved into place (:mod:`hrface.io.files`), so an
+interrupted run never leaves a truncated file.  Checkpoints hold tensors and plain Python values
+only and are read back with ``torch.load(weights_only=True)``.
+
+Exact resume rests on one rule the trainers follow: nothing in an epoch depends on hidden RNG state
+— the sample order of epoch ``e`` comes from ``(seed, e)`` (:class:`EpochSampler`) and each sample's
+augmentation from ``(seed, e, index)`` — so restoring model, optimizer and scheduler and skipping the
+batches already done replays the run bitwise (on CPU with the same thread count).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from ..errors import ConfigError
+from ..io.files import atomic_write_text
+from .checkpoints import LAST_CHECKPOINT, TrainState, load_checkpoint, save_checkpoint
+
+METRICS_CSV = "metrics.csv"
+
+Metrics = dict[str, float | None]
+LossFn = Callable[[Any], tuple[torch.Tensor, int, dict[str, float]]]
+"""``batch → (loss to back-propagate, number of samples, {part name: value})``."""
+
+
+class EpochSampler(Sampler[int]):
+    """The shuffled sample order of one epoch — a function of ``(seed, epoch)`` only — minus its
+    first ``skip`` entries (to resume inside an epoch)."""
+
+    def __init__(self, num_samples: int, seed: int, epoch: int, skip: int = 0) -> None:
+        words = np.random.SeedSequence([seed, epoch], spawn_key=(1,)).generate_state(2, np.uint32)
+        generator = torch.Generator().manual_seed(int(words[0]) << 31 | int(words[1]) >> 1)
+        self.order = torch.randperm(num_samples, generator=generator).tolist()[skip:]
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+@dataclass
+class EpochLoop:
+    """What :func:`run_epochs` needs of a trainer.
+
+    Attributes:
+        out: output folder.
+        model / optimizer / scheduler: the scheduler is stepped once per epoch.
+        config: the run's config as a plain dict (stored in checkpoints).
+        weights_metadata: string metadata of ``model.safetensors`` (``arch`` and its options).
+        epochs: epochs of the whole run; ``eval_every``: validate every that many epochs (and after the last).
+        metric_fields: the metrics CSV columns (first ``epoch``); rows get None for missing keys.
+        best_key: the validation metric whose minimum (maximum with ``higher_is_better``) is the best epoch.
+        has_validation: without validation data every finished epoch counts as best.
+        train_epoch: runs the rest of epoch ``state.epoch``; False if ``max_steps`` stopped it early.
+        validate: the validation metrics of the current model (keys of ``metric_fields``).
+    """
+
+    out: Path
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    config: dict[str, Any]
+    weights_metadata: dict[str, str]
+    epochs: int
+    eval_every: int
+    metric_fields: Sequence[str]
+    best_key: str
+    has_validation: bool
+    train_epoch: Callable[[], bool]
+    validate: Callable[[], Metrics]
+    higher_is_better: bool = False
+
+
+def run_epochs(loop: EpochLoop, state: TrainState, max_steps: int | None) -> None:
+    """Train epoch after epoch until ``loop.epochs`` are done or ``max_steps`` optimizer steps have
+    been made, validating, checkpointing and logging after every epoch (module doc)."""
+    writer = summary_writer(loop.out)
+    try:
+        while state.epoch < loop.epochs and (max_steps is None or state.global_step < max_steps):
+            started = time.perf_counter()
+            lr = loop.optimizer.param_groups[0]["lr"]
+            if not loop.train_epoch():
+                _save(loop, state, best=False)
+                break
+            done = state.epoch + 1
+            evaluates = done % loop.eval_every == 0 or done == loop.epochs
+            row: dict[str, Any] = dict.fromkeys(loop.metric_fields)
+            row.update(epoch=done, **state.train_means(), **(loop.validate() if evaluates else {}))
+            row.update(lr=lr, seconds=time.perf_counter() - started)
+            state.history.append(row)
+            metric = row.get(loop.best_key)
+            improved = not loop.has_validation or (metric is not None and _better(loop, metric, state))
+            if improved:
+                state.best_metric = metric if metric is not None else state.best_metric
+                state.best_epoch = done
+            loop.scheduler.step()
+            state.next_epoch()
+            _save(loop, state, best=improved)
+            write_metrics(loop.out / METRICS_CSV, state.history, loop.metric_fields)
+            if writer is not None:
+                for key in loop.metric_fields[1:]:
+                    if row.get(key) is not None:
+                        writer.add_scalar(key, row[key], done)
+                writer.flush()
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _better(loop: EpochLoop, metric: float, state: TrainState) -> bool:
+    """Whether ``metric`` beats the best so far (NaN never does)."""
+    sign = -1.0 if loop.higher_is_better else 1.0
+    best = sign * state.best_metric if state.best_epoch >= 0 else math.inf
+    return sign * metric < best
+
+
+def _save(loop: EpochLoop, state: TrainState, best: bool) -> None:
+    save_checkpoint(
+        loop.out, loop.model, loop.optimizer, loop.scheduler, state, loop.config, loop.weights_metadata, best
+    )
+
+
+def run_result(state: TrainState, epochs: int, out: Path) -> dict[str, Any]:
+    """``dict(epoch, global_step, finished, best_metric, best_epoch, history, output_dir)``."""
+    return {
+        "epoch": state.epoch,
+        "global_step": state.global_step,
+        "finished": state.epoch >= epochs,
+        "best_metric": state.best_metric,
+        "best_epoch": state.best_epoch,
+        "history": state.history,
+        "output_dir": str(out),
+    }
+
+
+def train_steps(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    state: TrainState,
+    loss_fn: LossFn,
+    max_steps: int | None,
+    description: str,
+    show: bool,
+) -> bool:
+    """One optimizer step per batch of ``loader``, updating ``state``'s counters and running sums;
+    False if ``max_steps`` stopped before the loader's end."""
+    model.train()
+    bar = tqdm(loader, total=len(loader), disable=not show, desc=description)
+    for batch in bar:
+        if max_steps is not None and state.global_step >= max_steps:
+            bar.close()
+            return False
+        loss, n, parts = loss_fn(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        state.step_in_epoch, state.global_step = state.step_in_epoch + 1, state.global_step + 1
+        state.loss_sum, state.loss_count = state.loss_sum + loss.item() * n, state.loss_count + n
+        for key, value in parts.items():
+            state.part_sums[key] = state.part_sums.get(key, 0.0) + value * n
+        bar.set_postfix(loss=f"{state.loss_sum / state.loss_count:.3g}", refresh=False)
+    return True
+
+
+def epoch_loader(
+    dataset: Dataset,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    sampler: Sampler[int] | None,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+) -> DataLoader:
+    """A DataLoader in ``sampler``'s order (None: dataset order), keeping the last partial batch."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        drop_last=False,
+        collate_fn=collate_fn,
+    )
+
+
+def build_optimizer(config: Any, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam or SGD over all parameters from an :class:`~.yaml_config.OptimizerConfig`."""
+    if config.name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def step_scheduler(optimizer: torch.optim.Optimizer, schedule: Any) -> torch.optim.lr_scheduler.MultiStepLR:
+    """The per-epoch step schedule of a :class:`~.yaml_config.ScheduleConfig`."""
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(schedule.lr_steps), gamma=schedule.lr_factor)
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (all CUDA devices included)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def show_progress(progress: bool) -> bool:
+    """Whether to draw a progress bar: asked for, and stderr is a terminal."""
+    return progress and sys.stderr.isatty()
+
+
+def summary_writer(out: Path) -> Any:
+    """A TensorBoard writer into ``out/tensorboard``, or None when tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard not installed: scalars go to metrics.csv only
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def start_run(model: nn.Module, config: Any, resume: bool) -> tuple[torch.optim.Optimizer, Any, TrainState]:
+    """The optimizer and per-epoch step schedule of ``config`` (``optimizer``, ``schedule`` and
+    ``output_dir`` sections) for ``model``, and the run's progress.
+
+    With ``resume`` model, optimizer, scheduler and RNG states are restored from ``output_dir/last.pt``
+    (:class:`CheckpointError` if missing); without it an existing ``last.pt`` raises
+    :class:`ConfigError`, so no run is silently overwritten.  Creates ``output_dir``.
+    """
+    out = Path(config.output_dir)
+    optimizer = build_optimizer(config.optimizer, model)
+    scheduler = step_scheduler(optimizer, config.schedule)
+    if resume:
+        state = load_checkpoint(out / LAST_CHECKPOINT, model, optimizer, scheduler)
+    elif (out / LAST_CHECKPOINT).exists():
+        raise ConfigError(f"{out / LAST_CHECKPOINT} exists; resume that run or choose another output_dir")
+    else:
+        state = TrainState()
+    out.mkdir(parents=True, exist_ok=True)
+    return optimizer, scheduler, state
+
+
+def write_metrics(path: Path, rows: list[dict[str, Any]], fields: Sequence[str]) -> None:
+    """Rewrite the whole metrics CSV atomically (empty cells for metrics not computed)."""
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=list(fields), lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: "" if row.get(k) is None else row[k] for k in fields})
+    atomic_write_text(path, text.getvalue())

@@ -1,0 +1,163 @@
+"""Configuration of RetinaFace training, loaded from YAML.
+
+A YAML file holds a (possibly partial) nested mapping of :class:`DetectionTrainConfig`'s fields;
+missing fields keep their defaults — the reference Pytorch_Retinaface MobileNet-0.25 recipe — and an
+unknown key raises :class:`~hrface.errors.ConfigError` naming it (machinery shared with the landmark
+trainer: :mod:`hrface.training.yaml_config`).  Relative paths in the file (``data.*.path``,
+``data.*.image_root``, ``data.split_file``, ``model.backbone_weights``, ``output_dir``) are resolved
+against the directory of the YAML file.
+
+Reference recipe (``cfg_mnet`` / ``train.py``): 640 × 640 inputs, batch 32, SGD lr 1e-3, momentum
+0.9, weight decay 5e-4, 250 epochs with the lr × 0.1 after epochs 190 and 220 (its warm-up is
+disabled: ``warmup_epoch = -1``), ImageNet-initialised backbone, loss with matching IoU 0.35, 7
+hard negatives per positive and box-loss weight 2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...models.retinaface.model import BACKBONES
+from ..yaml_config import (
+    OptimizerConfig,
+    ScheduleConfig,
+    SourceSpec,
+    config_from_mapping,
+    load_yaml_config,
+    raise_failed,
+    training_checks,
+)
+from .loss import LOC_WEIGHT, NEG_POS_RATIO
+from .matching import IGNORE_BELOW, MATCH_THRESHOLD
+
+__all__ = [
+    "DetectionDataConfig",
+    "DetectionLossConfig",
+    "DetectionModelConfig",
+    "DetectionOptimizerConfig",
+    "DetectionScheduleConfig",
+    "DetectionTrainConfig",
+    "detection_config_from_dict",
+    "load_detection_config",
+]
+
+
+@dataclass
+class DetectionDataConfig:
+    """Training / validation images.
+
+    Source formats: ``retinaface`` (a ``label.txt`` of the reference; ``image_root`` defaults to its
+    folder) or any landmark format of :data:`hrface.training.landmarks.SAMPLE_READERS` (``300w``,
+    ``csv``, ``wflw``, ``cofw``), whose faces become detection boxes and 5 keypoints
+    (:func:`hrface.data.detection.detection_samples_from_landmarks`).
+
+    ``val`` sources, when given, are the validation set.  Otherwise the faces of the landmark-format
+    ``train`` sources are split by photo exactly as the landmark trainer splits them
+    (``split_file`` read if it exists, else written; ``val_fraction``, ``split_seed``), so that a
+    detector and a landmark model sharing the split file hold out the same photos; ``retinaface``
+    train sources are then all training data.
+    """
+
+    train: list[SourceSpec] = field(default_factory=list)
+    val: list[SourceSpec] = field(default_factory=list)
+    split_file: str | None = None
+    val_fraction: float = 0.2
+    split_seed: int = 0
+
+
+@dataclass
+class DetectionModelConfig:
+    """``backbone``: 'mobilenet0.25' or 'resnet50'.  ``backbone_weights``: optional ImageNet
+    checkpoint of the backbone alone (e.g. ``mobilenetV1X0.25_pretrain.tar``; a ``state_dict`` /
+    ``module.`` wrapper and the ``fc`` classifier are accepted), loaded into the backbone before
+    training; null trains from scratch."""
+
+    backbone: str = "mobilenet0.25"
+    backbone_weights: str | None = None
+
+
+@dataclass
+class DetectionOptimizerConfig(OptimizerConfig):
+    """The reference's SGD: lr 1e-3, momentum 0.9, weight decay 5e-4."""
+
+    name: str = "sgd"
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+
+
+@dataclass
+class DetectionScheduleConfig(ScheduleConfig):
+    """The reference MobileNet-0.25 schedule: 250 epochs, lr × 0.1 after epochs 190 and 220."""
+
+    epochs: int = 250
+    lr_steps: list[int] = field(default_factory=lambda: [190, 220])
+    lr_factor: float = 0.1
+
+
+@dataclass
+class DetectionLossConfig:
+    """Multibox loss parameters (:mod:`hrface.training.detection.loss`): prior matching IoU, the IoU
+    below which a face's best prior is too poor to use it, hard negatives per positive, box-loss weight."""
+
+    match_threshold: float = MATCH_THRESHOLD
+    ignore_below: float = IGNORE_BELOW
+    neg_pos_ratio: int = NEG_POS_RATIO
+    loc_weight: float = LOC_WEIGHT
+
+
+@dataclass
+class DetectionTrainConfig:
+    """Everything a detector training run depends on.
+
+    ``image_size``: side of the square network input (pixels; a multiple of 32 keeps every pyramid
+    level whole).  ``device``: 'auto', 'cpu', 'cuda', 'cuda:N'.  Validation (loss and detection AP on
+    the validation images, without augmentation) runs every ``eval_every`` epochs and after the last;
+    the epoch with the highest validation AP is the best (``best.pt``, ``model.safetensors``).
+    """
+
+    data: DetectionDataConfig = field(default_factory=DetectionDataConfig)
+    model: DetectionModelConfig = field(default_factory=DetectionModelConfig)
+    image_size: int = 640
+    optimizer: DetectionOptimizerConfig = field(default_factory=DetectionOptimizerConfig)
+    schedule: DetectionScheduleConfig = field(default_factory=DetectionScheduleConfig)
+    loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
+    batch_size: int = 32
+    workers: int = 4
+    seed: int = 0
+    device: str = "auto"
+    output_dir: str = "runs/retinaface"
+    eval_every: int = 1
+
+    def __post_init__(self) -> None:
+        c = self
+        raise_failed(
+            [
+                (
+                    c.model.backbone in BACKBONES,
+                    f"model.backbone must be one of {', '.join(sorted(BACKBONES))}, got {c.model.backbone!r}",
+                ),
+                (c.image_size >= 32, f"image_size must be at least 32 pixels, got {c.image_size}"),
+                (0 < c.loss.match_threshold <= 1, "loss.match_threshold must be in (0, 1]"),
+                (0 <= c.loss.ignore_below <= 1, "loss.ignore_below must be in [0, 1]"),
+                (c.loss.neg_pos_ratio >= 0 and c.loss.loc_weight >= 0, "loss weights must be non-negative"),
+                *training_checks(c),
+                (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
+            ]
+        )
+
+
+def detection_config_from_dict(
+    data: dict[str, Any] | None, base_dir: str | os.PathLike[str] | None = None
+) -> DetectionTrainConfig:
+    """The config of a nested mapping (defaults for missing keys), relative paths resolved against
+    ``base_dir`` when given; :class:`ConfigError` names an unknown or mistyped key."""
+    paths = ("data.split_file", "model.backbone_weights", "output_dir")
+    return config_from_mapping(DetectionTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
+
+
+def load_detection_config(path: str | os.PathLike[str]) -> DetectionTrainConfig:
+    """Read a YAML detector training config (see the module doc); :class:`ConfigError` with a one-line message."""
+    return load_yaml_config(path, detection_config_from_dict)

@@ -1,0 +1,89 @@
+"""Detection samples as RetinaFace training inputs and targets.
+
+An item is ``(image, targets)``:
+
+- ``image``: (3, S, S) float32 tensor, BGR minus (104, 117, 123), S = ``image_size``;
+- ``targets``: (M, 15) float32 tensor, one row per face ``x1 y1 x2 y2 kx1 ky1 … kx5 ky5 label``:
+  box and keypoints normalised by the (padded, square) image side, so in [0, 1]; keypoints in the
+  RetinaFace order (image-left eye, image-right eye, nose, image-left mouth corner, image-right mouth
+  corner); ``label`` 1 for a face with keypoints, −1 for one without (its keypoint values are −1).
+  M may be 0 (an image without faces with area).
+
+Randomness is a :class:`numpy.random.Generator` seeded from ``(seed, epoch, index)`` only
+(:func:`hrface.training.landmarks.dataset.sample_rng`): an item is the same in every run, whatever
+the number of DataLoader workers. Call :meth:`DetectionTrainDataset.set_epoch` before each epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ...data.detection.samples import DetectionSample
+from ...io.image import read_image
+from ..landmarks.dataset import sample_rng
+from .augment import Faces, augment, prepare
+from .matching import TARGET_COLUMNS
+
+
+def target_rows(faces: Faces) -> np.ndarray:
+    """(M, 15) float32 target rows of normalised faces (layout in the module doc)."""
+    m = len(faces.boxes)
+    rows = np.full((m, TARGET_COLUMNS), -1.0, dtype=np.float32)
+    rows[:, :4] = faces.boxes
+    has = faces.has_keypoints
+    rows[has, 4:14] = faces.keypoints[has].reshape(-1, 10)
+    rows[has, 14] = 1.0
+    return rows
+
+
+class DetectionTrainDataset(Dataset):
+    """Detection samples as ``(image, targets)`` pairs (see the module doc).
+
+    Args:
+        samples: annotated images (boxes and keypoints in image pixels).
+        image_size: S, the side of the square network input.
+        train: apply the random augmentation of :func:`~.augment.augment`; else only pad to square,
+            resize (linear) and subtract the mean (:func:`~.augment.prepare`).
+        seed: base seed of the augmentation.
+    """
+
+    def __init__(
+        self, samples: Sequence[DetectionSample], image_size: int = 640, train: bool = True, seed: int = 0
+    ) -> None:
+        if image_size <= 0:
+            raise ValueError(f"image_size must be positive, got {image_size}")
+        self.samples = list(samples)
+        self.image_size = int(image_size)
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation of epoch ``epoch`` (set before the DataLoader iterator is created)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        sample = self.samples[index]
+        image = read_image(sample.image)
+        faces = Faces.of(sample)
+        if self.train:
+            rng = sample_rng(self.seed, self.epoch, index)
+            net_input, faces = augment(image, faces, rng, self.image_size)
+        else:
+            net_input, faces = prepare(image, faces, self.image_size)
+        return torch.from_numpy(net_input), torch.from_numpy(target_rows(faces))
+
+
+def detection_collate(
+    batch: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Stack the images of a batch: ``(images (N, 3, S, S), [targets (M_i, 15) per image])``."""
+    images = torch.stack([image for image, _ in batch])
+    return images, [targets for _, targets in batch]

