@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from hrface.benchmark.flops import count_macs
 from hrface.benchmark.hardware import cpu_info
 from hrface.benchmark.images import letterbox
 from hrface.cli.main import main
+from test_backends import onnx_home  # noqa: F401 - the session's shared weight cache, so exports are reused
 
 ZEN4_CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -22,15 +22,6 @@ model name\t: AMD EPYC
 cpu MHz\t\t: 2596.146
 flags\t\t: fpu sse sse2 avx fma avx2 avx512f avx512_vnni
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def onnx_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's shared weight cache, so exports made by other test modules are reused."""
-    home = tmp_path_factory.getbasetemp() / "hrface_home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HRFACE_HOME", str(home))
-        yield home
 
 
 def test_peak_uses_cores_clock_fma_units_and_lanes() -> None:
