@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from ..training.detection.config import load_detection_config
 from ..training.detection.sources import build_detection_samples
 from ..training.detection.trainer import train_detector
+from .training_args import add_train_parser, apply_overrides
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("train-detector", help="train the RetinaFace detector from a YAML config")
-    p.add_argument("config", type=Path, help="training config (see configs/retinaface_mnet025_300w.yaml)")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt exactly")
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (resumable)")
-    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
-    p.add_argument("--output-dir", type=Path, help="override the config's output_dir")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.set_defaults(run=run_train)
+    add_train_parser(
+        commands,
+        "train-detector",
+        "train the RetinaFace detector from a YAML config",
+        "configs/retinaface_mnet025_300w.yaml",
+        run_train,
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
     config = load_detection_config(args.config)
-    config.device = args.device or config.device
-    config.output_dir = str(args.output_dir or config.output_dir)
+    apply_overrides(config, args)
     train_images, val_images = build_detection_samples(config)
     faces = sum(s.num_faces for s in train_images)
     print(

@@ -17,17 +17,17 @@ from ..landmarks.layouts import get_layout
 from ..runtime.detector import Detector
 from ..runtime.landmarker import Landmarker
 from ..training.landmarks import build_samples, load_config, train
+from .training_args import add_train_parser, apply_overrides
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("train-landmarks", help="train the HRNet landmark model from a YAML config")
-    p.add_argument("config", type=Path, help="training config (see configs/hrnet_w18_300w.yaml)")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt exactly")
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (resumable)")
-    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
-    p.add_argument("--output-dir", type=Path, help="override the config's output_dir")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.set_defaults(run=run_train)
+    add_train_parser(
+        commands,
+        "train-landmarks",
+        "train the HRNet landmark model from a YAML config",
+        "configs/hrnet_w18_300w.yaml",
+        run_train,
+    )
 
     e = commands.add_parser("eval-landmarks", help="evaluate a landmark model (NME, FR, AUC) on a config's data")
     e.add_argument("config", type=Path, help="config whose validation faces are evaluated")
@@ -49,10 +49,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    if args.device:
-        config.device = args.device
-    if args.output_dir:
-        config.output_dir = str(args.output_dir)
+    apply_overrides(config, args)
     train_samples, val_samples = build_samples(config)
     print(f"training on {len(train_samples)} faces, validating on {len(val_samples)}; output: {config.output_dir}")
     result = train(
