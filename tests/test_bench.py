@@ -14,7 +14,6 @@ from hrface.benchmark.flops import count_macs
 from hrface.benchmark.hardware import cpu_info
 from hrface.benchmark.images import letterbox
 from hrface.cli.main import main
-from test_backends import onnx_home  # noqa: F401 - the session's shared weight cache, so exports are reused
 
 ZEN4_CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD

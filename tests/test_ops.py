@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from hrface.ops import box_iou, decode_boxes, decode_landmarks, encode_boxes, encode_landmarks, nms, prior_boxes
+from hrface.ops import (
+    box_iou,
+    box_iou_numpy,
+    decode_boxes,
+    decode_landmarks,
+    encode_boxes,
+    encode_landmarks,
+    nms,
+    prior_boxes,
+)
 
 
 def reference_priors(h: int, w: int) -> np.ndarray:
@@ -84,3 +93,14 @@ def test_box_iou_values() -> None:
     a = torch.tensor([[0.0, 0, 10, 10]])
     b = torch.tensor([[5.0, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 0]])
     torch.testing.assert_close(box_iou(a, b), torch.tensor([[50 / 150, 0.0, 0.0]]))
+
+
+@pytest.mark.parametrize("offset", [0.0, 1.0])
+def test_numpy_iou_equals_torch_iou(offset: float) -> None:
+    g = np.random.default_rng(3)
+    corners = g.uniform(0, 50, (2, 40, 2))
+    a = np.concatenate([corners[0], corners[0] + g.uniform(-2, 30, (40, 2))], axis=1)  # some empty boxes
+    b = np.concatenate([corners[1], corners[1] + g.uniform(-2, 30, (40, 2))], axis=1)
+    expected = box_iou(torch.from_numpy(a), torch.from_numpy(b), offset=offset).numpy()
+    np.testing.assert_allclose(box_iou_numpy(a, b, offset=offset), expected, rtol=1e-12, atol=1e-15)
+    assert box_iou_numpy(a[:0], b).shape == (0, 40)

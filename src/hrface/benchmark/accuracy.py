@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 
 from ..data.landmarks.pts import read_300w_folder
 from ..evaluation.landmark_runs import detector_boxes, predict_landmarks
 from ..evaluation.landmarks import normalised_errors
 from ..io.image import read_image
-from ..ops import box_iou
+from ..ops import box_iou_numpy
 from ..runtime import Detections, Detector, Landmarker
 
 
@@ -33,8 +32,8 @@ def match_detections(ref: Detections, test: Detections, min_iou: float = 0.5) ->
     """One-to-one matches ``(ref index, test index, IoU)`` maximising total IoU, pairs below ``min_iou`` dropped."""
     if len(ref.boxes) == 0 or len(test.boxes) == 0:
         return []
-    iou = box_iou(torch.as_tensor(ref.boxes, dtype=torch.float64), torch.as_tensor(test.boxes, dtype=torch.float64))
-    rows, cols = linear_sum_assignment(-iou.numpy())
+    iou = box_iou_numpy(ref.boxes, test.boxes)
+    rows, cols = linear_sum_assignment(-iou)
     return [(int(r), int(c), float(iou[r, c])) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= min_iou]
 
 

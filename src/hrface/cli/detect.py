@@ -52,9 +52,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
-        default="torch",
+        default="auto",
         help="forward pass on 'torch', 'onnxruntime' (exported to ONNX once, cached) or 'auto' "
-        "(onnxruntime when installed and on the CPU); default torch",
+        "(onnxruntime on the CPU when it is installed, else torch); default auto",
     )
     parser.add_argument("--threads", type=int, help="intra-op threads of the backend (default: the backend's own)")
 
@@ -73,14 +73,14 @@ def build_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
 
 def run(args: argparse.Namespace) -> int:
     analyzer = build_analyzer(args)
-    sources = list(_collect(args.inputs))
+    sources = list(collect_images(args.inputs))
     # A bar on stderr only when a person watches: stderr is a terminal and the JSON lines are not piped.
     output_piped = args.output is None and not sys.stdout.isatty()
     show_progress = not args.quiet and len(sources) > 1 and sys.stderr.isatty() and not output_piped
     counts = {"images": 0, "faces": 0, "errors": 0}
     with _jsonl_sink(args.output) as sink:
-        for path, root in _progress(sources, show_progress):
-            record = _process(analyzer, path, root, args.draw)
+        for path, root in progress_bar(sources, show_progress):
+            record = analyze_file(analyzer, path, root, args.draw)
             sink.write(json.dumps(record) + "\n")
             sink.flush()
             counts["images"] += 1
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if counts["errors"] else 0
 
 
-def _collect(inputs: list[str]) -> Iterator[tuple[Path, Path | None]]:
+def collect_images(inputs: list[str]) -> Iterator[tuple[Path, Path | None]]:
     """(image path, folder it was found under or None for a file given directly)."""
     for item in inputs:
         folder = Path(item)
@@ -106,7 +106,9 @@ def _collect(inputs: list[str]) -> Iterator[tuple[Path, Path | None]]:
             yield folder, None
 
 
-def _process(analyzer: FaceAnalyzer, path: Path, root: Path | None, draw_dir: Path | None) -> dict[str, Any]:
+def analyze_file(analyzer: FaceAnalyzer, path: Path, root: Path | None, draw_dir: Path | None) -> dict[str, Any]:
+    """One output record: ``{image, width, height, faces}``, or ``{image, error}`` when the image cannot be
+    read or analysed (the batch goes on). With ``draw_dir``, the annotated image is written there."""
     try:
         image = read_image(path)
         faces = analyzer.analyze(image)
@@ -129,7 +131,8 @@ def _drawing_path(draw_dir: Path, path: Path, root: Path | None) -> Path:
     return draw_dir / relative
 
 
-def _progress(items: list[tuple[Path, Path | None]], enabled: bool) -> Any:
+def progress_bar(items: list[tuple[Path, Path | None]], enabled: bool) -> Any:
+    """``items`` wrapped in a tqdm bar on stderr when ``enabled``, else as they are."""
     if not enabled:
         return items
     from tqdm import tqdm

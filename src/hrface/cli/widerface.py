@@ -18,7 +18,7 @@ from ..io.files import atomic_write_text
 from ..io.image import read_image
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
-from .detect import _collect, _process, _progress
+from .detect import analyze_file, collect_images, progress_bar
 
 WIDER_MIN_SCORE = 0.02  # the reference's WIDER FACE test threshold: low, so that the PR curve reaches far
 
@@ -96,12 +96,12 @@ def run_predict_widerface(args: argparse.Namespace) -> int:
     # max_size=None: detection at the original size, as the published WIDER FACE figures are measured.
     detector = Detector(args.model, threshold=args.threshold, nms_iou=args.nms, max_size=None, device=args.device)
     analyzer = FaceAnalyzer(detector, landmarker=None)
-    sources = list(_collect([str(args.images_dir)]))
+    sources = list(collect_images([str(args.images_dir)]))
     if not sources:
         raise ConfigError(f"{args.images_dir}: no images found")
     failures, faces = [], 0
-    for path, root in _progress(sources, not args.quiet and len(sources) > 1 and sys.stderr.isatty()):
-        record = _process(analyzer, path, root, None)
+    for path, root in progress_bar(sources, not args.quiet and len(sources) > 1 and sys.stderr.isatty()):
+        record = analyze_file(analyzer, path, root, None)
         if "error" in record:
             failures.append(record)
             print(f"hrface: {record['image']}: {record['error']}", file=sys.stderr)

@@ -31,21 +31,19 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data.detection.labels import xywh_to_xyxy
 from ..data.detection.samples import DetectionSample
 from ..data.detection.widerface import read_wider_mat
 from ..data.landmarks.parsing import DatasetError, snippet, where
 from ..errors import one_line
-from ..ops.boxes import box_iou
+from ..ops.boxes import box_iou_numpy
 
 __all__ = [
     "LEVELS",
@@ -272,9 +270,7 @@ def match_to_faces(
     Ties go to the lowest face index."""
     if not len(pred_xyxy) or not len(face_xyxy):
         return np.full(len(pred_xyxy), -1, dtype=np.int64)
-    a = torch.from_numpy(np.asarray(pred_xyxy, dtype=np.float64).reshape(-1, 4))
-    b = torch.from_numpy(np.asarray(face_xyxy, dtype=np.float64).reshape(-1, 4))
-    iou = box_iou(a, b, offset=offset).numpy()
+    iou = box_iou_numpy(pred_xyxy, face_xyxy, offset=offset)
     best = iou.argmax(axis=1)
     return np.where(iou[np.arange(len(best)), best] >= iou_threshold, best, -1)
 
@@ -330,14 +326,13 @@ def evaluate_widerface(
 
     # Per prediction, over the whole data set: its raw score and the face (global index) it matched.
     scores, matched = [], []
-    with _one_torch_thread():
-        for p, faces, offset in zip(preds, boxes, first_face, strict=True):
-            if not len(p) or not len(faces):
-                continue  # the official tool skips such images: their predictions are not proposals
-            p = p[np.argsort(-p[:, 4], kind="stable")]
-            face = match_to_faces(xywh_to_xyxy(p[:, :4]), faces, iou_threshold, offset=1.0)
-            scores.append(p[:, 4])
-            matched.append(np.where(face >= 0, face + offset, -1))
+    for p, faces, offset in zip(preds, boxes, first_face, strict=True):
+        if not len(p) or not len(faces):
+            continue  # the official tool skips such images: their predictions are not proposals
+        p = p[np.argsort(-p[:, 4], kind="stable")]
+        face = match_to_faces(xywh_to_xyxy(p[:, :4]), faces, iou_threshold, offset=1.0)
+        scores.append(p[:, 4])
+        matched.append(np.where(face >= 0, face + offset, -1))
     all_scores = np.concatenate([p[:, 4] for p in preds]) if preds else np.zeros(0)
     score = _normalised(np.concatenate(scores) if scores else np.zeros(0), all_scores)
     face_of = np.concatenate(matched) if matched else np.zeros(0, np.int64)
@@ -358,18 +353,6 @@ def evaluate_widerface(
         result.ap[level] = voc_ap(recall, precision)
         result.precision[level], result.recall[level], result.faces[level] = precision, recall, total
     return result
-
-
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Run torch single-threaded inside: thousands of small IoU matrices are ~10x faster without
-    intra-op threads (which only add start-up and, on a busy machine, contention)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _normalised(scores: np.ndarray, all_scores: np.ndarray) -> np.ndarray:

@@ -151,6 +151,6 @@ def import_onnx():  # noqa: ANN202 - the onnx module
         import onnx
     except ImportError:
         raise ConfigError(
-            "ONNX export needs the onnx package; pip install onnx onnxruntime (or hrface[onnx])"
+            "ONNX export needs the onnx package; pip install onnx onnxruntime"
         ) from None
     return onnx

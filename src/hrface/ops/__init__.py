@@ -1,12 +1,13 @@
 """Detection operators: prior boxes, box / landmark coding, IoU and NMS."""
 
 from .box_coder import decode_boxes, decode_landmarks, encode_boxes, encode_landmarks
-from .boxes import box_area, box_iou, nms
+from .boxes import box_area, box_iou, box_iou_numpy, nms
 from .priors import prior_boxes
 
 __all__ = [
     "box_area",
     "box_iou",
+    "box_iou_numpy",
     "decode_boxes",
     "decode_landmarks",
     "encode_boxes",

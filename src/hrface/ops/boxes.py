@@ -1,6 +1,7 @@
 """Box operations (xyxy, pixels or normalised): areas, IoU matrix, non-maximum suppression.
 
-Vectorised torch implementations; no torchvision dependency.
+Vectorised torch implementations, plus a NumPy IoU matrix for evaluation code that works on arrays
+(many small matrices, where torch's per-call overhead dominates); no torchvision dependency.
 """
 
 from __future__ import annotations
@@ -24,6 +25,20 @@ def box_iou(a: torch.Tensor, b: torch.Tensor, offset: float = 0.0) -> torch.Tens
     inter = wh[..., 0] * wh[..., 1]
     union = box_area(a, offset)[:, None] + box_area(b, offset)[None, :] - inter
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(inter.dtype).tiny), torch.zeros_like(inter))
+
+
+def box_iou_numpy(a: np.ndarray, b: np.ndarray, offset: float = 0.0) -> np.ndarray:
+    """IoU matrix (N, M) float64 between xyxy arrays a (N, 4) and b (M, 4); same rules as :func:`box_iou`."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(bottom_right - top_left + offset, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2] + offset, 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2] + offset, 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset: float = 0.0) -> torch.Tensor:

@@ -45,7 +45,7 @@ class FaceAnalyzer:
         nms_iou: float = 0.4,
         max_size: int | None = 1920,
         device: str | torch.device | None = "cpu",
-        backend: str = "torch",
+        backend: str = "auto",
         threads: int | None = None,
     ) -> None:
         run = {"device": device, "backend": backend, "threads": threads}

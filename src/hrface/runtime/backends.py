@@ -11,8 +11,9 @@ Backends:
   given by name, checkpoint or ``nn.Module`` is exported on first use into ``weights_home()/onnx``,
   under a name keyed by the SHA-256 of its weights, so a changed checkpoint re-exports; an ``.onnx``
   file is loaded as it is (and always runs on ONNX Runtime, whatever the backend argument);
-- ``"auto"``: onnxruntime when it (and ``onnx``, to export) is importable and the device is the CPU,
-  else torch.
+- ``"auto"`` (the default): onnxruntime when it (and ``onnx``, to export) is importable, the device is
+  the CPU and the model comes by name or file; torch on a GPU, without onnxruntime, or for a live
+  ``nn.Module`` (a model being trained or edited runs as it is, with no export).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def import_onnxruntime():  # noqa: ANN201 - the onnxruntime module
         import onnxruntime
     except ImportError:
         raise ConfigError(
-            "backend 'onnxruntime' needs the onnxruntime package; pip install onnxruntime (or hrface[onnx]), "
+            "backend 'onnxruntime' needs the onnxruntime package; pip install onnxruntime, "
             "or use backend='torch'"
         ) from None
     return onnxruntime
@@ -156,6 +157,8 @@ def resolve_backend(backend: str, device: torch.device, source: ModelSource) -> 
             raise ConfigError(f"{source}: an .onnx model runs on the CPU with onnxruntime; use device='cpu'")
         return "onnxruntime"  # whatever the backend asked for: only ONNX Runtime can run the file
     if backend == "auto":
+        if isinstance(source, nn.Module):
+            return "torch"
         exportable = importlib.util.find_spec("onnx") is not None  # a checkpoint is exported on first use
         return "onnxruntime" if device.type == "cpu" and exportable and onnxruntime_available() else "torch"
     if backend == "onnxruntime" and device.type != "cpu":
@@ -167,7 +170,7 @@ def create_runner(
     source: ModelSource,
     kind: str,
     *,
-    backend: str = "torch",
+    backend: str = "auto",
     device: str | torch.device | None = "cpu",
     threads: int | None = None,
     optimization: str = "all",

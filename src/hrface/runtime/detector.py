@@ -66,7 +66,7 @@ class Detector:
         top_k: int = 5000,
         keep_top_k: int = 750,
         device: str | torch.device | None = "cpu",
-        backend: str = "torch",
+        backend: str = "auto",
         threads: int | None = None,
         batch_size: int = 8,
     ) -> None:

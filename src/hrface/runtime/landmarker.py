@@ -61,7 +61,7 @@ class Landmarker:
         decode: str = "dark",
         batch_size: int = 32,
         device: str | torch.device | None = "cpu",
-        backend: str = "torch",
+        backend: str = "auto",
         threads: int | None = None,
     ) -> None:
         if decode not in DECODE_METHODS:
