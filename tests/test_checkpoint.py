@@ -185,6 +185,29 @@ def test_trained_input_size_is_read_from_safetensors_metadata(tmp_path) -> None:
         create_model(path)
 
 
+def test_a_detector_trained_for_a_photo_size_is_run_at_it(tmp_path) -> None:
+    from hrface.cli.main import main
+    from hrface.runtime.detector import DEFAULT_MAX_SIZE, Detector
+
+    model = RetinaFace("mobilenet0.25").eval()
+    src = tmp_path / "det.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(src))
+    assert Detector(src, backend="torch").max_size == DEFAULT_MAX_SIZE  # no metadata: the runtime default
+    dst = tmp_path / "det480.safetensors"
+    assert main(["pack-weights", str(src), str(dst), "--metadata", "max_size=480"]) == 0
+    assert create_model(dst).max_size == 480
+    for backend in ("torch", "onnxruntime"):  # the ONNX export carries it too
+        assert Detector(dst, backend=backend).max_size == 480
+        assert Detector(dst, backend=backend, max_size=None).max_size is None
+        assert Detector(dst, backend=backend, max_size=800).max_size == 800
+    with pytest.raises(ConfigError, match="max_size must be"):
+        Detector(dst, max_size=16)
+    assert main(["pack-weights", str(src), str(dst), "--metadata", "max_size=big"]) == 0
+    with pytest.raises(CheckpointError, match="max_size='big'"):
+        create_model(dst)
+    assert main(["pack-weights", str(src), str(dst), "--metadata", "novalue"]) == 2
+
+
 def test_pack_weights_halves_floats_and_keeps_metadata(tmp_path, capsys) -> None:
     from hrface.cli.main import main
     from hrface.models.checkpoint import read_metadata
@@ -195,12 +218,14 @@ def test_pack_weights_halves_floats_and_keeps_metadata(tmp_path, capsys) -> None
     src = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(src), metadata={"input_size": "128"})
     dst = tmp_path / "packed.safetensors"
-    assert main(["pack-weights", str(src), str(dst)]) == 0
+    assert main(["pack-weights", str(src), str(dst), "--metadata", "note=packed"]) == 0
     assert "sha256" in capsys.readouterr().out
     packed = read_state_dict(dst)
     assert packed["conv1.weight"].dtype == torch.float16
     assert packed["bn1.num_batches_tracked"].dtype == torch.int64
-    assert read_metadata(dst) == {"input_size": "128", "arch": "hrnet", "width": "4", "num_landmarks": "68"}
+    assert read_metadata(dst) == {
+        "input_size": "128", "arch": "hrnet", "width": "4", "num_landmarks": "68", "note": "packed"
+    }
     assert dst.stat().st_size < 0.6 * src.stat().st_size
     restored = create_model(dst)
     x = torch.randn(1, 3, 64, 64)

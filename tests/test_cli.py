@@ -136,3 +136,14 @@ def test_odd_image_modes_and_the_size_cap_in_a_batch(tmp_path, detector_weights,
     for name in ("gray.png", "rgba.png", "palette.png"):
         assert len(records[name]["faces"]) == 1, name
         assert records[name]["faces"][0]["score"] > 0.9, name
+
+
+def test_max_size_option_takes_pixels_auto_or_none(capsys) -> None:
+    from hrface.cli.detect import parse_max_size
+
+    assert (parse_max_size("640"), parse_max_size("AUTO"), parse_max_size("none")) == (640, "auto", None)
+    for bad in ("16", "big"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["detect", "photo.jpg", "--max-size", bad])
+        assert exit_info.value.code == 2
+        assert "--max-size" in capsys.readouterr().err

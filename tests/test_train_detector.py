@@ -203,8 +203,10 @@ def test_train_writes_checkpoints_metrics_and_loadable_weights(tmp_path, images)
     assert infer_architecture(state).options == {"backbone": "mobilenet0.25"}
     model = create_model(run / BEST_WEIGHTS, expect="retinaface")
     assert isinstance(model, RetinaFace) and model.backbone_name == "mobilenet0.25"
-    faces = Detector(run / BEST_WEIGHTS, threshold=0.0)(cv2.imread(images[0].image))
-    assert isinstance(faces, list)
+    assert model.max_size == round(1.5 * config.image_size)  # the photo size it was trained for travels
+    detector = Detector(run / BEST_WEIGHTS, threshold=0.0)
+    assert detector.max_size == model.max_size
+    assert isinstance(detector(cv2.imread(images[0].image)), list)
     with pytest.raises(ConfigError, match="exists"):
         train_detector(config, images[:4], images[4:], progress=False)
 

@@ -36,15 +36,38 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--threshold", type=float, default=0.5, help="minimum face score (default 0.5)")
     parser.add_argument("--nms-iou", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
-    parser.add_argument(
-        "--max-size", type=int, default=1920, help="downscale images whose longer side exceeds this for detection"
-    )
+    add_max_size_argument(parser, "auto")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     add_backend_arguments(parser)
     parser.add_argument("--output", "-o", type=Path, help="write JSON lines to this file (default: standard output)")
     parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images into this folder")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(run=run)
+
+
+def add_max_size_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--max-size PX | auto | none``: the longer image side above which photos are downscaled."""
+    parser.add_argument(
+        "--max-size",
+        type=parse_max_size,
+        default=parse_max_size(default),
+        metavar="PX|auto|none",
+        help="downscale images whose longer side exceeds PX pixels for detection; 'auto': the size the "
+        f"detector was trained for if its weights record one, else 1920; 'none': original size (default {default})",
+    )
+
+
+def parse_max_size(text: str) -> int | str | None:
+    """'auto' → 'auto', 'none' → None, else a whole number of pixels (at least 32)."""
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels, 'auto' or 'none', got {text!r}") from None
+    if value < 32:
+        raise argparse.ArgumentTypeError(f"must be at least 32 pixels, got {value}")
+    return value
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import ConfigError
 from ..models.packaging import pack_weights
 from ..models.registry import list_models, weights_home, weights_path
 
@@ -20,11 +21,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     pack.add_argument("src", help="checkpoint (.pth/.pt/.tar/.safetensors)")
     pack.add_argument("dst", help="output .safetensors file (written atomically)")
     pack.add_argument("--float32", action="store_true", help="keep float32 tensors")
+    pack.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="add or replace a metadata entry, e.g. max_size=480 (repeatable)",
+    )
     pack.set_defaults(run=run_pack)
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    digest = pack_weights(args.src, args.dst, half=not args.float32)
+    extra = {}
+    for item in args.metadata:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--metadata {item!r}: expected KEY=VALUE")
+        extra[key.strip()] = value.strip()
+    digest = pack_weights(args.src, args.dst, half=not args.float32, metadata=extra)
     print(f"wrote {args.dst} (sha256 {digest})")
     return 0
 

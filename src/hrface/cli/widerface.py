@@ -18,7 +18,7 @@ from ..io.files import atomic_write_text
 from ..io.image import read_image
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
-from .detect import analyze_file, collect_images, progress_bar
+from .detect import add_max_size_argument, analyze_file, collect_images, progress_bar
 
 WIDER_MIN_SCORE = 0.02  # the reference's WIDER FACE test threshold: low, so that the PR curve reaches far
 
@@ -41,7 +41,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "predict-widerface",
         help="run the detector over WIDER FACE images, writing official prediction files",
-        description="Detect faces in IMAGES_DIR/EVENT/IMAGE.jpg at the images' original size and write "
+        description="Detect faces in IMAGES_DIR/EVENT/IMAGE.jpg (at the original size unless --max-size) and write "
         "OUT_DIR/EVENT/IMAGE.txt (image name, box count, 'x y w h score' lines). An image that cannot be "
         "processed is reported, listed in OUT_DIR/errors.jsonl and gets no file; the run goes on. Exit "
         "status: 0 all images processed, 1 some images failed, 2 usage or model error.",
@@ -51,6 +51,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=DEFAULT_DETECTOR, help="detector name or checkpoint path")
     p.add_argument("--threshold", type=float, default=WIDER_MIN_SCORE, help="minimum score (default 0.02)")
     p.add_argument("--nms", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
+    add_max_size_argument(p, "none")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     p.set_defaults(run=run_predict_widerface)
@@ -69,6 +70,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     d.add_argument("--split-file", type=Path, help="photo split JSON (e.g. runs/hrnet_w18_300w_split.json)")
     d.add_argument("--subset", choices=("val", "train"), default="val", help="part of the split (default val)")
     d.add_argument("--threshold", type=float, default=0.5, help="score threshold of recall and keypoints")
+    add_max_size_argument(d, "auto")
     d.add_argument("--json", type=Path, metavar="OUT", help="write the metrics per model as JSON here")
     d.add_argument("--device", default="cpu")
     d.set_defaults(run=run_eval_detector)
@@ -93,8 +95,9 @@ def run_eval_widerface(args: argparse.Namespace) -> int:
 def run_predict_widerface(args: argparse.Namespace) -> int:
     if not args.images_dir.is_dir():
         raise ConfigError(f"{args.images_dir}: not a folder (expected IMAGES_DIR/EVENT/IMAGE.jpg)")
-    # max_size=None: detection at the original size, as the published WIDER FACE figures are measured.
-    detector = Detector(args.model, threshold=args.threshold, nms_iou=args.nms, max_size=None, device=args.device)
+    # By default the original size (max_size None), as the published WIDER FACE figures are measured.
+    options = {"threshold": args.threshold, "nms_iou": args.nms, "max_size": args.max_size, "device": args.device}
+    detector = Detector(args.model, **options)
     analyzer = FaceAnalyzer(detector, landmarker=None)
     sources = list(collect_images([str(args.images_dir)]))
     if not sources:
@@ -138,9 +141,10 @@ def run_eval_detector(args: argparse.Namespace) -> int:
     if not samples:
         raise ConfigError(f"no annotated faces in the {args.subset} part of {args.split_file}")
     photos = detection_samples_from_landmarks(samples)
-    # AP needs the low-score detections too; original size as in the WIDER FACE protocol.
+    # AP needs the low-score detections too; each detector at its default image size unless --max-size.
     low = min(WIDER_MIN_SCORE, args.threshold)
-    detectors = {str(m): Detector(m, threshold=low, max_size=None, device=args.device) for m in args.model}
+    options = {"threshold": low, "max_size": args.max_size, "device": args.device}
+    detectors = {str(m): Detector(m, **options) for m in args.model}
     found: dict[str, list] = {name: [] for name in detectors}
     for photo in photos:  # each photo is read once, for all models
         image = read_image(photo.image)
@@ -150,8 +154,11 @@ def run_eval_detector(args: argparse.Namespace) -> int:
         name: evaluate_detections(found[name], photos, score_threshold=args.threshold) for name in detectors
     }
     print(detection_table(results))
-    print(f"ground truth: {sum(p.num_faces for p in photos)} faces in {len(photos)} photos; boxes mapped from the "
-          "landmarks, keypoints = eye centres, nose tip, mouth corners")
+    size = {"auto": "each detector's own --max-size auto", None: "original size"}.get(
+        args.max_size, f"longer side capped at {args.max_size} px"
+    )
+    print(f"ground truth: {sum(p.num_faces for p in photos)} faces in {len(photos)} photos ({size}); boxes mapped "
+          "from the landmarks, keypoints = eye centres, nose tip, mouth corners")
     if args.json:
         doc = {name: m.to_dict() for name, m in results.items()}
         atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")

@@ -13,6 +13,7 @@ Graph interface (float32, NCHW):
 
 ``metadata_props`` keys: ``hrface.kind`` ('retinaface' | 'hrnet'), ``hrface.options`` (JSON of the
 architecture options), ``hrface.input_size`` (HRNet), ``hrface.num_landmarks`` (HRNet),
+``hrface.max_size`` (a RetinaFace trained for a given image size),
 ``hrface.precision`` ('fp32' | 'int8'), ``hrface.weights_sha256``, ``hrface.format``.
 
 The TorchScript-based exporter (``dynamo=False``) is used: torch 2.13's default dynamo exporter needs the
@@ -60,6 +61,8 @@ def model_metadata(model: nn.Module) -> dict[str, str]:
     meta = {"kind": kind, "format": EXPORT_FORMAT, "precision": "fp32", "weights_sha256": state_dict_sha256(model)}
     if kind == "retinaface":
         meta["options"] = json.dumps({"backbone": model.backbone_name})
+        if getattr(model, "max_size", None):
+            meta["max_size"] = str(int(model.max_size))
     else:
         meta["options"] = json.dumps({"width": int(model.width), "num_landmarks": int(model.num_landmarks)})
         meta["input_size"] = str(int(model.input_size))

@@ -175,20 +175,30 @@ def create_model(name_or_path: str | os.PathLike[str], pretrained: bool = True, 
         raise CheckpointError(f"{path}: holds a {arch.describe()} model but {info.name!r} is {info.arch.describe()}")
     model = build_model(arch)
     load_weights(model, state_dict, source=str(path))
-    _apply_input_size(model, read_metadata(path), info, path)
+    _apply_sizes(model, arch.kind, read_metadata(path), info, path)
     return model.eval()
 
 
-def _apply_input_size(model: nn.Module, metadata: dict[str, str], info: ModelInfo | None, path: Path) -> None:
-    """Record the crop size a landmark model was trained at (``model.input_size``, pixels), read from the
-    file's metadata or the registry entry; models without it keep the class default (256)."""
-    value = metadata.get("input_size") or (info.extra.get("input_size") if info is not None else None)
-    if value is None:
-        return
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if size <= 0 or size % 4:
-        raise CheckpointError(f"{path}: metadata input_size={value!r} is not a positive multiple of 4")
-    model.input_size = size
+# Image sizes a trained model carries (safetensors metadata, or the registry entry's ``extra``):
+# name → (model kind, the value must be a multiple of this, the smallest value).
+_SIZE_METADATA = {
+    "input_size": ("hrnet", 4, 4),  # landmark crop side (pixels) the model was trained at
+    "max_size": ("retinaface", 1, 32),  # longer image side (pixels) the detector expects photos at
+}
+
+
+def _apply_sizes(model: nn.Module, kind: str, metadata: dict[str, str], info: ModelInfo | None, path: Path) -> None:
+    """Set ``model.input_size`` (landmark crop side; models without it keep the class default, 256) and
+    ``model.max_size`` (a detector's recommended longer side; none: the runtime default) from the file's
+    metadata or the registry entry."""
+    for key, (owner, multiple, smallest) in _SIZE_METADATA.items():
+        value = metadata.get(key) or (info.extra.get(key) if info is not None else None)
+        if value is None or kind != owner:
+            continue
+        try:
+            size = int(value)
+        except (TypeError, ValueError):
+            size = 0
+        if size < smallest or size % multiple:
+            raise CheckpointError(f"{path}: metadata {key}={value!r} is not a valid size in pixels")
+        setattr(model, key, size)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..io.image import to_bgr
-from .detector import DEFAULT_DETECTOR, Detector
+from .detector import DEFAULT_DETECTOR, Detector, MaxSize
 from .faces import Face
 from .landmarker import DEFAULT_LANDMARKER, Landmarker
 
@@ -43,7 +43,7 @@ class FaceAnalyzer:
         *,
         threshold: float = 0.5,
         nms_iou: float = 0.4,
-        max_size: int | None = 1920,
+        max_size: MaxSize = "auto",
         device: str | torch.device | None = "cpu",
         backend: str = "auto",
         threads: int | None = None,

@@ -43,13 +43,15 @@ class RunnerInfo:
     """What pre/post-processing needs to know about a model, whatever runs it.
 
     ``kind`` 'retinaface' | 'hrnet'; ``options`` the architecture options; ``input_size`` the crop side
-    (pixels) of a landmark model; ``num_landmarks`` K of a landmark model.
+    (pixels) of a landmark model; ``num_landmarks`` K of a landmark model; ``max_size`` the longer image
+    side (pixels) a detector was trained for, when its weights say so.
     """
 
     kind: str
     options: dict[str, Any] = field(default_factory=dict)
     input_size: int | None = None
     num_landmarks: int | None = None
+    max_size: int | None = None
 
 
 class Runner(Protocol):
@@ -205,7 +207,8 @@ def info_from_module(module: nn.Module, kind: str) -> RunnerInfo:
             input_size=int(getattr(module, "input_size", DEFAULT_CROP_SIZE)),
             num_landmarks=int(module.num_landmarks),
         )
-    return RunnerInfo(kind)
+    max_size = getattr(module, "max_size", None)
+    return RunnerInfo(kind, max_size=int(max_size) if max_size else None)
 
 
 def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
@@ -219,11 +222,12 @@ def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
         options = json.loads(meta.get("options", "{}"))
         input_size = int(meta["input_size"]) if "input_size" in meta else None
         num_landmarks = int(meta["num_landmarks"]) if "num_landmarks" in meta else None
+        max_size = int(meta["max_size"]) if "max_size" in meta else None
     except (ValueError, TypeError):
         raise CheckpointError(f"{source}: unreadable hrface metadata in the ONNX model") from None
     if meta["kind"] == "hrnet" and (not input_size or not num_landmarks):
         raise CheckpointError(f"{source}: landmark ONNX model without input_size / num_landmarks metadata")
-    return RunnerInfo(meta["kind"], options, input_size, num_landmarks)
+    return RunnerInfo(meta["kind"], options, input_size, num_landmarks, max_size)
 
 
 def onnx_cache_path(module: nn.Module) -> Path:

@@ -20,6 +20,8 @@ from .faces import Face
 
 BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels, as in the reference training
 DEFAULT_DETECTOR = "retinaface_mnet025"
+DEFAULT_MAX_SIZE = 1920  # longer image side (pixels) above which photos are downscaled, unless the model says
+MaxSize = int | str | None  # pixels, "auto" (the model's own size, else DEFAULT_MAX_SIZE) or None (original)
 
 
 @dataclass
@@ -44,7 +46,9 @@ class Detector:
         threshold: minimum face score of a returned detection.
         nms_iou: IoU above which the lower-scoring of two detections is suppressed.
         max_size: images whose longer side exceeds this many pixels are downscaled (area interpolation)
-            before detection; results are mapped back to original pixels. ``None`` keeps the original size.
+            before detection; results are mapped back to original pixels. ``None`` keeps the original
+            size; ``"auto"`` takes the size the model was trained for when its weights record one
+            (hrface's own detector: 480), else :data:`DEFAULT_MAX_SIZE`.
         top_k: at most this many candidates (best scores) enter NMS; ``keep_top_k``: at most this many leave it.
         device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
         backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`); the pre- and
@@ -62,7 +66,7 @@ class Detector:
         *,
         threshold: float = 0.5,
         nms_iou: float = 0.4,
-        max_size: int | None = 1920,
+        max_size: MaxSize = "auto",
         top_k: int = 5000,
         keep_top_k: int = 750,
         device: str | torch.device | None = "cpu",
@@ -74,14 +78,16 @@ class Detector:
             raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
         if not 0.0 < nms_iou <= 1.0:
             raise ConfigError(f"nms_iou must be in (0, 1], got {nms_iou}")
-        if max_size is not None and max_size < 32:
-            raise ConfigError(f"max_size must be at least 32 pixels, got {max_size}")
+        if max_size is not None and max_size != "auto" and (not isinstance(max_size, int) or max_size < 32):
+            raise ConfigError(f"max_size must be 'auto', None or at least 32 pixels, got {max_size!r}")
         self.runner = create_runner(model, "retinaface", backend=backend, device=device, threads=threads)
         self.device = self.runner.device
         self.model = self.runner.module  # the nn.Module, or None for an .onnx file
         self.threshold = threshold
         self.nms_iou = nms_iou
-        self.max_size = max_size
+        if max_size == "auto":
+            max_size = self.runner.info.max_size or DEFAULT_MAX_SIZE
+        self.max_size: int | None = max_size
         self.top_k = top_k
         self.keep_top_k = keep_top_k
         self.batch_size = max(1, int(batch_size))

@@ -3,7 +3,7 @@ checkpoints and exact resume (the shared machinery is :mod:`hrface.training.comm
 
 Files in ``config.output_dir``: ``last.pt`` / ``best.pt`` (full training state), ``model.safetensors``
 (weights of the epoch with the highest validation AP, metadata ``{"arch": "retinaface", "backbone":
-…}``, loadable with :func:`hrface.models.registry.create_model` and :class:`hrface.Detector`),
+…, "max_size": …}``, loadable with :func:`hrface.models.registry.create_model` and :class:`hrface.Detector`),
 ``metrics.csv`` (:data:`METRIC_FIELDS`) and ``tensorboard/``.
 
 Exact resume: the image order of epoch ``e`` is drawn from ``(seed, e)`` and each image's
@@ -67,6 +67,14 @@ set, and the validation detection metrics of :func:`evaluate`."""
 VAL_SCORE_THRESHOLD = 0.02  # detections kept for AP, as the reference WIDER FACE evaluation
 
 CLASSIFIER_PREFIX = "fc."
+
+
+def recommended_max_size(image_size: int) -> int:
+    """The longer photo side (pixels) a detector trained at ``image_size`` should see at inference:
+    1.5 × ``image_size``, i.e. a 3:2 photo whose short side is scaled to the training size, as whole
+    photos are seen in training (random square crops of 0.3–1.0 of the short side, resized to
+    ``image_size``). Recorded as the weights' ``max_size`` metadata (see :class:`~hrface.Detector`)."""
+    return round(1.5 * image_size)
 
 
 def load_backbone_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
@@ -133,7 +141,11 @@ def train_detector(
         optimizer=optimizer,
         scheduler=scheduler,
         config=config_to_dict(config),
-        weights_metadata={"arch": "retinaface", "backbone": config.model.backbone},
+        weights_metadata={
+            "arch": "retinaface",
+            "backbone": config.model.backbone,
+            "max_size": str(recommended_max_size(config.image_size)),
+        },
         epochs=config.schedule.epochs,
         eval_every=config.eval_every,
         metric_fields=METRIC_FIELDS,
