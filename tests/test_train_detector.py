@@ -132,6 +132,8 @@ def test_defaults_are_the_reference_recipe_and_paths_resolve(tmp_path):
         ("image_size: 16\n", "image_size must be at least 32"),
         ("- a list\n", "must be a mapping"),
         ("data: {train: [{format: x}]}\n", "'path' is required"),
+        ("select: val_loss\n", "select must be one of val_ap, val_keypoint_nme, last"),
+        ("model: {weights: a.pth, backbone_weights: b.tar}\n", "keep one"),
     ],
 )
 def test_bad_configs_raise_one_line_errors(tmp_path, text, match):
@@ -195,7 +197,7 @@ def test_train_writes_checkpoints_metrics_and_loadable_weights(tmp_path, images)
     rows = list(csv.DictReader((run / METRICS_CSV).open()))
     assert list(rows[0]) == list(METRIC_FIELDS) and len(rows) == 1
     assert all(math.isfinite(float(rows[0][k])) for k in METRIC_FIELDS if k != "val_keypoint_nme")
-    assert 0 <= float(rows[0]["val_ap"]) <= 1 and float(rows[0]["val_ap"]) == result["best_val_ap"]
+    assert 0 <= float(rows[0]["val_ap"]) <= 1 and float(rows[0]["val_ap"]) == result["best_metric"]
     parts = [float(rows[0][f"val_loss_{p}"]) for p in ("loc", "cls", "landm")]
     assert float(rows[0]["val_loss"]) == pytest.approx(2 * parts[0] + parts[1] + parts[2], rel=1e-5)
     assert result["finished"] and result["global_step"] == 2 and result["best_epoch"] == 1
@@ -209,6 +211,24 @@ def test_train_writes_checkpoints_metrics_and_loadable_weights(tmp_path, images)
     assert isinstance(detector(cv2.imread(images[0].image)), list)
     with pytest.raises(ConfigError, match="exists"):
         train_detector(config, images[:4], images[4:], progress=False)
+
+
+def test_fine_tuning_starts_from_weights_and_can_keep_the_last_epoch(tmp_path, images):
+    first = tiny_config(tmp_path / "first", schedule={"epochs": 1})
+    train_detector(first, images[:4], images[4:], progress=False)
+    start = read_state_dict(Path(first.output_dir) / BEST_WEIGHTS)
+    tuned = tiny_config(
+        tmp_path / "tuned",
+        model={"weights": str(Path(first.output_dir) / BEST_WEIGHTS)},
+        optimizer={"lr": 1e-9, "momentum": 0.0, "weight_decay": 0.0},  # the weights barely move
+        select="last",
+    )
+    result = train_detector(tuned, images[:4], images[4:], progress=False)
+    assert result["best_epoch"] == 2 and math.isnan(result["best_metric"])
+    kept = read_state_dict(Path(tuned.output_dir) / BEST_WEIGHTS)
+    learned = [k for k in start if "running" not in k and "num_batches" not in k]  # BN statistics do move
+    for key in learned:
+        torch.testing.assert_close(kept[key], start[key], rtol=0, atol=1e-5)
 
 
 class Oracle(torch.nn.Module):

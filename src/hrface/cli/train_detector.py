@@ -31,8 +31,13 @@ def run_train(args: argparse.Namespace) -> int:
         f"output: {config.output_dir}"
     )
     result = train_detector(config, train_images, val_images, args.resume, args.max_steps, progress=not args.quiet)
-    best, best_epoch = result["best_val_ap"], result["best_epoch"]
-    evaluated = best_epoch >= 0 and math.isfinite(best)
-    best_text = f"{100 * best:.2f} % (epoch {best_epoch})" if evaluated else "not evaluated yet"
-    print(f"epoch {result['epoch']}, step {result['global_step']}; best validation AP (IoU 0.5) {best_text}")
+    epoch, best_epoch = result["epoch"], result["best_epoch"]
+    row = result["history"][best_epoch - 1] if best_epoch >= 1 else {}
+    ap, nme = row.get("val_ap"), row.get("val_keypoint_nme")
+    if ap is not None and math.isfinite(ap):
+        kept = f"epoch {best_epoch} (select: {config.select}; validation AP {100 * ap:.2f} %"
+        kept += f", keypoint NME {100 * nme:.2f} %)" if nme is not None and math.isfinite(nme) else ")"
+    else:
+        kept = "not evaluated yet"
+    print(f"epoch {epoch}, step {result['global_step']}; weights kept (model.safetensors): {kept}")
     return 0

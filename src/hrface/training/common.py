@@ -77,7 +77,8 @@ class EpochLoop:
         weights_metadata: string metadata of ``model.safetensors`` (``arch`` and its options).
         epochs: epochs of the whole run; ``eval_every``: validate every that many epochs (and after the last).
         metric_fields: the metrics CSV columns (first ``epoch``); rows get None for missing keys.
-        best_key: the validation metric whose minimum (maximum with ``higher_is_better``) is the best epoch.
+        best_key: the validation metric whose minimum (maximum with ``higher_is_better``) is the best
+            epoch; None: the last finished epoch is the best.
         has_validation: without validation data every finished epoch counts as best.
         train_epoch: runs the rest of epoch ``state.epoch``; False if ``max_steps`` stopped it early.
         validate: the validation metrics of the current model (keys of ``metric_fields``).
@@ -92,7 +93,7 @@ class EpochLoop:
     epochs: int
     eval_every: int
     metric_fields: Sequence[str]
-    best_key: str
+    best_key: str | None
     has_validation: bool
     train_epoch: Callable[[], bool]
     validate: Callable[[], Metrics]
@@ -116,8 +117,9 @@ def run_epochs(loop: EpochLoop, state: TrainState, max_steps: int | None) -> Non
             row.update(epoch=done, **state.train_means(), **(loop.validate() if evaluates else {}))
             row.update(lr=lr, seconds=time.perf_counter() - started)
             state.history.append(row)
-            metric = row.get(loop.best_key)
-            improved = not loop.has_validation or (metric is not None and _better(loop, metric, state))
+            metric = row.get(loop.best_key) if loop.best_key else None
+            latest = not loop.has_validation or loop.best_key is None
+            improved = latest or (metric is not None and _better(loop, metric, state))
             if improved:
                 state.best_metric = metric if metric is not None else state.best_metric
                 state.best_epoch = done

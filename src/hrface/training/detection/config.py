@@ -67,15 +67,21 @@ class DetectionDataConfig:
     split_seed: int = 0
 
 
+# Which epoch's weights a run keeps: metric → higher is better (None: the last epoch).
+SELECT_METRICS: dict[str, bool | None] = {"val_ap": True, "val_keypoint_nme": False, "last": None}
+
+
 @dataclass
 class DetectionModelConfig:
     """``backbone``: 'mobilenet0.25' or 'resnet50'.  ``backbone_weights``: optional ImageNet
     checkpoint of the backbone alone (e.g. ``mobilenetV1X0.25_pretrain.tar``; a ``state_dict`` /
     ``module.`` wrapper and the ``fc`` classifier are accepted), loaded into the backbone before
-    training; null trains from scratch."""
+    training; null trains from scratch.  ``weights``: optional checkpoint of a whole RetinaFace of the
+    same backbone to start from (fine-tuning; loaded strictly), instead of ``backbone_weights``."""
 
     backbone: str = "mobilenet0.25"
     backbone_weights: str | None = None
+    weights: str | None = None
 
 
 @dataclass
@@ -115,7 +121,9 @@ class DetectionTrainConfig:
     ``image_size``: side of the square network input (pixels; a multiple of 32 keeps every pyramid
     level whole).  ``device``: 'auto', 'cpu', 'cuda', 'cuda:N'.  Validation (loss and detection AP on
     the validation images, without augmentation) runs every ``eval_every`` epochs and after the last;
-    the epoch with the highest validation AP is the best (``best.pt``, ``model.safetensors``).
+    ``select`` picks the epoch whose weights are kept (``best.pt``, ``model.safetensors``): ``val_ap``
+    (highest validation AP), ``val_keypoint_nme`` (lowest keypoint error) or ``last`` (the final epoch,
+    as the reference's ``*_Final.pth``).
     """
 
     data: DetectionDataConfig = field(default_factory=DetectionDataConfig)
@@ -130,6 +138,7 @@ class DetectionTrainConfig:
     device: str = "auto"
     output_dir: str = "runs/retinaface"
     eval_every: int = 1
+    select: str = "val_ap"
 
     def __post_init__(self) -> None:
         c = self
@@ -143,6 +152,11 @@ class DetectionTrainConfig:
                 (0 < c.loss.match_threshold <= 1, "loss.match_threshold must be in (0, 1]"),
                 (0 <= c.loss.ignore_below <= 1, "loss.ignore_below must be in [0, 1]"),
                 (c.loss.neg_pos_ratio >= 0 and c.loss.loc_weight >= 0, "loss weights must be non-negative"),
+                (c.select in SELECT_METRICS, f"select must be one of {', '.join(SELECT_METRICS)}, got {c.select!r}"),
+                (
+                    not (c.model.weights and c.model.backbone_weights),
+                    "model.weights and model.backbone_weights both set; keep one",
+                ),
                 *training_checks(c),
                 (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
             ]
@@ -154,7 +168,7 @@ def detection_config_from_dict(
 ) -> DetectionTrainConfig:
     """The config of a nested mapping (defaults for missing keys), relative paths resolved against
     ``base_dir`` when given; :class:`ConfigError` names an unknown or mistyped key."""
-    paths = ("data.split_file", "model.backbone_weights", "output_dir")
+    paths = ("data.split_file", "model.backbone_weights", "model.weights", "output_dir")
     return config_from_mapping(DetectionTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
 
 

@@ -42,7 +42,7 @@ from ..common import (
 )
 from ..yaml_config import config_to_dict
 from .augment import Faces
-from .config import DetectionTrainConfig
+from .config import SELECT_METRICS, DetectionTrainConfig
 from .dataset import DetectionTrainDataset, detection_collate
 from .loss import DetectionLoss, multibox_loss
 
@@ -104,9 +104,9 @@ def train_detector(
     that many optimizer steps in all, resumably; ``progress`` draws a tqdm bar on a terminal.
 
     Returns:
-        ``dict(epoch, global_step, finished, best_val_ap, best_epoch, history, output_dir)``: epochs
-        completed, optimizer steps, whether all epochs are done, the highest validation AP and its
-        1-based epoch, the metrics rows.
+        ``dict(epoch, global_step, finished, best_metric, best_epoch, history, output_dir)``: epochs
+        completed, optimizer steps, whether all epochs are done, the ``config.select`` metric of the
+        kept epoch (NaN for ``last``) and its 1-based epoch, the metrics rows.
     """
     if not train_samples:
         raise ConfigError("no training images")
@@ -116,6 +116,8 @@ def train_detector(
     model = build_model(ArchSpec("retinaface", {"backbone": config.model.backbone}))
     if config.model.backbone_weights and not resume:  # a resumed run takes every weight from last.pt
         load_backbone_weights(model, config.model.backbone_weights)
+    if config.model.weights and not resume:
+        load_weights(model, read_state_dict(config.model.weights), source=config.model.weights)
     model = model.to(device)
     optimizer, scheduler, state = start_run(model, config, resume)
     train_set = DetectionTrainDataset(train_samples, config.image_size, train=True, seed=config.seed)
@@ -149,15 +151,16 @@ def train_detector(
         epochs=config.schedule.epochs,
         eval_every=config.eval_every,
         metric_fields=METRIC_FIELDS,
-        best_key="val_ap",
+        best_key=None if config.select == "last" else config.select,
         has_validation=bool(val_samples),
         train_epoch=train_epoch,
         validate=lambda: evaluate(model, val_set, priors, config, device),
-        higher_is_better=True,
+        higher_is_better=bool(SELECT_METRICS[config.select]),
     )
     run_epochs(loop, state, max_steps)
     result = run_result(state, config.schedule.epochs, out)
-    result["best_val_ap"] = result.pop("best_metric")
+    if loop.best_key is None:
+        result["best_metric"] = float("nan")  # the last epoch is kept, whatever its metrics
     return result
 
 
