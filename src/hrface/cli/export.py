@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..export import export_onnx, quantize_int8
 from ..export.onnx_export import model_kind
-from ..export.quantize import calibration_images, detector_batches, landmark_batches
+from ..export.quantize import calibration_images, detector_batches, int8_output_error, landmark_batches
 from ..models.registry import create_model
 from ..runtime.detector import DEFAULT_DETECTOR
 
@@ -47,11 +47,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     images = calibration_images(args.calibration, args.calibration_images)
     if model_kind(model) == "retinaface":
-        batches = detector_batches(model, images)
+        batches = list(detector_batches(model, images))
     else:
-        batches = landmark_batches(model, args.detector, images)
+        batches = list(landmark_batches(model, args.detector, images))
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(model, Path(tmp) / "fp32.onnx")
         quantize_int8(fp32, args.output, batches)
+        error = int8_output_error(fp32, args.output, batches)
     print(f"wrote {args.output} (INT8, calibrated on {len(images)} images)")
+    print(f"INT8 vs fp32 on the calibration inputs: largest output difference {100 * error:.1f} % of the fp32 range"
+          + ("; check its accuracy before use (python -m hrface.benchmark.accuracy)" if error > 0.1 else ""))
     return 0

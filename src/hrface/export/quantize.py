@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import ConfigError
 from ..io.files import atomic_write_bytes, iter_image_files
@@ -97,3 +98,21 @@ def quantize_int8(
     set_metadata(proto, {e.key: e.value for e in original.metadata_props} | {"hrface.precision": "int8"})
     atomic_write_bytes(output, proto.SerializeToString())
     return Path(output)
+
+
+def int8_output_error(
+    fp32_model: str | os.PathLike[str], int8_model: str | os.PathLike[str], inputs: Iterable[np.ndarray]
+) -> float:
+    """Largest absolute difference between the INT8 and fp32 models' outputs over ``inputs``, as a
+    fraction of each output's fp32 value range (max − min); the worst output counts."""
+
+    from ..runtime.backends import OrtRunner
+
+    ref, test = OrtRunner(fp32_model, threads=None), OrtRunner(int8_model, threads=None)
+    worst = 0.0
+    for batch in inputs:
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        for a, b in zip(ref(x), test(x), strict=True):
+            span = float(a.max() - a.min()) or 1.0
+            worst = max(worst, float((a - b).abs().max()) / span)
+    return worst
