@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zlib
 from pathlib import Path
 
@@ -20,6 +21,25 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not available: {path}")
     return path
+
+
+def published_detector() -> Path:
+    """The published RetinaFace MobileNet-0.25 checkpoint in ../shared (skips the test when absent)."""
+    return shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+
+
+def raises_dataset_error(fn, path: Path, line: int | None, pattern: str) -> str:
+    """Call ``fn``; expect a one-line :class:`DatasetError` that starts with ``path`` (and ``:line:``)
+    and matches ``pattern``. Returns the message."""
+    from hrface.data.landmarks import DatasetError
+
+    with pytest.raises(DatasetError) as info:
+        fn()
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}:{line}:" if line is not None else str(path)), msg
+    assert re.search(pattern, msg), msg
+    return msg
 
 
 def reference_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:

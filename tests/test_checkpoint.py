@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conftest import shared_path
+from conftest import published_detector, shared_path
 from hrface.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from hrface.models.checkpoint import infer_architecture, load_weights, read_state_dict
 from hrface.models.registry import MODELS, create_model, resolve_weights, weights_home
@@ -19,7 +19,7 @@ from hrface.models.retinaface import RetinaFace
 
 @pytest.fixture(scope="module")
 def mnet_state() -> dict[str, torch.Tensor]:
-    return read_state_dict(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    return read_state_dict(published_detector())
 
 
 def test_published_checkpoint_is_recognised(mnet_state: dict[str, torch.Tensor]) -> None:
@@ -81,7 +81,7 @@ def test_unreadable_files_give_one_line_errors(tmp_path, content: bytes, message
 
 
 def test_truncated_checkpoint(tmp_path) -> None:
-    good = shared_path("weights", "retinaface_mobilenet0.25_Final.pth").read_bytes()
+    good = published_detector().read_bytes()
     path = tmp_path / "cut.pth"
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(CheckpointError, match="not a PyTorch"):
@@ -105,7 +105,7 @@ def test_non_state_dict_and_unknown_model(tmp_path) -> None:
 
 
 def test_wrong_kind_is_reported(tmp_path) -> None:
-    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    weights = published_detector()
     with pytest.raises(CheckpointError, match="not an HRNet landmark model"):
         create_model(weights, expect="hrnet")
 
@@ -135,7 +135,7 @@ def test_named_weights_resolve_from_hrface_home(tmp_path, monkeypatch) -> None:
         resolve_weights("retinaface_mnet025")
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
     (tmp_path / "mobilenet0.25_Final.pth").write_bytes(
-        shared_path("weights", "retinaface_mobilenet0.25_Final.pth").read_bytes()
+        published_detector().read_bytes()
     )
     model = create_model("retinaface_mnet025")
     assert isinstance(model, RetinaFace) and model.backbone_name == "mobilenet0.25"
@@ -144,7 +144,7 @@ def test_named_weights_resolve_from_hrface_home(tmp_path, monkeypatch) -> None:
 def test_named_file_of_wrong_architecture_is_rejected(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
     (tmp_path / MODELS["retinaface_r50"].filename).write_bytes(
-        shared_path("weights", "retinaface_mobilenet0.25_Final.pth").read_bytes()
+        published_detector().read_bytes()
     )
     with pytest.raises(CheckpointError, match="'retinaface_r50' is retinaface"):
         create_model("retinaface_r50")

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from safetensors.torch import save_file
 
-from conftest import shared_path
+from conftest import published_detector, shared_path
 from hrface.cli.main import main
 from hrface.models.hrnet import HRNet
 
 
 @pytest.fixture(scope="module")
 def detector_weights() -> str:
-    return str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    return str(published_detector())
 
 
 @pytest.fixture

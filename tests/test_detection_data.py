@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import raises_dataset_error, shared_path
 from hrface.cli.main import main
 from hrface.data.detection import (
     WIDER_BOX_FROM_POINTS,
@@ -31,17 +30,6 @@ LABELS = """\
 # 1--Handshaking/c.jpg
 10 20 30 40
 """
-
-
-def _raises_at(fn, path: Path, line: int | None, pattern: str) -> str:
-    """Call fn, expect a one-line DatasetError naming path (and line) and matching pattern."""
-    with pytest.raises(DatasetError) as info:
-        fn()
-    msg = str(info.value)
-    assert "\n" not in msg
-    assert msg.startswith(f"{path}:{line}:" if line is not None else str(path)), msg
-    assert re.search(pattern, msg), msg
-    return msg
 
 
 # --- DetectionSample -------------------------------------------------------------------------------
@@ -123,17 +111,18 @@ def test_retinaface_labels_round_trip(tmp_path):
 def test_retinaface_labels_malformed(tmp_path, text, line, pattern):
     path = tmp_path / "label.txt"
     path.write_text(text)
-    _raises_at(lambda: read_retinaface_labels(path), path, line, pattern)
+    raises_dataset_error(lambda: read_retinaface_labels(path), path, line, pattern)
 
 
 def test_retinaface_labels_missing_files(tmp_path):
-    _raises_at(lambda: read_retinaface_labels(tmp_path / "nope.txt"), tmp_path / "nope.txt", None, "cannot read")
+    missing = tmp_path / "nope.txt"
+    raises_dataset_error(lambda: read_retinaface_labels(missing), missing, None, "cannot read")
     path = tmp_path / "label.txt"
     path.write_text("\n\n")
-    _raises_at(lambda: read_retinaface_labels(path), path, None, r"no '# image' lines")
+    raises_dataset_error(lambda: read_retinaface_labels(path), path, None, r"no '# image' lines")
     path.write_text("# a.jpg\n1 2 3 4\n# b.jpg\n")
     (tmp_path / "a.jpg").write_bytes(b"")
-    _raises_at(lambda: read_retinaface_labels(path, check_images=True), path, 3, r"image not found: .*b\.jpg")
+    raises_dataset_error(lambda: read_retinaface_labels(path, check_images=True), path, 3, r"image not found: .*b\.jpg")
 
 
 # --- WIDER FACE official files --------------------------------------------------------------------------
@@ -181,19 +170,20 @@ def test_wider_bbx_gt_synthetic(tmp_path):
 def test_wider_bbx_gt_malformed(tmp_path, text, line, pattern):
     path = tmp_path / "gt.txt"
     path.write_text(text)
-    _raises_at(lambda: read_wider_bbx_gt(path), path, line, pattern)
+    raises_dataset_error(lambda: read_wider_bbx_gt(path), path, line, pattern)
 
 
 def test_wider_mat_errors(tmp_path):
     bad = tmp_path / "bad.mat"
     bad.write_text("not a mat file")
-    _raises_at(lambda: read_wider_mat(bad), bad, None, r"cannot read MATLAB file")
-    _raises_at(lambda: read_wider_mat(tmp_path / "no.mat"), tmp_path / "no.mat", None, r"cannot read MATLAB file")
+    raises_dataset_error(lambda: read_wider_mat(bad), bad, None, r"cannot read MATLAB file")
+    missing = tmp_path / "no.mat"
+    raises_dataset_error(lambda: read_wider_mat(missing), missing, None, r"cannot read MATLAB file")
     import scipy.io
 
     other = tmp_path / "other.mat"
     scipy.io.savemat(other, {"event_list": np.zeros(1)})
-    _raises_at(lambda: read_wider_mat(other), other, None, r"no file_list, face_bbx_list in this \.mat")
+    raises_dataset_error(lambda: read_wider_mat(other), other, None, r"no file_list, face_bbx_list in this \.mat")
 
 
 def test_wider_train_mat_counts():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import published_detector, shared_path
 from hrface.cli.main import main
 from hrface.evaluation.detection import detection_table, evaluate_detections
 
@@ -103,7 +103,7 @@ def test_detection_table_and_json() -> None:
 
 def test_eval_detector_command_on_three_afw_photos(tmp_path: Path, capsys) -> None:
     afw = shared_path("data", "300w", "afw")
-    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    weights = published_detector()
     photos = sorted({p.stem.rsplit("_", 1)[0] for p in afw.glob("*.pts")})
     val = ["111076519", "1051618982", "1130084326"]
     split = {"format": "hrface-landmark-split", "version": 1,

