@@ -105,10 +105,9 @@ def int8_output_error(
 ) -> float:
     """Largest absolute difference between the INT8 and fp32 models' outputs over ``inputs``, as a
     fraction of each output's fp32 value range (max − min); the worst output counts."""
-
     from ..runtime.backends import OrtRunner
 
-    ref, test = OrtRunner(fp32_model, threads=None), OrtRunner(int8_model, threads=None)
+    ref, test = OrtRunner(fp32_model), OrtRunner(int8_model)
     worst = 0.0
     for batch in inputs:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
