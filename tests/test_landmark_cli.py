@@ -91,3 +91,61 @@ def test_detector_boxes_need_a_detector(tiny_config: Path, capsys) -> None:
     args = ["eval-landmarks", str(tiny_config), "--model", "x.pth", "--boxes", "detector"]
     assert main(args) == 2
     assert "needs a detector" in capsys.readouterr().err
+
+
+def test_plot_training_draws_the_metrics_csv(tiny_config: Path, capsys) -> None:
+    run = tiny_config.parent / "run"
+    run.mkdir()
+    rows = "epoch,train_loss,val_loss,val_nme,lr,seconds\n1,0.2,0.1,0.09,1e-3,5\n2,0.1,,,1e-3,5\n"
+    (run / "metrics.csv").write_text(rows)
+    assert main(["plot-training", str(run)]) == 0
+    image = cv2.imread(str(run / "training.png"))
+    assert image.shape == (600, 800, 3) and (image < 128).any()
+    assert main(["plot-training", str(run), "--column", "nope"]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err
+    assert main(["plot-training", str(tiny_config.parent / "missing")]) == 2
+    assert "cannot read the metrics CSV" in capsys.readouterr().err
+
+
+def test_pack_faces_then_train_from_the_pack(tiny_config: Path, capsys) -> None:
+    pack = tiny_config.parent / "pack"
+    assert main(["pack-faces", str(tiny_config), str(pack), "--size", "64"]) == 0
+    assert "packed 5 training and 2 validation faces" in capsys.readouterr().out
+    config = load_config(tiny_config)
+    train_direct, val_direct = build_samples(config)
+    config.pack = str(pack)
+    train_packed, val_packed = build_samples(config)
+    assert [s.photo for s in train_packed] == [s.photo for s in train_direct]
+    assert [s.photo for s in val_packed] == [s.photo for s in val_direct]
+    # the packed points sit where the photo's points sit in the cut-out: compare one crop made both ways
+    from hrface.landmarks.crop import crop_from_box
+
+    for direct, packed in zip(train_direct, train_packed, strict=True):
+        (_, side_direct), (_, side_packed) = crop_from_box(direct.crop_box()), crop_from_box(packed.crop_box())
+        scale = side_packed / side_direct
+        np.testing.assert_allclose(
+            packed.points - packed.points.mean(0), (direct.points - direct.points.mean(0)) * scale, atol=2e-3
+        )
+        assert cv2.imread(str(packed.image)).shape == (64, 64, 3)
+    data = yaml.safe_load(tiny_config.read_text())
+    data["pack"] = "pack"
+    tiny_config.write_text(yaml.safe_dump(data))
+    assert main(["train-landmarks", str(tiny_config), "-q"]) == 0
+    assert "training on 5 faces, validating on 2" in capsys.readouterr().out
+
+
+def test_peer_dlib_absent_is_skipped_with_a_message(tiny_config: Path, capsys) -> None:
+    pytest.importorskip("torch")
+    try:
+        import dlib  # noqa: F401
+
+        pytest.skip("dlib is installed here; this test checks the message when it is absent")
+    except ImportError:
+        pass
+    assert main(["train-landmarks", str(tiny_config), "-q"]) == 0
+    run = tiny_config.parent / "run"
+    args = ["eval-landmarks", str(tiny_config), "--model", str(run / "model.safetensors"), "--boxes", "gt"]
+    assert main([*args, "--peer", "dlib"]) == 0
+    captured = capsys.readouterr()
+    assert "gt boxes" in captured.out
+    assert "skipped peer dlib: the dlib peer needs dlib: pip install dlib-bin face-recognition-models" in captured.err

@@ -98,7 +98,7 @@ def test_dataset_shapes_targets_and_crop_agree(samples, tmp_path):
             assert item["heatmaps"].shape == (68, 16, 16) and item["target_weight"].shape == (68,)
             assert item["points_crop"].shape == (68, 2) and item["matrix"].shape == (2, 3)
             assert int(item["index"]) == i
-            scale, rotation, flip = ds.augmentation(i)
+            scale, rotation, flip, _ = ds.augmentation(i)
             augmented += rotation != 0.0
             expected = apply_affine(samples[i].points, item["matrix"].numpy())
             expected = expected[LAYOUT_68.flip_permutation()] if flip else expected
@@ -143,7 +143,7 @@ def test_dataset_is_deterministic_per_seed_epoch_index(samples, tmp_path):
     b.set_epoch(4)
     assert not torch.equal(first["matrix"], b[4]["matrix"])
     val = LandmarkTrainDataset(samples, 68, train=False, config=tiny_config(tmp_path))
-    assert val.augmentation(2) == (1.0, 0.0, False)
+    assert val.augmentation(2)[:3] == (1.0, 0.0, False) and not val.augmentation(2)[3].any()
 
 
 def test_batches_do_not_depend_on_worker_count(samples, tmp_path):

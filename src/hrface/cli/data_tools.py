@@ -1,4 +1,5 @@
-"""``hrface convert-pts``: 300W-style ``.pts`` folders → a RetinaFace training ``label.txt``."""
+"""Data and run tools: ``hrface convert-pts`` (300W-style ``.pts`` folders → a RetinaFace training
+``label.txt``) and ``hrface plot-training`` (a run's ``metrics.csv`` → PNG)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--one-based", action="store_true", help="the .pts files count pixels from 1 (original 300W)")
     p.set_defaults(run=run_convert_pts)
+    add_plot_training_parser(commands)
 
 
 def run_convert_pts(args: argparse.Namespace) -> int:
@@ -33,4 +35,31 @@ def run_convert_pts(args: argparse.Namespace) -> int:
     samples = detection_samples_from_landmarks(landmarks)
     write_retinaface_labels(args.output, samples, args.image_root)
     print(f"wrote {len(landmarks)} faces of {len(samples)} photos to {args.output}")
+    return 0
+
+
+def add_plot_training_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "plot-training",
+        help="draw a training run's metrics.csv (validation NME or AP by epoch) as a PNG",
+        description="Read RUN_DIR/metrics.csv, written after every epoch by train-landmarks and train-detector, "
+        "and draw the chosen columns against the epoch. Works while the run is still going.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a training run's output folder")
+    p.add_argument("--output", "-o", type=Path, help="PNG to write (default: RUN_DIR/training.png)")
+    p.add_argument(
+        "--column",
+        action="append",
+        dest="columns",
+        metavar="NAME",
+        help="metrics.csv column to draw (repeatable, same units; default: val_nme, or val_ap for detectors)",
+    )
+    p.set_defaults(run=run_plot_training)
+
+
+def run_plot_training(args: argparse.Namespace) -> int:
+    from ..evaluation.training_plot import plot_training
+
+    path = plot_training(args.run_dir, args.output, args.columns)
+    print(f"wrote {path}")
     return 0

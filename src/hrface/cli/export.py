@@ -13,6 +13,14 @@ from ..export.quantize import calibration_images, detector_batches, int8_output_
 from ..models.registry import create_model
 from ..runtime.detector import DEFAULT_DETECTOR
 
+MAX_INT8_POINT_SHIFT = 0.001
+"""Largest mean point shift of an INT8 landmark model, as a fraction of the crop side: about 0.3 NME
+points, as the inter-ocular distance is about 0.28 of the crop side (1.25 × box)."""
+
+
+def _nme_points(shift: float, side: int) -> float:
+    return 100 * shift / (0.28 * side)
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -52,9 +60,31 @@ def run(args: argparse.Namespace) -> int:
         batches = list(landmark_batches(model, args.detector, images))
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(model, Path(tmp) / "fp32.onnx")
+        if model_kind(model) == "hrnet":
+            check_landmark_int8(fp32, Path(tmp) / "int8.onnx", batches, args.model)
         quantize_int8(fp32, args.output, batches)
         error = int8_output_error(fp32, args.output, batches)
     print(f"wrote {args.output} (INT8, calibrated on {len(images)} images)")
     print(f"INT8 vs fp32 on the calibration inputs: largest output difference {100 * error:.1f} % of the fp32 range"
           + ("; check its accuracy before use (python -m hrface.benchmark.accuracy)" if error > 0.1 else ""))
     return 0
+
+
+def check_landmark_int8(fp32: Path, trial: Path, batches: list, model_name: str) -> None:
+    """Refuse (:class:`ConfigError`) an INT8 landmark model whose points move by more than
+    :data:`MAX_INT8_POINT_SHIFT` of the crop side on the calibration faces, with the measured shift."""
+    import numpy as np
+
+    from ..benchmark.int8_layers import point_shift
+
+    quantize_int8(fp32, trial, batches)
+    batch = np.concatenate(batches)
+    shift = float(point_shift(fp32, trial, batch).mean())
+    side = batch.shape[-1]
+    if shift > MAX_INT8_POINT_SHIFT * side:
+        raise ConfigError(
+            f"INT8 refused for this landmark model: on the calibration faces its points move by {shift:.2f} px "
+            f"on average on {side} px crops ({100 * shift / side:.2f} % of the crop, limit "
+            f"{100 * MAX_INT8_POINT_SHIFT:.1f} %), about {_nme_points(shift, side):.1f} NME points; use the fp32 "
+            f"ONNX model (per-layer errors: python -m hrface.benchmark.int8_layers {model_name} --calibration DIR)"
+        )

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from ..benchmark.landmark_peers import PEERS, PeerUnavailable, load_peer
 from ..data.landmarks.detector_boxes import BoxFromPoints
 from ..errors import ConfigError
 from ..evaluation import evaluate_predictions, metrics_table, normalised_errors, plot_ced
-from ..evaluation.landmark_runs import detector_boxes, ground_truth_boxes, predict_landmarks
+from ..evaluation.landmark_runs import detector_boxes, ground_truth_boxes, peer_box_sets, predict_landmarks
 from ..io.files import atomic_write_text
 from ..landmarks.layouts import get_layout
 from ..runtime.detector import Detector
 from ..runtime.landmarker import Landmarker
 from ..training.landmarks import build_samples, load_config, train
+from ..training.landmarks.pack import write_pack
 from .training_args import add_train_parser, apply_overrides
 
 
@@ -28,6 +31,19 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "configs/hrnet_w18_300w.yaml",
         run_train,
     )
+
+    p = commands.add_parser(
+        "pack-faces",
+        help="cut a landmark config's faces out of their photos once (a small, self-contained training set)",
+        description="Read the config's sources, split and detector boxes, and write one JPEG per face (the "
+        "crop region with room for augmentation) and faces.json. Set 'pack: OUT_DIR' in a config to train "
+        "from the pack, e.g. on a machine without the photos.",
+    )
+    p.add_argument("config", type=Path, help="landmark training config (YAML)")
+    p.add_argument("output", type=Path, metavar="OUT_DIR", help="folder to write the pack into")
+    p.add_argument("--size", type=int, default=320, help="side of each face image in pixels (default 320)")
+    p.add_argument("--context", type=float, default=1.8, help="face image side / crop side (default 1.8)")
+    p.set_defaults(run=run_pack)
 
     e = commands.add_parser("eval-landmarks", help="evaluate a landmark model (NME, FR, AUC) on a config's data")
     e.add_argument("config", type=Path, help="config whose validation faces are evaluated")
@@ -44,6 +60,15 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--plot", type=Path, help="write a cumulative error distribution PNG here")
     e.add_argument("--output", "-o", type=Path, help="write the full results as JSON here")
     e.add_argument("--device", default="cpu")
+    e.add_argument("--flip", action="store_true", help="test-time flip averaging (Landmarker(flip=True))")
+    e.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        choices=PEERS,
+        help="also evaluate a peer landmark model on the same faces (dlib: needs dlib-bin and "
+        "face-recognition-models installed; skipped with a message when absent)",
+    )
     e.set_defaults(run=run_eval)
 
 
@@ -61,6 +86,19 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_pack(args: argparse.Namespace) -> int:
+    if args.size < 32 or not 1.0 <= args.context <= 4.0:
+        raise ConfigError("--size must be at least 32 and --context between 1 and 4")
+    config = load_config(args.config)
+    config.pack = None  # pack the config's own sources
+    train_samples, val_samples = build_samples(config)
+    index = write_pack(args.output, train_samples, val_samples, args.size, args.context)
+    total = sum(f.stat().st_size for f in args.output.iterdir() if f.is_file())
+    print(f"packed {len(train_samples)} training and {len(val_samples)} validation faces into {index.parent} "
+          f"({total / 1e6:.1f} MB)")
+    return 0
+
+
 def run_eval(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     detector_name = args.detector or config.data.detector
@@ -69,7 +107,7 @@ def run_eval(args: argparse.Namespace) -> int:
     config.data.detector = None  # evaluation takes the boxes itself (below)
     train_samples, val_samples = build_samples(config)
     samples = val_samples if args.split == "val" else train_samples
-    landmarker = Landmarker(args.model, device=args.device)
+    landmarker = Landmarker(args.model, device=args.device, flip=args.flip)
     layout = get_layout(landmarker.num_landmarks)
     gt = np.stack([s.points for s in samples])
     subsets = [s.subset or "all" for s in samples]
@@ -87,14 +125,28 @@ def run_eval(args: argparse.Namespace) -> int:
 
     results: dict[str, object] = {"faces": len(samples), "model": str(args.model), "split": args.split}
     curves: dict[str, np.ndarray] = {}
-    for name, boxes in box_sets.items():
-        pred = predict_landmarks(landmarker, samples, boxes)
-        results[name] = evaluate_predictions(pred, gt, layout, subsets)
+
+    def report(model: object, label: str, boxes: list[np.ndarray | None]) -> dict[str, object]:
+        pred = predict_landmarks(model, samples, boxes)
         errors = normalised_errors(pred, gt, "inter-ocular", layout)
-        curves[f"{name} boxes"] = errors
+        curves[label] = errors
         groups = {sub: errors[[s == sub for s in subsets]] for sub in dict.fromkeys(subsets)}
-        print(f"\n{name} boxes — NME normalised by inter-ocular distance ({len(samples)} faces)\n")
+        print(f"\n{label} — NME normalised by inter-ocular distance ({len(samples)} faces)\n")
         print(metrics_table(groups))
+        return evaluate_predictions(pred, gt, layout, subsets)
+
+    for name, boxes in box_sets.items():
+        results[name] = report(landmarker, f"{name} boxes", boxes)
+    for peer_name in dict.fromkeys(args.peer):
+        try:
+            peer = load_peer(peer_name)
+        except PeerUnavailable as exc:
+            print(f"hrface: skipped peer {peer_name}: {exc}", file=sys.stderr)
+            continue
+        peer_sets = peer_box_sets(peer, samples, box_sets.get("detector"))
+        results[f"peer:{peer_name}"] = {
+            name: report(peer, f"{peer_name}, {name} boxes", boxes) for name, boxes in peer_sets.items()
+        }
     if args.plot:
         plot_ced(curves, args.plot, threshold=0.10, title=f"CED, inter-ocular NME ({args.split})")
     if args.output:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,10 +15,11 @@ from ..runtime.landmarker import Landmarker
 
 
 def predict_landmarks(
-    landmarker: Landmarker, samples: Sequence[LandmarkSample], boxes: Sequence[np.ndarray | None]
+    landmarker: Landmarker | Any, samples: Sequence[LandmarkSample], boxes: Sequence[np.ndarray | None]
 ) -> np.ndarray:
     """Landmarks (N, K, 2) in image pixels for each sample from its box; NaN rows where the box is None
     (a missed face, counted as a failure by :func:`~hrface.evaluation.landmarks.normalised_errors`).
+    ``landmarker``: a :class:`Landmarker` or a peer with its ``num_landmarks`` and ``predict``.
 
     All faces of one image go through the model together; each image is read once.
     """
@@ -44,3 +46,30 @@ def ground_truth_boxes(samples: Sequence[LandmarkSample], mapping: BoxFromPoints
 def detector_boxes(samples: Sequence[LandmarkSample], detector: Detector) -> list[np.ndarray | None]:
     """The matched detection's box for each sample, None where the detector missed the face."""
     return detect_and_match(samples, detections_of(detector))
+
+
+def peer_box_sets(
+    peer: Any, samples: Sequence[LandmarkSample], hrface_boxes: Sequence[np.ndarray | None] | None = None
+) -> dict[str, list[np.ndarray | None]]:
+    """The boxes a peer landmark model (:mod:`hrface.benchmark.landmark_peers`) is evaluated from.
+
+    - ``detector``: the peer's own detections, matched to the faces by their 5 keypoints (the peer's
+      pipeline end to end; a face it misses is a failure, as for hrface);
+    - ``gt``: boxes from the annotation in the peer's own box convention (the median mapping from the
+      landmarks' tight box to the peer's matched boxes, as hrface's ``gt`` boxes are in its detector's);
+    - ``hrface detector`` (with ``hrface_boxes``): hrface's detector boxes mapped to the peer's box
+      convention by the median relation over the faces both detectors found.
+    """
+    own = detect_and_match(samples, peer.detect)
+    to_peer = BoxFromPoints.fit_matched(samples, own)
+    sets: dict[str, list[np.ndarray | None]] = {"detector": own, "gt": [to_peer(s.points) for s in samples]}
+    if hrface_boxes is not None:
+        both = [(h, o) for h, o in zip(hrface_boxes, own, strict=True) if h is not None and o is not None]
+        convert = BoxFromPoints.fit([_corners(h) for h, _ in both], [o for _, o in both])
+        sets["hrface detector"] = [None if h is None else convert(_corners(h)) for h in hrface_boxes]
+    return sets
+
+
+def _corners(box: np.ndarray) -> np.ndarray:
+    """(2, 2) top-left and bottom-right corners: 'points' whose tight box is ``box`` (for :class:`BoxFromPoints`)."""
+    return np.asarray(box, dtype=np.float64).reshape(2, 2)

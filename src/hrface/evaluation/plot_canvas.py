@@ -91,15 +91,18 @@ class PlotCanvas:
         org = (round(x * _S + dx), round(y * _S))
         cv2.putText(self.img, text, org, _FONT, scale * _S, color, thick * _S, cv2.LINE_AA)
 
-    def axes(self, xticks: np.ndarray, x_decimals: int, yticks: np.ndarray, y_decimals: int) -> None:
-        """Grid lines, tick marks and tick labels at the given data values, and the frame."""
+    def axes(
+        self, xticks: np.ndarray, x_decimals: int, yticks: np.ndarray, y_decimals: int, y_max: float = 1.0
+    ) -> None:
+        """Grid lines, tick marks and tick labels at the given data values, and the frame; the y ticks are
+        labelled with their values and placed at ``value / y_max`` (plots whose y range is not [0, 1])."""
         for v in xticks:
             x = float(self.px(v))
             self.line((x, self.top), (x, self.bottom), _GRID)
             self.line((x, self.bottom), (x, self.bottom + 5), _AXIS)
             self.text(f"{v:.{x_decimals}f}", x, self.bottom + 22, 0.45, align="center")
         for v in yticks:
-            y = float(self.py(v))
+            y = float(self.py(v / y_max))
             self.line((self.left, y), (self.right, y), _GRID)
             self.line((self.left - 5, y), (self.left, y), _AXIS)
             self.text(f"{v:.{y_decimals}f}", self.left - 9, y + 5, 0.45, align="right")

@@ -51,6 +51,9 @@ class Landmarker:
         device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
         backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`).
         threads: intra-op threads of the backend (None: its default).
+        flip: test-time flip averaging: the mirrored crops also go through the model, and their
+            heatmaps, mirrored back with the layout's point pairs swapped, are averaged with the plain
+            ones before decoding (twice the model cost; needs a known layout).
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Landmarker:
         device: str | torch.device | None = "cpu",
         backend: str = "auto",
         threads: int | None = None,
+        flip: bool = False,
     ) -> None:
         if decode not in DECODE_METHODS:
             raise ConfigError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
@@ -77,6 +81,10 @@ class Landmarker:
         self.decode = decode
         self.batch_size = max(1, int(batch_size))
         self.input_size = int(self.runner.info.input_size or DEFAULT_CROP_SIZE)
+        if flip and self.layout is None:
+            raise ConfigError(f"flip=True needs a known landmark layout; this model has {self.num_landmarks} points")
+        self.flip = bool(flip)
+        self._flip_perm = torch.as_tensor(self.layout.flip_permutation()) if self.layout is not None else None
         self._mean = torch.tensor(RGB_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(RGB_STD, device=self.device).view(1, 3, 1, 1)
 
@@ -104,7 +112,18 @@ class Landmarker:
 
     @torch.inference_mode()
     def forward(self, crops_bgr: np.ndarray) -> torch.Tensor:
-        """Heatmaps (N, K, S/4, S/4) of crops (N, S, S, 3), ``batch_size`` crops per forward pass."""
+        """Heatmaps (N, K, S/4, S/4) of crops (N, S, S, 3), ``batch_size`` crops per forward pass
+        (averaged with those of the mirrored crops when ``flip``)."""
+        heatmaps = self._heatmaps(crops_bgr)
+        if not self.flip:
+            return heatmaps
+        # Crop pixel u mirrors to S - 1 - u, i.e. heatmap pixel h to H - 1 - h: flipping the map's last
+        # axis is exact, and channel i of the mirrored face is semantic point flip_perm[i].
+        mirrored = self._heatmaps(np.ascontiguousarray(crops_bgr[:, :, ::-1]))
+        mirrored = mirrored.flip(-1)[:, self._flip_perm.to(mirrored.device)]
+        return 0.5 * (heatmaps + mirrored)
+
+    def _heatmaps(self, crops_bgr: np.ndarray) -> torch.Tensor:
         chunks = range(0, len(crops_bgr), self.batch_size)
         return torch.cat([self.runner(self.preprocess(crops_bgr[i : i + self.batch_size]))[0] for i in chunks])
 

@@ -193,6 +193,20 @@ def train_steps(
     return True
 
 
+def autocast(device: torch.device) -> Any:
+    """bfloat16 autocast on CUDA (convolutions in bf16, reductions and losses in float32); a no-op on
+    other devices, whose runs stay float32 and bitwise reproducible."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch of (N, C, H, W) images on ``device``: non-blocking and channels-last on CUDA (matching a
+    channels-last model), unchanged layout elsewhere."""
+    if device.type != "cuda":
+        return images.to(device)
+    return images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+
 def epoch_loader(
     dataset: Dataset,
     batch_size: int,
@@ -211,6 +225,8 @@ def epoch_loader(
         pin_memory=device.type == "cuda",
         drop_last=False,
         collate_fn=collate_fn,
+        persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
     )
 
 

@@ -102,6 +102,15 @@ def strip_face_index(stem: str) -> str:
     return _FACE_INDEX.sub("", stem)
 
 
+def _is_face_image(stem: str, images: dict[str, Path]) -> bool:
+    """Whether the image ``stem`` (``PHOTO_K``) is one of several per-face images of a photo: another
+    ``PHOTO_J`` image exists, or no ``PHOTO`` image does (then ``_K`` cannot be part of the photo's name
+    shared with its faces).  Used for folders with one image per face and ``PHOTO_K_1.pts`` files."""
+    photo = strip_face_index(stem)
+    siblings = [s for s in images if s != stem and strip_face_index(s) == photo and s != photo]
+    return bool(siblings) or photo not in images
+
+
 def read_300w_folder(
     folder: str | os.PathLike[str],
     subset: str | None = None,
@@ -116,7 +125,9 @@ def read_300w_folder(
     same folder; ``<ext>`` is any image suffix (jpg, png, …, case-insensitive).  The photo id is
     ``'<folder name>/<photo>'``, the photo being the image's name without suffix and without a face
     index (see :func:`strip_face_index`), so that all faces of a photo share it and ids of different
-    folders cannot collide.  ``subset`` defaults to the folder name; ``box`` is left None.
+    folders cannot collide.  A folder with one image per face, ``PHOTO_K.jpg`` + ``PHOTO_K_1.pts``
+    (300W's HELEN, whose face images are different crops of the photo), also gives photo ``PHOTO``.
+    ``subset`` defaults to the folder name; ``box`` is left None.
 
     Args:
         one_based: the files count pixels from 1 (original 300W); 1 is subtracted.
@@ -146,6 +157,8 @@ def read_300w_folder(
         else:
             photo = _ANY_INDEX.sub("", stem)
             image = images.get(photo)
+            if image is not None and photo != strip_face_index(photo) and _is_face_image(photo, images):
+                photo = strip_face_index(photo)  # PHOTO_K_1.pts on PHOTO_K.jpg: a per-face crop of PHOTO
         if image is None:
             if skip_missing:
                 continue

@@ -68,21 +68,32 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """HRNetV2 width (18 = HRNetV2-W18) and number of landmarks (68, 98, 29 or 19: a known layout)."""
+    """HRNetV2 width (18 = HRNetV2-W18) and number of landmarks (68, 98, 29 or 19: a known layout).
+    ``weights``: optional registry name or checkpoint of a landmark model of the same architecture to
+    start from (loaded strictly; a resumed run takes its weights from ``last.pt`` instead)."""
 
     width: int = 18
     num_landmarks: int = 68
+    weights: str | None = None
 
 
 @dataclass
 class AugmentationConfig:
-    """Training augmentation (reference values): crop side × U(1 - scale_factor, 1 + scale_factor),
-    rotation U(-rotation, rotation) degrees with probability ``rotation_prob``, horizontal flip p 0.5."""
+    """Training augmentation.  Geometry (reference values): crop side × U(1 - scale_factor,
+    1 + scale_factor), rotation U(-rotation, rotation) degrees with probability ``rotation_prob``,
+    horizontal flip p 0.5; ``box_shift``: the crop centre moves by U(-box_shift, box_shift) × the crop
+    side in x and in y (a detector's box noise; 0 = off).  Appearance (all off by default; see
+    :mod:`.appearance`): ``color`` strength, ``blur_prob``, ``jpeg_prob``, ``occlusion_prob``."""
 
     scale_factor: float = 0.25
     rotation: float = 30.0
     rotation_prob: float = 0.6
     flip: bool = True
+    box_shift: float = 0.0
+    color: float = 0.0
+    blur_prob: float = 0.0
+    jpeg_prob: float = 0.0
+    occlusion_prob: float = 0.0
 
 
 @dataclass
@@ -92,7 +103,10 @@ class LandmarkTrainConfig:
     Sizes are pixels: the model sees ``input_size``² crops and outputs ``heatmap_size``² maps
     (HRNet: ``heatmap_size = input_size / 4``).  ``sigma`` is the targets' Gaussian σ in heatmap
     pixels (None: :func:`~hrface.runtime.landmarker.heatmap_sigma`).  ``device``: 'auto', 'cpu',
-    'cuda', 'cuda:N'.  Validation runs every ``eval_every`` epochs (and after the last).
+    'cuda', 'cuda:N'.  Validation runs every ``eval_every`` epochs (and after the last).  ``loss``:
+    'mse' (the reference heatmap MSE) or 'awing' (Adaptive Wing, :func:`~.losses.adaptive_wing_loss`).
+    ``pack``: optional face pack (``hrface pack-faces``) to read training and validation crops from
+    instead of the photos (for a small, self-contained working tree, e.g. on a GPU machine).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -109,6 +123,8 @@ class LandmarkTrainConfig:
     device: str = "auto"
     output_dir: str = "runs/landmarks"
     eval_every: int = 1
+    loss: str = "mse"
+    pack: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -131,6 +147,13 @@ def _validate(c: LandmarkTrainConfig) -> None:
             (c.model.width > 0 and c.model.num_landmarks > 0, "model.width and model.num_landmarks must be positive"),
             (0 <= c.augmentation.scale_factor < 1, "augmentation.scale_factor must be in [0, 1)"),
             (0 <= c.augmentation.rotation_prob <= 1, "augmentation.rotation_prob must be in [0, 1]"),
+            (0 <= c.augmentation.box_shift < 0.5, "augmentation.box_shift must be in [0, 0.5)"),
+            (0 <= c.augmentation.color < 1, "augmentation.color must be in [0, 1)"),
+            *[
+                (0 <= getattr(c.augmentation, name) <= 1, f"augmentation.{name} must be in [0, 1]")
+                for name in ("blur_prob", "jpeg_prob", "occlusion_prob")
+            ],
+            (c.loss in ("mse", "awing"), f"loss must be 'mse' or 'awing', got {c.loss!r}"),
             *training_checks(c),
             (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
         ]
@@ -142,11 +165,14 @@ def config_from_dict(
 ) -> LandmarkTrainConfig:
     """Build a config from a nested mapping (defaults for missing keys); relative paths are resolved
     against ``base_dir`` when given.  Raises :class:`ConfigError` naming an unknown or mistyped key."""
-    paths = ("data.split_file", "data.box_cache", "output_dir")
+    paths = ("data.split_file", "data.box_cache", "output_dir", "pack")
     config = config_from_mapping(LandmarkTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
     detector = config.data.detector
     if base_dir is not None and detector and Path(Path(base_dir) / detector).suffix:  # a path, not a registry name
         config.data.detector = resolve_path(base_dir, detector)
+    weights = config.model.weights
+    if base_dir is not None and weights and Path(weights).suffix:
+        config.model.weights = resolve_path(base_dir, weights)
     return config
 
 

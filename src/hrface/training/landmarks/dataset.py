@@ -2,11 +2,13 @@
 
 Each sample's crop is the inference crop (:func:`hrface.landmarks.crop.crop_from_box` of
 ``sample.crop_box()``: side = max(w, h) × 1.25), optionally augmented as in the reference
-HRNet recipe (random scale of the side, rotation, horizontal flip).  The augmentation is expressed
+HRNet recipe (random scale of the side, rotation, horizontal flip), by a random shift of the crop
+centre (a detector's box noise) and by appearance changes (:mod:`.appearance`).  The augmentation is expressed
 as one image → crop affine matrix (:func:`~hrface.landmarks.crop.crop_matrix`) that warps the image
 *and* maps the points, so crops and targets always agree.
 
-Randomness is a :class:`numpy.random.Generator` seeded from ``(seed, epoch, index)`` only: a sample
+Randomness is a :class:`numpy.random.Generator` seeded from ``(seed, epoch, index)`` only (the
+appearance changes from ``(seed, epoch, index, 1)``): a sample
 is the same in every run, whatever the number of DataLoader workers, and nothing depends on the
 global RNGs.  Call :meth:`LandmarkTrainDataset.set_epoch` before iterating each epoch.
 """
@@ -25,6 +27,7 @@ from ...landmarks.crop import apply_affine, crop_from_box, crop_matrix, crop_to_
 from ...landmarks.heatmaps import render_gaussian_heatmaps
 from ...landmarks.layouts import get_layout
 from ...runtime.landmarker import RGB_MEAN, RGB_STD, heatmap_sigma
+from .appearance import AppearanceParams, augment_appearance
 from .config import LandmarkTrainConfig
 
 _MEAN = np.asarray(RGB_MEAN, dtype=np.float32)
@@ -78,6 +81,8 @@ class LandmarkTrainDataset(Dataset):
         self.layout = get_layout(self.num_landmarks)
         self.flip_perm = self.layout.flip_permutation()
         self.sigma = self.config.sigma if self.config.sigma is not None else heatmap_sigma(self.num_landmarks)
+        aug = self.config.augmentation
+        self.appearance = AppearanceParams(aug.color, aug.blur_prob, aug.jpeg_prob, aug.occlusion_prob)
         self.epoch = 0
         for i, s in enumerate(self.samples):
             if np.shape(s.points) != (self.num_landmarks, 2):
@@ -93,24 +98,27 @@ class LandmarkTrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def augmentation(self, index: int) -> tuple[float, float, bool]:
-        """``(scale, rotation degrees, flip)`` of sample ``index`` in the current epoch.
+    def augmentation(self, index: int) -> tuple[float, float, bool, np.ndarray]:
+        """``(scale, rotation degrees, flip, centre shift (2,) as a fraction of the crop side)`` of sample
+        ``index`` in the current epoch.
 
-        The generator always draws the same four numbers in the same order, so one option's value
-        never shifts another's stream.
+        The generator always draws the same six numbers in the same order, so one option's value
+        never shifts another's stream (the first four are those of the reference recipe).
         """
         if not self.train:
-            return 1.0, 0.0, False
+            return 1.0, 0.0, False, np.zeros(2)
         aug = self.config.augmentation
-        u_scale, u_rot_p, u_rot, u_flip = sample_rng(self.config.seed, self.epoch, index).random(4)
+        u_scale, u_rot_p, u_rot, u_flip, *u_shift = sample_rng(self.config.seed, self.epoch, index).random(6)
         scale = 1.0 + aug.scale_factor * (2.0 * u_scale - 1.0)
         rotation = aug.rotation * (2.0 * u_rot - 1.0) if u_rot_p < aug.rotation_prob else 0.0
-        return scale, rotation, bool(aug.flip and u_flip < 0.5)
+        shift = aug.box_shift * (2.0 * np.asarray(u_shift) - 1.0)
+        return scale, rotation, bool(aug.flip and u_flip < 0.5), shift
 
     def matrix(self, index: int) -> tuple[np.ndarray, bool]:
         """(2, 3) image → crop matrix of sample ``index`` (with this epoch's augmentation) and its flip flag."""
-        scale, rotation, flip = self.augmentation(index)
+        scale, rotation, flip, shift = self.augmentation(index)
         center, size = crop_from_box(self.samples[index].crop_box())
+        center = np.asarray(center, dtype=np.float64) + shift * float(size)
         size = max(float(size) * scale, 1.0)  # degenerate boxes still give a (tiny) valid crop
         return crop_matrix(center, size, self.config.input_size, rotation, flip), flip
 
@@ -119,6 +127,9 @@ class LandmarkTrainDataset(Dataset):
         matrix, flip = self.matrix(index)
         s, h = self.config.input_size, self.config.heatmap_size
         crop = warp_crops(read_image(sample.image), matrix, s)[0]
+        if self.train and self.appearance.active:
+            rng = np.random.default_rng([self.config.seed, self.epoch, index, 1])
+            crop = augment_appearance(crop, self.appearance, rng)
         points = apply_affine(np.asarray(sample.points, dtype=np.float64), matrix)
         if flip:  # the matrix mirrored the positions; re-index so point i is again semantic point i
             points = points[self.flip_perm]

@@ -52,7 +52,12 @@ def read_source(spec: SourceSpec) -> list[LandmarkSample]:
 
 
 def build_samples(config: LandmarkTrainConfig) -> tuple[list[LandmarkSample], list[LandmarkSample]]:
-    """``(train, val)`` samples of ``config.data`` (see :class:`~.config.DataConfig` for the rules)."""
+    """``(train, val)`` samples of ``config.data`` (see :class:`~.config.DataConfig` for the rules), or of
+    the face pack ``config.pack`` when set (:mod:`.pack`: its faces, crop boxes and split)."""
+    if config.pack:
+        from .pack import read_pack
+
+        return read_pack(config.pack)
     data = config.data
     if not data.train:
         raise ConfigError("data.train lists no sample sources")

@@ -1,6 +1,9 @@
 """Training loop of the HRNet landmark model: Adam + step schedule, heatmap MSE, NME validation,
 atomic checkpoints and exact resume (the shared machinery is :mod:`hrface.training.common`).
 
+On CUDA the model runs in channels-last layout under bfloat16 autocast (losses and decoding in
+float32); on the CPU everything is float32, as before.
+
 Files in ``config.output_dir``: ``last.pt`` / ``best.pt`` (full training state), ``model.safetensors``
 (weights of the epoch with the lowest validation NME, loadable with
 :func:`hrface.models.registry.create_model`), ``metrics.csv`` (``epoch, train_loss, val_loss,
@@ -27,24 +30,27 @@ from ...evaluation.landmarks import normalised_errors
 from ...landmarks.crop import invert_affine
 from ...landmarks.heatmaps import heatmaps_to_image
 from ...landmarks.layouts import LandmarkLayout, get_layout
-from ...models.checkpoint import ArchSpec
-from ...models.registry import build_model
+from ...models.checkpoint import ArchSpec, load_weights, read_state_dict
+from ...models.registry import build_model, resolve_weights
 from ...runtime.device import resolve_device
 from ..checkpoints import BEST_CHECKPOINT, BEST_WEIGHTS, LAST_CHECKPOINT, load_checkpoint, save_checkpoint
 from ..common import (
     METRICS_CSV,
     EpochLoop,
     EpochSampler,
+    autocast,
     epoch_loader,
     run_epochs,
     run_result,
     seed_all,
     show_progress,
     start_run,
+    to_device,
     train_steps,
 )
 from .config import LandmarkTrainConfig, config_to_dict
 from .dataset import LandmarkTrainDataset
+from .losses import HEATMAP_LOSSES, mse_heatmap_loss
 
 __all__ = [
     "BEST_CHECKPOINT",
@@ -63,9 +69,7 @@ __all__ = [
 METRIC_FIELDS = ("epoch", "train_loss", "val_loss", "val_nme", "lr", "seconds")
 
 
-def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Weighted MSE: mean over (N, K, H, W) of ``weight[n, k] * (pred - target)²``."""
-    return ((pred.float() - target) ** 2 * weight[:, :, None, None]).mean()
+heatmap_loss = mse_heatmap_loss  # the validation loss of every run (comparable across training losses)
 
 
 def train(
@@ -99,15 +103,23 @@ def train(
     out = Path(config.output_dir)
     device = resolve_device(config.device)
     seed_all(config.seed)
-    model = build_model(ArchSpec("hrnet", {"width": config.model.width, "num_landmarks": k})).to(device)
+    model = build_model(ArchSpec("hrnet", {"width": config.model.width, "num_landmarks": k}))
+    if config.model.weights and not resume:  # a resumed run takes every weight from last.pt
+        path, _ = resolve_weights(config.model.weights)
+        load_weights(model, read_state_dict(path), source=str(path))
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
     optimizer, scheduler, state = start_run(model, config, resume)
+    train_loss = HEATMAP_LOSSES[config.loss]
     train_set = LandmarkTrainDataset(train_samples, k, True, config)
     val_set = LandmarkTrainDataset(val_samples, k, False, config)
     show = show_progress(progress)
 
     def loss_fn(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int, dict[str, float]]:
-        pred = model(batch["image"].to(device, non_blocking=True))
-        loss = heatmap_loss(pred, batch["heatmaps"].to(device), batch["target_weight"].to(device))
+        with autocast(device):
+            pred = model(to_device(batch["image"], device))
+        loss = train_loss(pred, batch["heatmaps"].to(device), batch["target_weight"].to(device))
         return loss, len(batch["index"]), {}
 
     def train_epoch() -> bool:
@@ -166,7 +178,8 @@ def evaluate(
     model.eval()
     loss_sum, nmes = 0.0, []
     for batch in epoch_loader(dataset, config.batch_size, config.workers, device, None):
-        pred = model(batch["image"].to(device)).float()
+        with autocast(device):
+            pred = model(to_device(batch["image"], device)).float()
         loss_sum += heatmap_loss(pred, batch["heatmaps"].to(device), batch["target_weight"].to(device)).item() * len(
             pred
         )

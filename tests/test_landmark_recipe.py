@@ -1,0 +1,241 @@
+"""Landmark recipe options: appearance augmentation, crop-centre shift, Adaptive Wing loss, starting
+weights, test-time flip averaging and the per-HELEN-face photo ids."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hrface import Landmarker
+from hrface.data.landmarks import LandmarkSample, read_300w_folder, write_pts
+from hrface.errors import ConfigError
+from hrface.landmarks.heatmaps import render_gaussian_heatmaps
+from hrface.landmarks.layouts import LAYOUT_68
+from hrface.models.checkpoint import ArchSpec
+from hrface.models.registry import build_model
+from hrface.training.landmarks import LandmarkTrainDataset, config_from_dict, train
+from hrface.training.landmarks.appearance import AppearanceParams, augment_appearance
+from hrface.training.landmarks.losses import adaptive_wing_loss, mse_heatmap_loss
+
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def face(tmp_path_factory: pytest.TempPathFactory) -> LandmarkSample:
+    root = tmp_path_factory.mktemp("recipe")
+    g = np.random.default_rng(3)
+    image = g.integers(0, 120, (SIZE, SIZE, 3), dtype=np.uint8)
+    points = np.stack([g.uniform(25, 70, 68), g.uniform(25, 70, 68)], 1)
+    cv2.imwrite(str(root / "face.png"), image)
+    box = np.array([24.0, 24, 72, 72])
+    return LandmarkSample(image=root / "face.png", points=points, box=box, photo="p", subset="s")
+
+
+def config(tmp_path, **overrides):
+    data = {
+        "input_size": 64,
+        "heatmap_size": 16,
+        "model": {"width": 4, "num_landmarks": 68},
+        "batch_size": 2,
+        "workers": 0,
+        "device": "cpu",
+        "output_dir": str(tmp_path / "run"),
+        "schedule": {"epochs": 1, "lr_steps": [1]},
+    }
+    data.update(overrides)
+    return config_from_dict(data)
+
+
+# --- appearance augmentation --------------------------------------------------------------------------
+
+
+def crop() -> np.ndarray:
+    g = np.random.default_rng(0)
+    return cv2.GaussianBlur(g.integers(0, 256, (128, 128, 3), dtype=np.uint8), (0, 0), 1.0)
+
+
+def test_appearance_off_is_identity_and_each_option_changes_pixels():
+    image = crop()
+    assert not AppearanceParams().active
+    same = augment_appearance(image, AppearanceParams(), np.random.default_rng(0))
+    np.testing.assert_array_equal(same, image)
+    for params in (
+        AppearanceParams(color=0.4),
+        AppearanceParams(blur_prob=1.0),
+        AppearanceParams(jpeg_prob=1.0),
+        AppearanceParams(occlusion_prob=1.0),
+    ):
+        out = augment_appearance(image, params, np.random.default_rng(5))
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - image).mean() > 0.3, params
+        np.testing.assert_array_equal(out, augment_appearance(image, params, np.random.default_rng(5)))
+
+
+def test_occluder_is_one_flat_rectangle_of_the_documented_size():
+    image = crop()
+    out = augment_appearance(image, AppearanceParams(occlusion_prob=1.0), np.random.default_rng(11))
+    changed = np.any(out != image, axis=2)
+    ys, xs = np.nonzero(changed)
+    h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    assert min(h, w) >= 0.15 * 128 - 1 and max(h, w) <= 0.45 * 128 + 1
+    patch = out[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].reshape(-1, 3)
+    assert len(np.unique(patch, axis=0)) == 1  # one colour
+
+
+def test_blur_smooths_and_colour_strength_bounds_the_change():
+    image = crop()
+    blurred = augment_appearance(image, AppearanceParams(blur_prob=1.0), np.random.default_rng(1))
+    assert np.abs(np.diff(blurred.astype(float), axis=1)).mean() < np.abs(np.diff(image.astype(float), axis=1)).mean()
+    mild = augment_appearance(image, AppearanceParams(color=0.05), np.random.default_rng(1))
+    assert np.abs(mild.astype(int) - image).max() <= 0.2 * 255
+
+
+def test_dataset_appearance_keeps_targets_and_draws_from_its_own_stream(face, tmp_path):
+    plain = LandmarkTrainDataset([face], 68, True, config(tmp_path))
+    aug = {"color": 0.3, "blur_prob": 0.5, "jpeg_prob": 0.5, "occlusion_prob": 0.5}
+    strong = LandmarkTrainDataset([face], 68, True, config(tmp_path, augmentation=aug))
+    for epoch in range(4):
+        plain.set_epoch(epoch)
+        strong.set_epoch(epoch)
+        a, b = plain[0], strong[0]
+        # geometry and targets are the same: appearance never moves points
+        np.testing.assert_array_equal(a["matrix"].numpy(), b["matrix"].numpy())
+        np.testing.assert_array_equal(a["heatmaps"].numpy(), b["heatmaps"].numpy())
+    assert not torch.equal(a["image"], b["image"])
+
+
+def test_box_shift_moves_the_crop_centre_within_its_bound(face, tmp_path):
+    no_geometry = {"scale_factor": 0.0, "rotation_prob": 0.0, "flip": False}
+    base = LandmarkTrainDataset([face], 68, True, config(tmp_path, augmentation=no_geometry))
+    shifted = LandmarkTrainDataset([face], 68, True, config(tmp_path, augmentation={**no_geometry, "box_shift": 0.1}))
+    offsets = []
+    for epoch in range(30):
+        base.set_epoch(epoch)
+        shifted.set_epoch(epoch)
+        # an image point moves in the crop by -shift × 64 px
+        delta = shifted[0]["points_crop"].numpy() - base[0]["points_crop"].numpy()
+        assert np.ptp(delta, axis=0).max() < 1e-4  # a pure translation
+        offsets.append(-delta[0] / 64)  # shift × side image px = shift × 64 crop px
+    offsets = np.asarray(offsets)
+    assert np.abs(offsets).max() <= 0.1 + 1e-6 and np.abs(offsets).max() > 0.05
+    assert (offsets > 0).any() and (offsets < 0).any()
+
+
+# --- losses -------------------------------------------------------------------------------------------
+
+
+def targets() -> torch.Tensor:
+    return torch.from_numpy(render_gaussian_heatmaps(np.array([[7.3, 8.1], [3.0, 12.5]]), 16, 1.0))[None]
+
+
+def test_adaptive_wing_is_zero_at_the_target_and_matches_the_paper_formula():
+    t, w = targets(), torch.ones(1, 2)
+    assert adaptive_wing_loss(t, t, w).item() == 0.0
+    # one background pixel off by 0.3 (< theta): omega * ln(1 + 0.3^2.1), times the map weight 1 (background)
+    pred = torch.zeros(1, 2, 16, 16)
+    target = torch.zeros(1, 2, 16, 16)
+    pred[0, 0, 0, 0] = 0.3
+    expected = 14.0 * np.log1p(0.3**2.1) / pred.numel()
+    assert adaptive_wing_loss(pred, target, w).item() == pytest.approx(expected, rel=1e-5)
+    # beyond theta the loss is linear in the error
+    pred[0, 0, 0, 0] = 0.8
+    a = adaptive_wing_loss(pred, target, w).item()
+    pred[0, 0, 0, 0] = 0.9
+    b = adaptive_wing_loss(pred, target, w).item()
+    pred[0, 0, 0, 0] = 1.0
+    c = adaptive_wing_loss(pred, target, w).item()
+    assert b - a == pytest.approx(c - b, rel=1e-4)
+
+
+def test_adaptive_wing_weighs_the_foreground_and_ignores_masked_points():
+    t = targets()
+    g = torch.Generator().manual_seed(0)
+    pred = (t + 0.05 * torch.randn(t.shape, generator=g)).requires_grad_()
+    adaptive_wing_loss(pred, t, torch.ones(1, 2)).backward()
+    grad = pred.grad.abs()[0, 0]
+    fg = t[0, 0] > 0.2
+    assert torch.isfinite(pred.grad).all()
+    assert grad[fg].mean() > 5 * grad[~fg].mean()  # where MSE's gradient is only the error itself
+    masked = adaptive_wing_loss(pred.detach(), t, torch.tensor([[1.0, 0.0]]))
+    only_first = adaptive_wing_loss(pred.detach()[:, :1], t[:, :1], torch.ones(1, 1)) / 2
+    assert masked.item() == pytest.approx(only_first.item(), rel=1e-6)
+    assert mse_heatmap_loss(t, t, torch.ones(1, 2)).item() == 0.0
+
+
+def test_trainer_accepts_awing_and_starting_weights(face, tmp_path):
+    start = build_model(ArchSpec("hrnet", {"width": 4, "num_landmarks": 68}))
+    path = tmp_path / "start.pt"
+    torch.save(start.state_dict(), path)
+    cfg = config(tmp_path, loss="awing", model={"width": 4, "num_landmarks": 68, "weights": str(path)})
+    result = train(cfg, [face, face], [], max_steps=1, progress=False)
+    assert result["global_step"] == 1
+    with pytest.raises(ConfigError, match="loss must be"):
+        config(tmp_path, loss="l1")
+    with pytest.raises(ConfigError, match="box_shift"):
+        config(tmp_path, augmentation={"box_shift": 0.7})
+    with pytest.raises(ConfigError, match="occlusion_prob"):
+        config(tmp_path, augmentation={"occlusion_prob": 1.5})
+
+
+def test_starting_weights_must_fit_the_architecture(face, tmp_path):
+    other = build_model(ArchSpec("hrnet", {"width": 4, "num_landmarks": 98}))
+    path = tmp_path / "w98.pt"
+    torch.save(other.state_dict(), path)
+    cfg = config(tmp_path, model={"width": 4, "num_landmarks": 68, "weights": str(path)})
+    with pytest.raises(Exception, match="(?i)shape|size|mismatch"):
+        train(cfg, [face], [], max_steps=1, progress=False)
+
+
+# --- test-time flip averaging --------------------------------------------------------------------------
+
+
+def test_flip_averaging_makes_predictions_mirror_equivariant():
+    torch.manual_seed(0)
+    model = build_model(ArchSpec("hrnet", {"width": 4, "num_landmarks": 68})).eval()
+    g = np.random.default_rng(2)
+    image = cv2.GaussianBlur(g.integers(0, 256, (120, 160, 3), dtype=np.uint8), (0, 0), 3)
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    box = np.array([[40.0, 20, 100, 90]])
+    mirrored_box = np.array([[159 - 100.0, 20, 159 - 40, 90]])
+    perm = LAYOUT_68.flip_permutation()
+
+    def mirror(points: np.ndarray) -> np.ndarray:
+        out = points[:, perm].copy()
+        out[..., 0] = 159 - out[..., 0]
+        return out
+
+    flip = Landmarker(model, flip=True, backend="torch")
+    a, _ = flip.predict(image, box)
+    b, _ = flip.predict(mirrored, mirrored_box)
+    np.testing.assert_allclose(mirror(b), a, atol=1e-3)
+    plain = Landmarker(model, backend="torch")
+    c, _ = plain.predict(image, box)
+    d, _ = plain.predict(mirrored, mirrored_box)
+    assert np.abs(mirror(d) - c).max() > 0.05  # a random model alone is not mirror-equivariant
+    assert np.abs(a - c).max() > 0.01  # and flip averaging changed its output
+
+
+def test_flip_averaging_needs_a_known_layout():
+    model = build_model(ArchSpec("hrnet", {"width": 4, "num_landmarks": 5}))
+    with pytest.raises(ConfigError, match="flip=True needs a known landmark layout"):
+        Landmarker(model, flip=True, backend="torch")
+
+
+# --- data: one image per face ---------------------------------------------------------------------------
+
+
+def test_one_image_per_face_folders_group_faces_by_photo(tmp_path):
+    """300W's HELEN layout: PHOTO_K.jpg + PHOTO_K_1.pts per face; PHOTO.jpg + PHOTO_1.pts for one face."""
+    image = np.zeros((20, 20, 3), np.uint8)
+    points = np.tile([[5.0, 6.0]], (68, 1))
+    for stem in ("100_1", "100_2", "200"):
+        cv2.imwrite(str(tmp_path / f"{stem}.jpg"), image)
+        write_pts(tmp_path / f"{stem}_1.pts", points)
+    samples = read_300w_folder(tmp_path)
+    assert [(s.image.name, s.photo) for s in samples] == [
+        ("100_1.jpg", f"{tmp_path.name}/100"),
+        ("100_2.jpg", f"{tmp_path.name}/100"),
+        ("200.jpg", f"{tmp_path.name}/200"),
+    ]
