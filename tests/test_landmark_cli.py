@@ -149,3 +149,14 @@ def test_peer_dlib_absent_is_skipped_with_a_message(tiny_config: Path, capsys) -
     captured = capsys.readouterr()
     assert "gt boxes" in captured.out
     assert "skipped peer dlib: the dlib peer needs dlib: pip install dlib-bin face-recognition-models" in captured.err
+
+
+def test_eval_landmarks_on_rotated_photos_pools_the_angles(tiny_config: Path, capsys) -> None:
+    assert main(["train-landmarks", str(tiny_config), "-q"]) == 0
+    run = tiny_config.parent / "run"
+    out = tiny_config.parent / "rotated.json"
+    args = ["eval-landmarks", str(tiny_config), "--model", str(run / "model.safetensors"), "--boxes", "gt"]
+    assert main([*args, "--rotate", "-30", "--rotate", "30", "--flip", "-o", str(out)]) == 0
+    assert "rotated in-plane by -30, 30 degrees: 4 faces" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["rotate"] == [-30.0, 30.0] and result["faces"] == 4

@@ -239,3 +239,60 @@ def test_one_image_per_face_folders_group_faces_by_photo(tmp_path):
         ("100_2.jpg", f"{tmp_path.name}/100"),
         ("200.jpg", f"{tmp_path.name}/200"),
     ]
+
+
+# --- rotated evaluation photos --------------------------------------------------------------------------
+
+
+def test_rotated_samples_move_pixels_and_points_together(tmp_path):
+    from hrface.evaluation.landmark_runs import rotated_samples
+    from hrface.io.image import read_image
+
+    image = np.zeros((60, 100, 3), np.uint8)
+    points = np.array([[10.0, 10.0], [90.0, 50.0], [50.0, 30.0]] + [[50.0, 30.0]] * 65)
+    for x, y in points[:3].astype(int):
+        image[y - 1 : y + 2, x - 1 : x + 2] = 255
+    cv2.imwrite(str(tmp_path / "photo.png"), image)
+    source = LandmarkSample(image=tmp_path / "photo.png", points=points, box=np.zeros(4), photo="p", subset="s")
+    before = (tmp_path / "photo.png").read_bytes()
+    for angle in (0.0, 30.0, -45.0, 90.0):
+        (out,) = rotated_samples([source], angle, tmp_path / f"rot{angle:g}")
+        rotated = read_image(out.image)
+        assert out.box is None and out.photo == "p"
+        for x, y in out.points[:3]:
+            assert rotated[int(round(y)), int(round(x))].max() > 100, (angle, x, y)
+        # distances are kept; counter-clockwise as seen means the first point moves down for a positive angle
+        np.testing.assert_allclose(np.linalg.norm(out.points[1] - out.points[0]), np.linalg.norm(points[1] - points[0]))
+    assert (tmp_path / "photo.png").read_bytes() == before  # the input is only read
+
+
+# --- crops levelled by the detector's eye keypoints -------------------------------------------------------
+
+
+def test_align_levels_a_tilted_face_and_maps_points_back():
+    from hrface.runtime.landmarker import eye_line_rotations
+
+    torch.manual_seed(0)
+    model = build_model(ArchSpec("hrnet", {"width": 4, "num_landmarks": 68})).eval()
+    g = np.random.default_rng(4)
+    image = cv2.GaussianBlur(g.integers(0, 256, (200, 200, 3), dtype=np.uint8), (0, 0), 2)
+    box = np.array([[60.0, 60, 140, 140]])
+    level = np.array([[[80.0, 90], [120, 90], [100, 110], [85, 125], [115, 125]]])
+    np.testing.assert_allclose(eye_line_rotations(level), [0.0], atol=1e-12)
+    for angle in (25.0, -40.0):
+        turn = cv2.getRotationMatrix2D((100.0, 100.0), angle, 1.0)  # counter-clockwise as displayed
+        tilted = cv2.warpAffine(image, turn, (200, 200), flags=cv2.INTER_LINEAR)
+        keypoints = level @ turn[:, :2].T + turn[:, 2]
+        np.testing.assert_allclose(eye_line_rotations(keypoints), [-angle], atol=1e-9)
+        landmarker = Landmarker(model, backend="torch", align=True)
+        upright, _ = landmarker.crop(image, box)
+        levelled, _ = landmarker.crop(tilted, box, eye_line_rotations(keypoints))
+        inner = (slice(30, -30), slice(30, -30))  # away from the corners the turn brings in from outside
+        assert np.abs(levelled[0][inner].astype(int) - upright[0][inner]).mean() < 4.0
+        # the same crop gives the same heatmaps, so the points come back turned with the image
+        a, _ = landmarker.predict(image, box, level)
+        b, _ = landmarker.predict(tilted, box, keypoints)
+        distance = np.linalg.norm(b - (a @ turn[:, :2].T + turn[:, 2]), axis=-1)
+        assert np.mean(distance < 0.6) > 0.8, np.sort(distance)  # a random model's flat peaks may jump
+        plain, _ = Landmarker(model, backend="torch").predict(tilted, box, keypoints)
+        assert np.abs(plain - b).max() > 1.0  # without align the keypoints are ignored

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,13 @@ from ..benchmark.landmark_peers import PEERS, PeerUnavailable, load_peer
 from ..data.landmarks.detector_boxes import BoxFromPoints
 from ..errors import ConfigError
 from ..evaluation import evaluate_predictions, metrics_table, normalised_errors, plot_ced
-from ..evaluation.landmark_runs import detector_boxes, ground_truth_boxes, peer_box_sets, predict_landmarks
+from ..evaluation.landmark_runs import (
+    detector_faces,
+    ground_truth_boxes,
+    peer_box_sets,
+    predict_landmarks,
+    rotated_samples,
+)
 from ..io.files import atomic_write_text
 from ..landmarks.layouts import get_layout
 from ..runtime.detector import Detector
@@ -62,6 +69,19 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default="cpu")
     e.add_argument("--flip", action="store_true", help="test-time flip averaging (Landmarker(flip=True))")
     e.add_argument(
+        "--align",
+        action="store_true",
+        help="level each detector-box crop by the detector's eye keypoints (Landmarker(align=True))",
+    )
+    e.add_argument(
+        "--rotate",
+        type=float,
+        action="append",
+        metavar="DEG",
+        help="rotate the photos (and points) in-plane by DEG degrees before evaluating; repeat for several "
+        "angles, whose faces are pooled (e.g. --rotate -30 --rotate 30)",
+    )
+    e.add_argument(
         "--peer",
         action="append",
         default=[],
@@ -107,16 +127,24 @@ def run_eval(args: argparse.Namespace) -> int:
     config.data.detector = None  # evaluation takes the boxes itself (below)
     train_samples, val_samples = build_samples(config)
     samples = val_samples if args.split == "val" else train_samples
-    landmarker = Landmarker(args.model, device=args.device, flip=args.flip)
+    rotations = tempfile.TemporaryDirectory(prefix="hrface-rotated-")
+    if args.rotate:
+        samples = [
+            face
+            for k, angle in enumerate(args.rotate)
+            for face in rotated_samples(samples, angle, Path(rotations.name) / str(k))
+        ]
+        print(f"rotated in-plane by {', '.join(f'{a:g}' for a in args.rotate)} degrees: {len(samples)} faces")
+    landmarker = Landmarker(args.model, device=args.device, flip=args.flip, align=args.align)
     layout = get_layout(landmarker.num_landmarks)
     gt = np.stack([s.points for s in samples])
     subsets = [s.subset or "all" for s in samples]
 
     box_sets: dict[str, list[np.ndarray | None]] = {}
-    mapping = None
+    mapping, det_keypoints = None, None
     if args.boxes != "gt":
         detector = Detector(detector_name, threshold=config.data.detector_threshold, device=args.device)
-        det = detector_boxes(samples, detector)
+        det, det_keypoints = detector_faces(samples, detector)
         box_sets["detector"] = det
         mapping = BoxFromPoints.fit_matched(samples, det)
     if args.boxes != "detector":
@@ -124,10 +152,11 @@ def run_eval(args: argparse.Namespace) -> int:
         box_sets["gt"] = ground_truth_boxes(samples, mapping)
 
     results: dict[str, object] = {"faces": len(samples), "model": str(args.model), "split": args.split}
+    results["rotate"] = args.rotate or []
     curves: dict[str, np.ndarray] = {}
 
-    def report(model: object, label: str, boxes: list[np.ndarray | None]) -> dict[str, object]:
-        pred = predict_landmarks(model, samples, boxes)
+    def report(model: object, label: str, boxes: list[np.ndarray | None], keypoints=None) -> dict[str, object]:
+        pred = predict_landmarks(model, samples, boxes, keypoints)
         errors = normalised_errors(pred, gt, "inter-ocular", layout)
         curves[label] = errors
         groups = {sub: errors[[s == sub for s in subsets]] for sub in dict.fromkeys(subsets)}
@@ -136,7 +165,8 @@ def run_eval(args: argparse.Namespace) -> int:
         return evaluate_predictions(pred, gt, layout, subsets)
 
     for name, boxes in box_sets.items():
-        results[name] = report(landmarker, f"{name} boxes", boxes)
+        keypoints = det_keypoints if name == "detector" else None  # gt boxes have no detector keypoints
+        results[name] = report(landmarker, f"{name} boxes", boxes, keypoints)
     for peer_name in dict.fromkeys(args.peer):
         try:
             peer = load_peer(peer_name)
@@ -151,4 +181,5 @@ def run_eval(args: argparse.Namespace) -> int:
         plot_ced(curves, args.plot, threshold=0.10, title=f"CED, inter-ocular NME ({args.split})")
     if args.output:
         atomic_write_text(args.output, json.dumps(results, indent=2))
+    rotations.cleanup()
     return 0

@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
-from ..data.landmarks.detector_boxes import WIDER_BOX_FROM_POINTS, BoxFromPoints, detect_and_match, detections_of
+from ..data.landmarks.detector_boxes import (
+    WIDER_BOX_FROM_POINTS,
+    BoxFromPoints,
+    detect_and_match,
+    detect_and_match_faces,
+    detections_of,
+)
 from ..data.landmarks.samples import LandmarkSample
-from ..io.image import read_image
+from ..io.image import read_image, write_image
 from ..runtime.detector import Detector
 from ..runtime.landmarker import Landmarker
 
 
 def predict_landmarks(
-    landmarker: Landmarker | Any, samples: Sequence[LandmarkSample], boxes: Sequence[np.ndarray | None]
+    landmarker: Landmarker | Any,
+    samples: Sequence[LandmarkSample],
+    boxes: Sequence[np.ndarray | None],
+    keypoints: Sequence[np.ndarray | None] | None = None,
 ) -> np.ndarray:
     """Landmarks (N, K, 2) in image pixels for each sample from its box; NaN rows where the box is None
     (a missed face, counted as a failure by :func:`~hrface.evaluation.landmarks.normalised_errors`).
     ``landmarker``: a :class:`Landmarker` or a peer with its ``num_landmarks`` and ``predict``.
+    ``keypoints``: the detector's (5, 2) keypoints per sample, passed on to ``predict`` (for ``align``).
 
     All faces of one image go through the model together; each image is read once.
     """
@@ -30,7 +43,11 @@ def predict_landmarks(
             by_image.setdefault(str(sample.image), []).append(index)
     for image_path, indices in by_image.items():
         image = read_image(image_path)
-        points, _ = landmarker.predict(image, np.stack([boxes[i] for i in indices]))
+        face_boxes = np.stack([boxes[i] for i in indices])
+        if keypoints is None:
+            points, _ = landmarker.predict(image, face_boxes)
+        else:
+            points, _ = landmarker.predict(image, face_boxes, np.stack([keypoints[i] for i in indices]))
         out[indices] = points
     return out
 
@@ -46,6 +63,14 @@ def ground_truth_boxes(samples: Sequence[LandmarkSample], mapping: BoxFromPoints
 def detector_boxes(samples: Sequence[LandmarkSample], detector: Detector) -> list[np.ndarray | None]:
     """The matched detection's box for each sample, None where the detector missed the face."""
     return detect_and_match(samples, detections_of(detector))
+
+
+def detector_faces(
+    samples: Sequence[LandmarkSample], detector: Detector
+) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+    """The matched detection's box (4,) and keypoints (5, 2) for each sample, None where it was missed."""
+    found = detect_and_match_faces(samples, detections_of(detector))
+    return [f and f[0] for f in found], [f and f[1] for f in found]
 
 
 def peer_box_sets(
@@ -73,3 +98,29 @@ def peer_box_sets(
 def _corners(box: np.ndarray) -> np.ndarray:
     """(2, 2) top-left and bottom-right corners: 'points' whose tight box is ``box`` (for :class:`BoxFromPoints`)."""
     return np.asarray(box, dtype=np.float64).reshape(2, 2)
+
+
+def rotated_samples(samples: Sequence[LandmarkSample], degrees: float, out_dir: Path) -> list[LandmarkSample]:
+    """Copies of ``samples`` whose photos are rotated in-plane by ``degrees`` (counter-clockwise as seen,
+    about the photo's centre, on a canvas large enough to keep every pixel; black outside), with the
+    points rotated alike.  The rotated photos are written as PNG under ``out_dir`` (the inputs are only
+    read); each photo is rotated once.  Boxes are dropped (they no longer fit the face)."""
+    out_dir = Path(out_dir)
+    done: dict[str, tuple[Path, np.ndarray]] = {}
+    rotated = []
+    for sample in samples:
+        key = str(sample.image)
+        if key not in done:
+            image = read_image(sample.image)
+            h, w = image.shape[:2]
+            matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
+            cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+            size = (int(np.ceil(w * cos + h * sin)), int(np.ceil(w * sin + h * cos)))
+            matrix[:, 2] += ((size[0] - 1) / 2 - (w - 1) / 2, (size[1] - 1) / 2 - (h - 1) / 2)
+            path = out_dir / f"{len(done):05d}.png"
+            write_image(path, cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR))
+            done[key] = (path, matrix)
+        path, matrix = done[key]
+        points = np.asarray(sample.points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
+        rotated.append(replace(sample, image=path, points=points, box=None))
+    return rotated

@@ -75,7 +75,8 @@ class FaceAnalyzer:
     def _with_landmarks(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Face]:
         if self.landmarker is not None and faces:
             boxes = np.stack([face.box for face in faces])
-            points, scores = self.landmarker.predict(image_bgr, boxes)
+            keypoints = np.stack([face.keypoints for face in faces])
+            points, scores = self.landmarker.predict(image_bgr, boxes, keypoints)
             for face, face_points, face_scores in zip(faces, points, scores, strict=True):
                 face.landmarks = face_points
                 face.landmark_scores = face_scores

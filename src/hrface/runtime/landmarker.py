@@ -33,6 +33,14 @@ def heatmap_sigma(num_landmarks: int) -> float:
     return 1.0 if num_landmarks == 68 else 1.5
 
 
+def eye_line_rotations(keypoints: np.ndarray) -> np.ndarray:
+    """(N,) crop rotations in degrees that level the eye line of (N, 5, 2) keypoints (image-left eye,
+    image-right eye, …): minus the line's counter-clockwise angle as displayed (y grows downwards)."""
+    k = np.asarray(keypoints, dtype=np.float64).reshape(-1, 5, 2)
+    eye = k[:, 1] - k[:, 0]
+    return -np.degrees(np.arctan2(-eye[:, 1], eye[:, 0]))
+
+
 class Landmarker:
     """HRNetV2 landmark model applied to face boxes.
 
@@ -54,6 +62,9 @@ class Landmarker:
         flip: test-time flip averaging: the mirrored crops also go through the model, and their
             heatmaps, mirrored back with the layout's point pairs swapped, are averaged with the plain
             ones before decoding (twice the model cost; needs a known layout).
+        align: when :meth:`predict` gets the detector's 5 keypoints, turn each crop about its centre so
+            that the line through the two eye keypoints is level (as MediaPipe turns its face-mesh
+            region): a tilted head reaches the model upright.  Without keypoints crops stay upright.
     """
 
     def __init__(
@@ -67,6 +78,7 @@ class Landmarker:
         backend: str = "auto",
         threads: int | None = None,
         flip: bool = False,
+        align: bool = False,
     ) -> None:
         if decode not in DECODE_METHODS:
             raise ConfigError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
@@ -84,6 +96,7 @@ class Landmarker:
         if flip and self.layout is None:
             raise ConfigError(f"flip=True needs a known landmark layout; this model has {self.num_landmarks} points")
         self.flip = bool(flip)
+        self.align = bool(align)
         self._flip_perm = torch.as_tensor(self.layout.flip_permutation()) if self.layout is not None else None
         self._mean = torch.tensor(RGB_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(RGB_STD, device=self.device).view(1, 3, 1, 1)
@@ -93,9 +106,11 @@ class Landmarker:
         """The backend that runs the forward pass: 'torch' or 'onnxruntime'."""
         return self.runner.backend
 
-    def __call__(self, image: Any, boxes: np.ndarray, rgb: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, image: Any, boxes: np.ndarray, rgb: bool = False, keypoints: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks of the faces ``boxes`` (N, 4) in a path / ndarray (BGR unless ``rgb``) / PIL image."""
-        return self.predict(to_bgr(image, rgb=rgb), boxes)
+        return self.predict(to_bgr(image, rgb=rgb), boxes, keypoints)
 
     def preprocess(self, crops_bgr: np.ndarray) -> torch.Tensor:
         """Crops (N, S, S, 3) BGR uint8 → normalised RGB float batch (N, 3, S, S)."""
@@ -103,11 +118,14 @@ class Landmarker:
         batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
         return (batch - self._mean) / self._std
 
-    def crop(self, image_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Crops (N, S, S, 3) uint8 for boxes (N, 4) and their crop → image affine matrices (N, 2, 3)."""
+    def crop(
+        self, image_bgr: np.ndarray, boxes: np.ndarray, rotations: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (N, S, S, 3) uint8 for boxes (N, 4), each turned by ``rotations`` (N,) degrees
+        counter-clockwise as displayed (None: upright), and their crop → image affine matrices (N, 2, 3)."""
         centers, sizes = crop_from_box(boxes, self.enlarge)
         sizes = np.maximum(sizes, 1.0)  # degenerate boxes still give a (tiny) valid crop
-        matrices = crop_matrices(centers, sizes, self.input_size)
+        matrices = crop_matrices(centers, sizes, self.input_size, rotations=rotations)
         return warp_crops(image_bgr, matrices, self.input_size), invert_affine(matrices)
 
     @torch.inference_mode()
@@ -128,12 +146,16 @@ class Landmarker:
         return torch.cat([self.runner(self.preprocess(crops_bgr[i : i + self.batch_size]))[0] for i in chunks])
 
     @torch.inference_mode()
-    def predict(self, image_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, image_bgr: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks for each box.
 
         Args:
             image_bgr: (H, W, 3) uint8 BGR image.
             boxes: (N, 4) face boxes x1, y1, x2, y2 in pixels of that image.
+            keypoints: optional (N, 5, 2) detector keypoints of those faces (image-left eye first); with
+                ``align`` they level each crop.
 
         Returns:
             ``points`` (N, K, 2) float64 (x, y) in image pixels and ``scores`` (N, K) heatmap peaks.
@@ -142,6 +164,7 @@ class Landmarker:
         k = self.num_landmarks
         if len(boxes) == 0:
             return np.zeros((0, k, 2)), np.zeros((0, k))
-        crops, to_image = self.crop(image_bgr, boxes)
+        rotations = eye_line_rotations(keypoints) if self.align and keypoints is not None else None
+        crops, to_image = self.crop(image_bgr, boxes, rotations)
         heatmaps = self.forward(crops)
         return heatmaps_to_image(heatmaps, to_image, self.input_size, self.decode, heatmap_sigma(k))

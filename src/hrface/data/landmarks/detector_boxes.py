@@ -142,17 +142,25 @@ def detect_and_match(samples: Sequence[LandmarkSample], detect: DetectFn) -> lis
 
     ``detect`` maps a BGR image to ``(boxes (M, 4), keypoints (M, 5, 2))``. Photos are read once each.
     """
+    return [None if found is None else found[0] for found in detect_and_match_faces(samples, detect)]
+
+
+def detect_and_match_faces(
+    samples: Sequence[LandmarkSample], detect: DetectFn
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """The matched detection of each sample, ``(box (4,), keypoints (5, 2))`` float64, or None where the
+    detector missed the face (see :func:`detect_and_match`)."""
     by_image: dict[str, list[int]] = {}
     for index, sample in enumerate(samples):
         by_image.setdefault(str(sample.image), []).append(index)
-    boxes: list[np.ndarray | None] = [None] * len(samples)
+    found: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(samples)
     for image_path, indices in by_image.items():
         det_boxes, det_points = detect(read_image(image_path))
         matches = match_faces([samples[i].points for i in indices], det_points)
         for i, j in zip(indices, matches, strict=True):
             if j is not None:
-                boxes[i] = np.asarray(det_boxes[j], dtype=np.float64)
-    return boxes
+                found[i] = (np.asarray(det_boxes[j], dtype=np.float64), np.asarray(det_points[j], dtype=np.float64))
+    return found
 
 
 def attach_detector_boxes(
