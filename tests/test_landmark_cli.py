@@ -160,3 +160,21 @@ def test_eval_landmarks_on_rotated_photos_pools_the_angles(tiny_config: Path, ca
     assert "rotated in-plane by -30, 30 degrees: 4 faces" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["rotate"] == [-30.0, 30.0] and result["faces"] == 4
+
+
+def test_set_overrides_config_values_before_checking_them(tiny_config: Path, capsys) -> None:
+    overrides = ["loss=awing", "augmentation.rotation=45", "schedule.lr_steps=[3]", "optimizer.lr=1e-4"]
+    config = load_config(tiny_config, overrides)
+    assert (config.loss, config.augmentation.rotation, config.schedule.lr_steps) == ("awing", 45, [3])
+    assert config.optimizer.lr == 1e-4
+    with pytest.raises(ConfigError, match="loss must be"):
+        load_config(tiny_config, ["loss=l2"])
+    with pytest.raises(ConfigError, match="unknown config key augmentation.'nope'"):
+        load_config(tiny_config, ["augmentation.nope=1"])
+    with pytest.raises(ConfigError, match="must look like KEY=VALUE"):
+        load_config(tiny_config, ["loss"])
+    out = tiny_config.parent / "run_set"
+    assert main(["train-landmarks", str(tiny_config), "-q", "--set", "loss=awing", "--output-dir", str(out)]) == 0
+    assert (out / "model.safetensors").is_file()
+    assert main(["train-landmarks", str(tiny_config), "-q", "--set", "loss=l2"]) == 2
+    assert "loss must be 'mse' or 'awing'" in capsys.readouterr().err

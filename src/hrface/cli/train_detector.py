@@ -22,7 +22,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    config = load_detection_config(args.config)
+    config = load_detection_config(args.config, args.set)
     apply_overrides(config, args)
     train_images, val_images = build_detection_samples(config)
     faces = sum(s.num_faces for s in train_images)

@@ -93,7 +93,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, args.set)
     apply_overrides(config, args)
     train_samples, val_samples = build_samples(config)
     print(f"training on {len(train_samples)} faces, validating on {len(val_samples)}; output: {config.output_dir}")

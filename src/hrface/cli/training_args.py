@@ -11,7 +11,7 @@ from typing import Any
 def add_train_parser(
     commands: argparse._SubParsersAction, name: str, help: str, example: str, run: Callable[..., int]
 ) -> argparse.ArgumentParser:
-    """A ``train-*`` sub-command: CONFIG plus ``--resume --max-steps --device --output-dir --quiet``."""
+    """A ``train-*`` sub-command: CONFIG plus ``--resume --max-steps --device --output-dir --quiet --set``."""
     p = commands.add_parser(name, help=help)
     p.add_argument("config", type=Path, help=f"training config (see {example})")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt exactly")
@@ -19,6 +19,13 @@ def add_train_parser(
     p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
     p.add_argument("--output-dir", type=Path, help="override the config's output_dir")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (dotted key, YAML value; repeatable), e.g. --set loss=awing",
+    )
     p.set_defaults(run=run)
     return p
 

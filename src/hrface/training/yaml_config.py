@@ -121,8 +121,16 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def load_yaml_config(path: str | os.PathLike[str], from_dict: Callable[[dict[str, Any] | None, Path], T]) -> T:
+def load_yaml_config(
+    path: str | os.PathLike[str],
+    from_dict: Callable[[dict[str, Any] | None, Path], T],
+    overrides: Sequence[str] = (),
+) -> T:
     """Read a YAML config file and build it with ``from_dict(mapping, folder of the file)``.
+
+    ``overrides`` are ``'dotted.key=VALUE'`` strings (VALUE parsed as YAML) set in the mapping before
+    it is built, so they are checked and resolved like the file's own values (``loss=awing``,
+    ``augmentation.rotation=45``, ``schedule.lr_steps=[4]``).
 
     Every problem (unreadable file, bad YAML, not a mapping, a bad key) is a :class:`ConfigError`
     with a one-line message starting with the file's path.
@@ -138,10 +146,44 @@ def load_yaml_config(path: str | os.PathLike[str], from_dict: Callable[[dict[str
         raise ConfigError(f"{p}: not valid YAML ({one_line(exc)})") from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{p}: the config must be a mapping of keys, got {type(data).__name__}")
+    data = data or {}
+    for text in overrides:
+        set_dotted(data, text)
     try:
         return from_dict(data, p.resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{p}: {exc}") from None
+
+
+def set_dotted(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``'a.b.c=VALUE'`` override to a nested mapping (VALUE parsed as YAML; missing sections are
+    created); :class:`ConfigError` for text without ``=`` or a key path through a non-mapping."""
+    import yaml
+
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {assignment!r} must look like KEY=VALUE, e.g. loss=awing")
+    *parents, name = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {assignment!r}: {part!r} is not a section")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {assignment!r}: the value is not valid YAML ({one_line(exc)})") from None
+    node[name] = _number_or_text(value)
+
+
+def _number_or_text(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as text; on the command line it means the number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def build_config(cls: type[T], data: Any, where: str = "") -> T:

@@ -16,6 +16,7 @@ hard negatives per positive and box-loss weight 2.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +173,7 @@ def detection_config_from_dict(
     return config_from_mapping(DetectionTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
 
 
-def load_detection_config(path: str | os.PathLike[str]) -> DetectionTrainConfig:
-    """Read a YAML detector training config (see the module doc); :class:`ConfigError` with a one-line message."""
-    return load_yaml_config(path, detection_config_from_dict)
+def load_detection_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> DetectionTrainConfig:
+    """Read a YAML detector training config (see the module doc) with ``'KEY=VALUE'`` overrides;
+    :class:`ConfigError` with a one-line message."""
+    return load_yaml_config(path, detection_config_from_dict, overrides)

@@ -10,6 +10,7 @@ the directory of the YAML file, so a run does not depend on the working director
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,7 @@ def config_from_dict(
     return config
 
 
-def load_config(path: str | os.PathLike[str]) -> LandmarkTrainConfig:
-    """Read a YAML training config (see the module doc); :class:`ConfigError` with a one-line message."""
-    return load_yaml_config(path, config_from_dict)
+def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> LandmarkTrainConfig:
+    """Read a YAML training config (see the module doc) with ``'KEY=VALUE'`` overrides
+    (:func:`~hrface.training.yaml_config.load_yaml_config`); :class:`ConfigError` with a one-line message."""
+    return load_yaml_config(path, config_from_dict, overrides)
