@@ -89,3 +89,22 @@ def hrface_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shared() -> Path:
     """The ../shared folder (tests using it skip when it is absent)."""
     return shared_path()
+
+
+def tiny_landmark_config(tmp_path: Path, **overrides) -> object:
+    """A landmark training config small enough for tests: W4 HRNet, 64 px crops, CPU, no workers;
+    ``overrides`` replace top-level keys (e.g. ``augmentation={...}``, ``schedule={...}``)."""
+    from hrface.training.landmarks import config_from_dict
+
+    data = {
+        "input_size": 64,
+        "heatmap_size": 16,
+        "model": {"width": 4, "num_landmarks": 68},
+        "batch_size": 3,
+        "workers": 0,
+        "device": "cpu",
+        "output_dir": str(tmp_path / "run"),
+        "schedule": {"epochs": 2},
+    }
+    data.update(overrides)
+    return config_from_dict(data)

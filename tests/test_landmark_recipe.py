@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_landmark_config
 from hrface import Landmarker
 from hrface.data.landmarks import LandmarkSample, read_300w_folder, write_pts
 from hrface.errors import ConfigError
@@ -15,7 +16,7 @@ from hrface.landmarks.heatmaps import render_gaussian_heatmaps
 from hrface.landmarks.layouts import LAYOUT_68
 from hrface.models.checkpoint import ArchSpec
 from hrface.models.registry import build_model
-from hrface.training.landmarks import LandmarkTrainDataset, config_from_dict, train
+from hrface.training.landmarks import LandmarkTrainDataset, train
 from hrface.training.landmarks.appearance import AppearanceParams, augment_appearance
 from hrface.training.landmarks.losses import adaptive_wing_loss, mse_heatmap_loss
 
@@ -34,18 +35,7 @@ def face(tmp_path_factory: pytest.TempPathFactory) -> LandmarkSample:
 
 
 def config(tmp_path, **overrides):
-    data = {
-        "input_size": 64,
-        "heatmap_size": 16,
-        "model": {"width": 4, "num_landmarks": 68},
-        "batch_size": 2,
-        "workers": 0,
-        "device": "cpu",
-        "output_dir": str(tmp_path / "run"),
-        "schedule": {"epochs": 1, "lr_steps": [1]},
-    }
-    data.update(overrides)
-    return config_from_dict(data)
+    return tiny_landmark_config(tmp_path, **{"batch_size": 2, "schedule": {"epochs": 1, "lr_steps": [1]}, **overrides})
 
 
 # --- appearance augmentation --------------------------------------------------------------------------

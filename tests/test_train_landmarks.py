@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_landmark_config
 from hrface.data.landmarks import LandmarkSample, split_by_photo
 from hrface.errors import ConfigError
 from hrface.landmarks.crop import apply_affine, crop_to_heatmap
@@ -69,26 +70,11 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> list[LandmarkSample]:
     return out
 
 
-def tiny_config(tmp_path: Path, **overrides) -> object:
-    data = {
-        "input_size": 64,
-        "heatmap_size": 16,
-        "model": {"width": 4, "num_landmarks": 68},
-        "batch_size": 3,
-        "workers": 0,
-        "device": "cpu",
-        "output_dir": str(tmp_path / "run"),
-        "schedule": {"epochs": 2},
-    }
-    data.update(overrides)
-    return config_from_dict(data)
-
-
 # --- dataset ------------------------------------------------------------------------------------------
 
 
 def test_dataset_shapes_targets_and_crop_agree(samples, tmp_path):
-    ds = LandmarkTrainDataset(samples, 68, train=True, config=tiny_config(tmp_path))
+    ds = LandmarkTrainDataset(samples, 68, train=True, config=tiny_landmark_config(tmp_path))
     augmented = 0
     for epoch in range(3):
         ds.set_epoch(epoch)
@@ -119,7 +105,7 @@ def test_dataset_shapes_targets_and_crop_agree(samples, tmp_path):
 
 
 def test_flip_swaps_left_and_right_points(samples, tmp_path):
-    config = tiny_config(tmp_path, augmentation={"scale_factor": 0.0, "rotation_prob": 0.0, "flip": True})
+    config = tiny_landmark_config(tmp_path, augmentation={"scale_factor": 0.0, "rotation_prob": 0.0, "flip": True})
     ds = LandmarkTrainDataset(samples, 68, train=True, config=config)
     by_flip = {}
     for epoch in range(20):
@@ -133,8 +119,8 @@ def test_flip_swaps_left_and_right_points(samples, tmp_path):
 
 
 def test_dataset_is_deterministic_per_seed_epoch_index(samples, tmp_path):
-    a = LandmarkTrainDataset(samples, 68, train=True, config=tiny_config(tmp_path))
-    b = LandmarkTrainDataset(samples, 68, train=True, config=tiny_config(tmp_path))
+    a = LandmarkTrainDataset(samples, 68, train=True, config=tiny_landmark_config(tmp_path))
+    b = LandmarkTrainDataset(samples, 68, train=True, config=tiny_landmark_config(tmp_path))
     a.set_epoch(3)
     b.set_epoch(3)
     first, second = a[4], b[4]
@@ -142,12 +128,12 @@ def test_dataset_is_deterministic_per_seed_epoch_index(samples, tmp_path):
         assert torch.equal(first[key], second[key]), key
     b.set_epoch(4)
     assert not torch.equal(first["matrix"], b[4]["matrix"])
-    val = LandmarkTrainDataset(samples, 68, train=False, config=tiny_config(tmp_path))
+    val = LandmarkTrainDataset(samples, 68, train=False, config=tiny_landmark_config(tmp_path))
     assert val.augmentation(2)[:3] == (1.0, 0.0, False) and not val.augmentation(2)[3].any()
 
 
 def test_batches_do_not_depend_on_worker_count(samples, tmp_path):
-    ds = LandmarkTrainDataset(samples, 68, train=True, config=tiny_config(tmp_path))
+    ds = LandmarkTrainDataset(samples, 68, train=True, config=tiny_landmark_config(tmp_path))
     ds.set_epoch(1)
     batches = [
         list(torch.utils.data.DataLoader(ds, batch_size=3, sampler=EpochSampler(len(ds), 0, 1), num_workers=workers))
@@ -163,7 +149,7 @@ def test_batches_do_not_depend_on_worker_count(samples, tmp_path):
 
 def test_training_steps_reduce_loss_on_a_repeated_batch(samples, tmp_path):
     torch.manual_seed(0)
-    ds = LandmarkTrainDataset(samples[:3], 68, train=True, config=tiny_config(tmp_path))
+    ds = LandmarkTrainDataset(samples[:3], 68, train=True, config=tiny_landmark_config(tmp_path))
     batch = torch.utils.data.default_collate([ds[i] for i in range(3)])
     from hrface.models.hrnet import HRNet
 
@@ -180,7 +166,7 @@ def test_training_steps_reduce_loss_on_a_repeated_batch(samples, tmp_path):
 
 
 def test_train_writes_checkpoints_metrics_and_weights(samples, tmp_path):
-    config = tiny_config(tmp_path, schedule={"epochs": 1})
+    config = tiny_landmark_config(tmp_path, schedule={"epochs": 1})
     result = train(config, samples[:4], samples[4:], progress=False)
     run = Path(config.output_dir)
     for name in (LAST_CHECKPOINT, BEST_CHECKPOINT, BEST_WEIGHTS, METRICS_CSV):
@@ -198,9 +184,9 @@ def test_train_writes_checkpoints_metrics_and_weights(samples, tmp_path):
 def test_resume_is_exact(samples, tmp_path):
     """2 epochs straight == stopped mid-epoch 1, resumed to the end of epoch 1, resumed to the end."""
     train_set, val_set = samples[:4], samples[4:]  # batch 3: 2 steps per epoch (3 + 1 faces)
-    straight = tiny_config(tmp_path / "a")
+    straight = tiny_landmark_config(tmp_path / "a")
     train(straight, train_set, val_set, progress=False)
-    pieces = tiny_config(tmp_path / "b")
+    pieces = tiny_landmark_config(tmp_path / "b")
     assert train(pieces, train_set, val_set, max_steps=1, progress=False)["epoch"] == 0
     assert train(pieces, train_set, val_set, resume=True, max_steps=2, progress=False)["epoch"] == 1
     result = train(pieces, train_set, val_set, resume=True, progress=False)
