@@ -286,3 +286,29 @@ def test_align_levels_a_tilted_face_and_maps_points_back():
         assert np.mean(distance < 0.6) > 0.8, np.sort(distance)  # a random model's flat peaks may jump
         plain, _ = Landmarker(model, backend="torch").predict(tilted, box, keypoints)
         assert np.abs(plain - b).max() > 1.0  # without align the keypoints are ignored
+
+
+# --- precise BatchNorm statistics -------------------------------------------------------------------------
+
+
+def test_recalibrate_batchnorm_uses_the_exact_average_of_the_batches():
+    from hrface.training.common import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, momentum=0.1))
+    batches = [torch.randn(5, 3, 8, 8) * (i + 1) + i for i in range(3)]
+    recalibrate_batchnorm(model, batches, torch.device("cpu"))
+    with torch.no_grad():
+        features = torch.cat([model[0](b) for b in batches])  # equal batch sizes: the batch average is exact
+    per_batch_mean = torch.stack([model[0](b).mean(dim=(0, 2, 3)) for b in batches]).mean(0).detach()
+    torch.testing.assert_close(model[1].running_mean, per_batch_mean, rtol=1e-5, atol=1e-5)
+    assert model[1].momentum == 0.1 and not model.training
+    assert abs(features.mean().item() - model[1].running_mean.mean().item()) < 1e-4
+
+
+def test_trainer_with_precise_bn_validates_on_recalibrated_statistics(face, tmp_path):
+    cfg = config(tmp_path, precise_bn=2, loss="awing")
+    result = train(cfg, [face, face, face], [face], progress=False)
+    assert result["epoch"] == 1 and result["best_nme"] is not None
+    with pytest.raises(ConfigError, match="precise_bn"):
+        config(tmp_path, precise_bn=-1)

@@ -207,6 +207,28 @@ def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: Any, device: torch.device) -> None:
+    """Replace every BatchNorm's running mean / variance by its exact average over ``batches`` (iterable
+    of (N, C, H, W) input tensors) — "precise BN".  The running statistics a run keeps are an exponential
+    average over its last, augmented, batches; evaluation and the saved weights use these instead.
+    Deterministic for fixed batches; the model is left in eval mode."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches seen
+    model.train()
+    with autocast(device):
+        for images in batches:
+            model(to_device(images, device))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.eval()
+
+
 def epoch_loader(
     dataset: Dataset,
     batch_size: int,

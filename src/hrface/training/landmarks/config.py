@@ -108,6 +108,9 @@ class LandmarkTrainConfig:
     'mse' (the reference heatmap MSE) or 'awing' (Adaptive Wing, :func:`~.losses.adaptive_wing_loss`).
     ``pack``: optional face pack (``hrface pack-faces``) to read training and validation crops from
     instead of the photos (for a small, self-contained working tree, e.g. on a GPU machine).
+    ``precise_bn``: before each validation, recompute the BatchNorm statistics over the plain
+    (unaugmented) crops of this many training faces (0: keep the running averages;
+    :func:`~hrface.training.common.recalibrate_batchnorm`).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -126,6 +129,7 @@ class LandmarkTrainConfig:
     eval_every: int = 1
     loss: str = "mse"
     pack: str | None = None
+    precise_bn: int = 0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -155,6 +159,7 @@ def _validate(c: LandmarkTrainConfig) -> None:
                 for name in ("blur_prob", "jpeg_prob", "occlusion_prob")
             ],
             (c.loss in ("mse", "awing"), f"loss must be 'mse' or 'awing', got {c.loss!r}"),
+            (c.precise_bn >= 0, "precise_bn must be a number of faces (0 = off)"),
             *training_checks(c),
             (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
         ]

@@ -40,6 +40,7 @@ from ..common import (
     EpochSampler,
     autocast,
     epoch_loader,
+    recalibrate_batchnorm,
     run_epochs,
     run_result,
     seed_all,
@@ -130,6 +131,11 @@ def train(
         return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show)
 
     def validate() -> dict[str, float | None]:
+        if config.precise_bn:
+            step = max(1, len(train_samples) // config.precise_bn)  # evenly spread over the training faces
+            calibration = LandmarkTrainDataset(train_samples[::step][: config.precise_bn], k, False, config)
+            loader = epoch_loader(calibration, config.batch_size, config.workers, device, None)
+            recalibrate_batchnorm(model, (batch["image"] for batch in loader), device)
         val_loss, val_nme = evaluate(model, val_set, layout, config, device)
         return {"val_loss": val_loss, "val_nme": val_nme}
 
