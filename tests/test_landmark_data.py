@@ -20,6 +20,7 @@ from hrface.data.landmarks import (
     save_split,
     split_by_photo,
 )
+from hrface.data.landmarks.pts import strip_face_index
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +29,26 @@ def real_300w() -> dict[str, list[LandmarkSample]]:
     return {name: read_300w_folder(shared_path("data", "300w", name)) for name in ("afw", "helen_train")}
 
 
-@pytest.mark.parametrize(("name", "faces", "photos"), [("afw", 337, 185), ("helen_train", 870, 783)])
-def test_real_300w_counts_and_photo_ids(real_300w, name, faces, photos):
+@pytest.mark.parametrize(
+    ("name", "faces", "photos", "images"), [("afw", 337, 185, 185), ("helen_train", 870, 783, 870)]
+)
+def test_real_300w_counts_and_photo_ids(real_300w, name, faces, photos, images):
+    """AFW has one image per photo (all its faces on it); HELEN one image per face (PHOTO_K.jpg), and the
+    faces of a photo share the photo id PHOTO."""
     samples = real_300w[name]
     assert len(samples) == faces
     assert len({s.photo for s in samples}) == photos
-    assert len({s.image for s in samples}) == photos
+    assert len({s.image for s in samples}) == images
+    faces_of: dict[str, int] = defaultdict(int)
     image_of: dict[str, set[Path]] = defaultdict(set)
     for s in samples:
+        faces_of[s.photo] += 1
         image_of[s.photo].add(s.image)
-        assert s.subset == name and s.photo == f"{name}/{s.image.stem}"
+        assert s.subset == name and s.photo == f"{name}/{strip_face_index(s.image.stem)}"
         assert s.points.shape == (68, 2) and np.isfinite(s.points).all()
-    assert all(len(images) == 1 for images in image_of.values())  # one photo id per photo, and vice versa
+    per_face_images = name == "helen_train"
+    for photo, paths in image_of.items():
+        assert len(paths) == (faces_of[photo] if per_face_images else 1), photo
 
 
 def test_real_300w_points_lie_in_the_images(real_300w):
