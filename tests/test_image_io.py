@@ -29,7 +29,7 @@ from hrface.io import (
     to_bgr,
     write_image,
 )
-from hrface.io.image import _apply_orientation
+from hrface.io.pixels import apply_orientation
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (24, 32, 3), dtype=np.uint8)  # H=24, W=32, RGB order
@@ -222,7 +222,7 @@ def test_apply_orientation_matches_pillow():
         exif[0x0112] = orientation
         im.info["exif"] = exif.tobytes()
         expected = np.asarray(ImageOps.exif_transpose(im))
-        np.testing.assert_array_equal(_apply_orientation(RGB, orientation), expected)
+        np.testing.assert_array_equal(apply_orientation(RGB, orientation), expected)
 
 
 def test_one_pixel_and_gif(tmp_path):

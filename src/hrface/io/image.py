@@ -23,15 +23,22 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hrface.errors import ConfigError, HrfaceError, ImageLoadError, ImageTooLargeError, one_line
+from hrface.errors import HrfaceError, ImageLoadError, ImageTooLargeError, one_line
 from hrface.io.files import atomic_write_bytes
+from hrface.io.pixels import (
+    DEFAULT_MAX_PIXELS,
+    apply_orientation,
+    array_to_bgr,
+    channels_to_bgr,
+    exif_orientation,
+    max_pixels_limit,
+    pil_image_to_bgr,
+    pil_to_bgr,
+    too_large_error,
+    u16_to_u8,
+)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageWriteError", "max_pixels_limit", "read_image", "to_bgr", "write_image"]
-
-DEFAULT_MAX_PIXELS = 150_000_000
-"""Default cap on width × height: 150 megapixels (~450 MB as BGR uint8).  Larger files are refused
-from their header, before decoding.  Override per call (``max_pixels=``) or with the environment
-variable ``HRFACE_MAX_PIXELS`` (read at each call); it replaces Pillow's decompression-bomb check."""
 
 _WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
 _JPEG_QUALITY = 95
@@ -40,108 +47,6 @@ _pil_limit_lock = threading.Lock()
 
 class ImageWriteError(HrfaceError):
     """An image could not be encoded or written (unsupported suffix, unwritable path)."""
-
-
-def max_pixels_limit(max_pixels: int | None = None) -> int:
-    """The effective pixel cap: ``max_pixels``, else ``$HRFACE_MAX_PIXELS``, else the default."""
-    if max_pixels is None:
-        raw = os.environ.get("HRFACE_MAX_PIXELS", "").strip()
-        if not raw:
-            return DEFAULT_MAX_PIXELS
-        try:
-            max_pixels = int(raw.replace("_", ""))
-        except ValueError:
-            raise ConfigError(
-                f"HRFACE_MAX_PIXELS={one_line(raw, 40)!r} is not an integer; set it to a pixel count "
-                f"such as 200000000, or unset it for the default {DEFAULT_MAX_PIXELS}"
-            ) from None
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
-        raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
-    return max_pixels
-
-
-def _too_large(where: str, width: int, height: int, cap: int) -> ImageTooLargeError:
-    return ImageTooLargeError(
-        f"{where}: image is {width}x{height} = {width * height} pixels, above the limit of {cap} "
-        f"pixels; downscale it, or raise the limit with max_pixels= or HRFACE_MAX_PIXELS"
-    )
-
-
-def _u16_to_u8(a: np.ndarray) -> np.ndarray:
-    """Exact ``round(v / 257)`` for 16-bit values (65535 → 255)."""
-    return ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
-
-
-def _float_to_u8(a: np.ndarray, where: str, *, rescale: bool) -> np.ndarray:
-    """[0, 1] floats → ``round(v * 255)``; other ranges are min-max rescaled or refused."""
-    if a.size and not np.isfinite(a).all():
-        raise ImageLoadError(f"{where}: image contains NaN or infinite values; pass finite pixel values")
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if lo >= -1e-3 and hi <= 1 + 1e-3:
-        return np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    if not rescale:
-        raise ImageLoadError(
-            f"{where}: float image values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]; "
-            "divide by 255 or convert to uint8 first"
-        )
-    return _minmax_to_u8(a, lo, hi)
-
-
-def _minmax_to_u8(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Linear rescale of [lo, hi] to [0, 255] (for data of unknown range: mode ``F``, wide ``I``)."""
-    scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    return np.rint((a.astype(np.float64) - lo) * scale).astype(np.uint8)
-
-
-def _int_to_u8(a: np.ndarray) -> np.ndarray:
-    """Pillow mode ``I``: 16-bit data (0..65535) → /257; anything wider is min-max rescaled."""
-    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
-    return _u16_to_u8(a) if lo >= 0 and hi <= 65535 else _minmax_to_u8(a, lo, hi)
-
-
-def _channels_to_bgr(a: np.ndarray, *, rgb: bool) -> np.ndarray:
-    """uint8 H×W, H×W×1, H×W×3 or H×W×4 → new uint8 BGR H×W×3 (alpha dropped)."""
-    if a.ndim == 2 or a.shape[2] == 1:
-        return cv2.cvtColor(np.ascontiguousarray(a.reshape(a.shape[:2])), cv2.COLOR_GRAY2BGR)
-    if a.shape[2] == 4:
-        a = a[:, :, :3]
-    return np.ascontiguousarray(a[:, :, ::-1]) if rgb else np.array(a, order="C", copy=True)
-
-
-def _pil_to_bgr(im: Any, where: str) -> np.ndarray:
-    """Decoded PIL image (any mode) → uint8 BGR H×W×3."""
-    mode = im.mode
-    if mode.startswith("I;16") or mode == "I":
-        a = np.asarray(im)
-        g = _u16_to_u8(a) if a.dtype.itemsize == 2 else _int_to_u8(a)
-        return _channels_to_bgr(g, rgb=False)
-    if mode == "F":
-        return _channels_to_bgr(_float_to_u8(np.asarray(im), where, rescale=True), rgb=False)
-    if mode != "RGB":
-        try:
-            im = im.convert("RGB")  # L, LA, P, PA, 1, CMYK, YCbCr, RGBA, ... (alpha discarded)
-        except (ValueError, OSError) as e:
-            raise ImageLoadError(
-                f"{where}: unsupported colour mode {mode} ({one_line(e, 80)}); save the image as RGB"
-            ) from None
-    return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2BGR)
-
-
-def _orientation(im: Any) -> int:
-    """EXIF orientation tag of a PIL image (1 when absent or unreadable)."""
-    try:
-        return int(im.getexif().get(0x0112, 1))
-    except Exception:
-        return 1
-
-
-def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation (1–8) to an H×W[×C] array, like ``ImageOps.exif_transpose``."""
-    if orientation in (5, 6, 7, 8):  # these swap width and height
-        a = a.swapaxes(0, 1)
-        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
-    flips = {2: a[:, ::-1], 3: a[::-1, ::-1], 4: a[::-1]} if orientation in (2, 3, 4) else {}
-    return np.ascontiguousarray(flips.get(orientation, a))
 
 
 @contextlib.contextmanager
@@ -187,8 +92,8 @@ def _decode_16bit_colour(path: Path, where: str) -> np.ndarray:
         raise ImageLoadError(f"{where}: 16-bit image data could not be decoded; re-export it as 8-bit")
     if a.ndim == 3 and a.shape[2] == 2:  # gray + alpha
         a = a[:, :, :1]
-    a = _u16_to_u8(a) if a.dtype.itemsize == 2 else a.astype(np.uint8)
-    return _channels_to_bgr(a, rgb=False)  # OpenCV already gives BGR(A)
+    a = u16_to_u8(a) if a.dtype.itemsize == 2 else a.astype(np.uint8)
+    return channels_to_bgr(a, rgb=False)  # OpenCV already gives BGR(A)
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
@@ -242,19 +147,19 @@ def _read(p: Path, where: str, cap: int) -> np.ndarray:
     with im:
         width, height = im.size
         if width * height > cap:
-            raise _too_large(where, width, height, cap)
+            raise too_large_error(where, width, height, cap)
         try:
             sixteen = _is_16bit_colour(im)
             im.load()
             if sixteen:
-                return _apply_orientation(_decode_16bit_colour(p, where), _orientation(im))
+                return apply_orientation(_decode_16bit_colour(p, where), exif_orientation(im))
             with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
                 ImageOps.exif_transpose(im, in_place=True)
-            return _pil_to_bgr(im, where)
+            return pil_to_bgr(im, where)
         except ImageLoadError:
             raise
         except Image.DecompressionBombError:
-            raise _too_large(where, width, height, cap) from None
+            raise too_large_error(where, width, height, cap) from None
         except MemoryError:
             msg = f"{where}: out of memory decoding {width}x{height} pixels; downscale the image"
             raise ImageLoadError(msg) from None
@@ -287,58 +192,16 @@ def to_bgr(image: Any, *, rgb: bool = False, max_pixels: int | None = None) -> n
         return read_image(image, max_pixels=max_pixels)
     cap = max_pixels_limit(max_pixels)
     if isinstance(image, np.ndarray):
-        return _array_to_bgr(image, rgb=rgb, cap=cap)
+        return array_to_bgr(image, rgb=rgb, cap=cap)
     if "PIL.Image" in sys.modules:
         from PIL import Image
 
         if isinstance(image, Image.Image):
-            where = f"PIL image ({image.mode}, {image.width}x{image.height})"
-            if image.width * image.height > cap:
-                raise _too_large(where, image.width, image.height, cap)
-            if image.width == 0 or image.height == 0:
-                raise ImageLoadError(f"{where}: image is empty; pass an image with at least one pixel")
-            try:
-                image.load()
-            except Exception as e:  # lazily opened images decode here
-                msg = f"{where}: cannot load pixel data ({one_line(e, 120)}); pass a complete image"
-                raise ImageLoadError(msg) from None
-            return _pil_to_bgr(image, where)
+            return pil_image_to_bgr(image, cap)
     raise ImageLoadError(
         f"unsupported image type {type(image).__module__}.{type(image).__qualname__}; pass a file path, "
         "a numpy array (H×W×3 uint8 BGR) or a PIL image"
     )
-
-
-def _array_to_bgr(a: np.ndarray, *, rgb: bool, cap: int) -> np.ndarray:
-    a = np.asarray(a)
-    where = f"array {a.dtype}{list(a.shape)}"
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
-        raise ImageLoadError(f"{where}: unsupported shape; pass H×W, H×W×1 (grey), H×W×3 (BGR) or H×W×4")
-    h, w = a.shape[:2]
-    if h == 0 or w == 0:
-        raise ImageLoadError(f"{where}: image is empty; pass an image with at least one pixel")
-    if h * w > cap:
-        raise _too_large(where, w, h, cap)
-    kind = a.dtype.kind
-    if a.dtype == np.uint8:
-        out = a
-    elif kind == "b":
-        out = a.astype(np.uint8) * np.uint8(255)
-    elif kind == "u" and a.dtype.itemsize == 2:  # uint16, either byte order
-        out = _u16_to_u8(a)
-    elif kind == "f":
-        out = _float_to_u8(a, where, rescale=False)
-    elif kind in "iu":
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0 or hi > 255:
-            raise ImageLoadError(
-                f"{where}: integer values must lie in 0..255, got {lo}..{hi}; convert to uint8 "
-                "(or uint16 for 16-bit data)"
-            )
-        out = a.astype(np.uint8)
-    else:
-        raise ImageLoadError(f"{where}: unsupported dtype; pass uint8, uint16, bool or float in [0, 1]")
-    return _channels_to_bgr(out, rgb=rgb)
 
 
 def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
