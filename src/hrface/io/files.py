@@ -22,7 +22,6 @@ IMAGE_EXTENSIONS = frozenset(
 """Lower-case suffixes (with the dot) that :func:`iter_image_files` picks up inside folders."""
 
 
-
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (creating parent directories).
 

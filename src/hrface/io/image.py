@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import sys
 import threading
 import warnings
@@ -23,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hrface.errors import HrfaceError, ImageLoadError, ImageTooLargeError, one_line
+from hrface.errors import HrfaceError, ImageLoadError, ImageTooLargeError, one_line, os_reason
 from hrface.io.files import atomic_write_bytes
 from hrface.io.pixels import (
     DEFAULT_MAX_PIXELS,
@@ -38,7 +39,15 @@ from hrface.io.pixels import (
     u16_to_u8,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageWriteError", "max_pixels_limit", "read_image", "to_bgr", "write_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageWriteError",
+    "frame_count",
+    "max_pixels_limit",
+    "read_image",
+    "to_bgr",
+    "write_image",
+]
 
 _WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
 _JPEG_QUALITY = 95
@@ -72,16 +81,19 @@ def _pillow_bomb_check_replaced(cap: int) -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = limit
 
 
-def _is_16bit_colour(im: Any) -> bool:
-    """True for 16-bit-per-channel colour data that Pillow would reduce to 8 bits by truncation."""
-    if im.mode not in ("RGB", "RGBA", "RGBX", "LA"):
-        return False
+def _declares_16bit(im: Any) -> bool:
+    """True when an opened, not yet loaded, PIL image's file stores 16-bit samples (its raw mode says ``;16``)."""
     for tile in getattr(im, "tile", None) or ():
         args = tile[3] if len(tile) > 3 else None
         rawmode = args[0] if isinstance(args, tuple) and args else args
         if isinstance(rawmode, str) and ";16" in rawmode:
             return True
     return False
+
+
+def _is_16bit_colour(im: Any) -> bool:
+    """True for 16-bit-per-channel colour data that Pillow would reduce to 8 bits by truncation."""
+    return im.mode in ("RGB", "RGBA", "RGBX", "LA") and _declares_16bit(im)
 
 
 def _decode_16bit_colour(path: Path, where: str) -> np.ndarray:
@@ -100,7 +112,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     """Read an image file as a new C-contiguous uint8 BGR ``H×W×3`` array.
 
     Decoding is strict (truncated or corrupt files raise, never a partly grey image); the EXIF
-    orientation is applied; multi-frame files (GIF, TIFF) give their first frame.  Grey, palette,
+    orientation is applied; multi-frame files (GIF, TIFF) give their first frame (see
+    :func:`frame_count`).  What is not a regular file (a FIFO, a device, a broken or looping link) is
+    refused before it is opened.  Grey, palette,
     CMYK and YCbCr images become 3-channel; alpha is discarded.  16-bit data (``I;16*``/``I``
     modes, 16-bit RGB(A) PNG/TIFF) is scaled with ``round(v / 257)``; float (``F``) data in [0, 1]
     is scaled by 255, other float ranges are min-max rescaled.  Images with more than
@@ -113,18 +127,61 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     """
     cap = max_pixels_limit(max_pixels)
     where = str(path)
-    if Path(path).is_dir():
-        raise ImageLoadError(f"{where}: is a directory, not an image file; pass the image files in it")
+    _check_regular_file(Path(path), where)
     with _pillow_bomb_check_replaced(cap):
         return _read(Path(path), where, cap)
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "FIFO (named pipe)",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFSOCK: "socket",
+}
+
+
+def _check_regular_file(p: Path, where: str) -> None:
+    """Refuse, with a one-line :class:`ImageLoadError`, a path that is not a non-empty regular file.
+
+    Checked before opening: opening a FIFO would wait for a writer, and a device never ends.
+    """
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise ImageLoadError(
+                f"{where}: broken symbolic link (its target {os.readlink(p)} does not exist); fix or remove the link"
+            ) from None
+        raise ImageLoadError(f"{where}: file not found; check the path") from None
+    except OSError as e:  # a link loop (ELOOP), a path through a file (ENOTDIR), ...
+        raise ImageLoadError(f"{where}: cannot open file ({os_reason(e)}); check the path") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageLoadError(f"{where}: is a directory, not an image file; pass the image files in it")
+    if not stat.S_ISREG(st.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), "special file")
+        raise ImageLoadError(f"{where}: not a regular file but a {kind}; pass an image file")
+    if st.st_size == 0:
+        raise ImageLoadError(f"{where}: file is empty (0 bytes); re-copy or re-export the image")
+
+
+def frame_count(path: str | os.PathLike[str]) -> int:
+    """Frames (animated GIF, PNG or WebP) or pages (TIFF) in an image file; 1 for a still image or when
+    the file cannot tell.  :func:`read_image` gives the first only."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(path) as im:
+                return max(1, int(getattr(im, "n_frames", 1)))
+        except Exception:  # read_image reports unreadable files; this only counts
+            return 1
 
 
 def _read(p: Path, where: str, cap: int) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        if p.stat().st_size == 0:
-            raise ImageLoadError(f"{where}: file is empty (0 bytes); re-copy or re-export the image")
         im = Image.open(p)  # lazy: reads the header only
     except FileNotFoundError:
         raise ImageLoadError(f"{where}: file not found; check the path") from None
@@ -142,20 +199,20 @@ def _read(p: Path, where: str, cap: int) -> np.ndarray:
             "pixels; downscale it, or raise the limit with max_pixels= or HRFACE_MAX_PIXELS"
         ) from None
     except OSError as e:
-        raise ImageLoadError(f"{where}: cannot open file ({one_line(e, 120)}); check the path") from None
+        raise ImageLoadError(f"{where}: cannot open file ({os_reason(e)}); check the path") from None
 
     with im:
         width, height = im.size
         if width * height > cap:
             raise too_large_error(where, width, height, cap)
         try:
-            sixteen = _is_16bit_colour(im)
+            sixteen_colour, sixteen = _is_16bit_colour(im), _declares_16bit(im)
             im.load()
-            if sixteen:
+            if sixteen_colour:
                 return apply_orientation(_decode_16bit_colour(p, where), exif_orientation(im))
             with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
                 ImageOps.exif_transpose(im, in_place=True)
-            return pil_to_bgr(im, where)
+            return pil_to_bgr(im, where, sixteen_bit=sixteen)
         except ImageLoadError:
             raise
         except Image.DecompressionBombError:
@@ -174,25 +231,31 @@ def _read(p: Path, where: str, cap: int) -> np.ndarray:
             ) from None
 
 
-def to_bgr(image: Any, *, rgb: bool = False, max_pixels: int | None = None) -> np.ndarray:
-    """Convert a path, numpy array or PIL image to a new C-contiguous uint8 BGR ``H×W×3`` array.
+def to_bgr(image: Any, *, rgb: bool = False, max_pixels: int | None = None, copy: bool = True) -> np.ndarray:
+    """Convert a path, numpy array or PIL image to a C-contiguous uint8 BGR ``H×W×3`` array.
+
+    This is the one conversion behind every API that takes an image (``FaceAnalyzer``, ``Detector``,
+    ``Landmarker``), so they all accept exactly the same inputs:
 
     * ``str`` / ``os.PathLike``: :func:`read_image`.
     * numpy arrays of shape ``H×W``, ``H×W×1`` (grey), ``H×W×3`` (BGR, or RGB when ``rgb=True``)
       or ``H×W×4`` (BGRA/RGBA, alpha dropped).  dtypes: ``uint8`` as is; ``bool`` → 0/255;
       ``uint16`` → ``round(v / 257)``; floats must lie in [0, 1] and are scaled by 255; other
       integer dtypes must lie in 0..255.
-    * ``PIL.Image.Image``: always RGB semantics (``rgb`` is ignored), any mode; EXIF orientation
-      is *not* applied (call ``ImageOps.exif_transpose`` first if needed).
+    * ``PIL.Image.Image``: always RGB semantics (``rgb`` is ignored), any mode; the EXIF
+      orientation is applied as for a file (the image itself is not changed).  Mode ``I`` values
+      in 0..255 are taken as 8-bit, larger ones up to 65535 as 16-bit.
 
     ``max_pixels`` caps every kind of input (see :func:`read_image`).  The result never shares
-    memory with the input.  Anything else raises :class:`~hrface.errors.ImageLoadError`.
+    memory with the input, except with ``copy=False`` for an array that already is C-contiguous
+    uint8 BGR (then it is returned as it is, for callers that only read it).  Anything else raises
+    :class:`~hrface.errors.ImageLoadError` with a one-line message that names what was passed.
     """
     if isinstance(image, (str, os.PathLike)):
         return read_image(image, max_pixels=max_pixels)
     cap = max_pixels_limit(max_pixels)
     if isinstance(image, np.ndarray):
-        return array_to_bgr(image, rgb=rgb, cap=cap)
+        return array_to_bgr(image, rgb=rgb, cap=cap, copy=copy)
     if "PIL.Image" in sys.modules:
         from PIL import Image
 
@@ -232,6 +295,5 @@ def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
     try:
         atomic_write_bytes(path, buf.tobytes())
     except OSError as e:
-        reason = one_line(e.strerror or e, 80)
-        msg = f"{where}: cannot write file ({reason}); check the folder and its permissions"
+        msg = f"{where}: cannot write file ({os_reason(e)}); check the folder and its permissions"
         raise ImageWriteError(msg) from None

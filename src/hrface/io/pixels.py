@@ -74,9 +74,12 @@ def _minmax_to_u8(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.rint((a.astype(np.float64) - lo) * scale).astype(np.uint8)
 
 
-def _int_to_u8(a: np.ndarray) -> np.ndarray:
-    """Pillow mode ``I``: 16-bit data (0..65535) → /257; anything wider is min-max rescaled."""
+def _int_to_u8(a: np.ndarray, *, sixteen_bit: bool) -> np.ndarray:
+    """Pillow mode ``I`` (int32): values of 8-bit data (0..255, unless the file declares 16 bits) as they
+    are; 16-bit data (0..65535) → /257; anything wider is min-max rescaled."""
     lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    if lo >= 0 and hi <= 255 and not sixteen_bit:
+        return a.astype(np.uint8)
     return u16_to_u8(a) if lo >= 0 and hi <= 65535 else _minmax_to_u8(a, lo, hi)
 
 
@@ -89,12 +92,12 @@ def channels_to_bgr(a: np.ndarray, *, rgb: bool) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, ::-1]) if rgb else np.array(a, order="C", copy=True)
 
 
-def pil_to_bgr(im: Any, where: str) -> np.ndarray:
-    """Decoded PIL image (any mode) → uint8 BGR H×W×3."""
+def pil_to_bgr(im: Any, where: str, *, sixteen_bit: bool = False) -> np.ndarray:
+    """Decoded PIL image (any mode) → uint8 BGR H×W×3; ``sixteen_bit``: its file declared 16-bit samples."""
     mode = im.mode
     if mode.startswith("I;16") or mode == "I":
         a = np.asarray(im)
-        g = u16_to_u8(a) if a.dtype.itemsize == 2 else _int_to_u8(a)
+        g = u16_to_u8(a) if a.dtype.itemsize == 2 else _int_to_u8(a, sixteen_bit=sixteen_bit)
         return channels_to_bgr(g, rgb=False)
     if mode == "F":
         return channels_to_bgr(_float_to_u8(np.asarray(im), where, rescale=True), rgb=False)
@@ -126,7 +129,8 @@ def apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def pil_image_to_bgr(image: Any, cap: int) -> np.ndarray:
-    """An in-memory PIL image (RGB semantics, any mode) → uint8 BGR H×W×3, refused above ``cap`` pixels."""
+    """An in-memory PIL image (RGB semantics, any mode) → uint8 BGR H×W×3 with its EXIF orientation applied
+    (as for a file), refused above ``cap`` pixels.  The image itself is not changed."""
     where = f"PIL image ({image.mode}, {image.width}x{image.height})"
     if image.width * image.height > cap:
         raise too_large_error(where, image.width, image.height, cap)
@@ -137,11 +141,12 @@ def pil_image_to_bgr(image: Any, cap: int) -> np.ndarray:
     except Exception as e:  # lazily opened images decode here
         msg = f"{where}: cannot load pixel data ({one_line(e, 120)}); pass a complete image"
         raise ImageLoadError(msg) from None
-    return pil_to_bgr(image, where)
+    return apply_orientation(pil_to_bgr(image, where), exif_orientation(image))
 
 
-def array_to_bgr(a: np.ndarray, *, rgb: bool, cap: int) -> np.ndarray:
-    """A numpy image (see :func:`hrface.io.image.to_bgr` for the accepted shapes and dtypes) → new uint8 BGR."""
+def array_to_bgr(a: np.ndarray, *, rgb: bool, cap: int, copy: bool = True) -> np.ndarray:
+    """A numpy image (see :func:`hrface.io.image.to_bgr` for the accepted shapes and dtypes) → uint8 BGR:
+    a new array, or with ``copy=False`` the array itself when it already is C-contiguous uint8 BGR H×W×3."""
     a = np.asarray(a)
     where = f"array {a.dtype}{list(a.shape)}"
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
@@ -151,6 +156,8 @@ def array_to_bgr(a: np.ndarray, *, rgb: bool, cap: int) -> np.ndarray:
         raise ImageLoadError(f"{where}: image is empty; pass an image with at least one pixel")
     if h * w > cap:
         raise too_large_error(where, w, h, cap)
+    if not copy and not rgb and a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3 and a.flags.c_contiguous:
+        return a
     kind = a.dtype.kind
     if a.dtype == np.uint8:
         out = a
