@@ -44,6 +44,22 @@ def test_safetensors_round_trip(tmp_path, mnet_state) -> None:
     assert torch.equal(model.state_dict()["fpn.merge1.0.weight"], mnet_state["fpn.merge1.0.weight"])
 
 
+def test_weights_with_nan_are_refused_instead_of_finding_nothing(tmp_path, mnet_state) -> None:
+    from hrface import Detector
+
+    path = tmp_path / "diverged.safetensors"  # every float tensor NaN (the 47 BatchNorm counters are integers)
+    nan = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in mnet_state.items()}
+    save_file(nan, path)
+    with pytest.raises(CheckpointError) as info:
+        Detector(path, backend="torch")
+    message = str(info.value)
+    assert message.startswith(f"{path}: 253 of 300 weight tensors hold NaN or infinite values") and "\n" not in message
+    one_inf = dict(mnet_state, **{"fpn.merge1.0.weight": mnet_state["fpn.merge1.0.weight"].clone().fill_(float("inf"))})
+    save_file({k: v.contiguous() for k, v in one_inf.items()}, path)
+    with pytest.raises(CheckpointError, match=r"1 of 300 weight tensors .*\(first: fpn.merge1.0.weight\)"):
+        create_model(path)
+
+
 def test_imagenet_backbone_checkpoint_loads_with_prefix_and_classifier() -> None:
     state = read_state_dict(shared_path("weights", "mobilenetV1X0.25_pretrain.tar"))
     assert "stage1.0.0.weight" in state and "fc.weight" in state
@@ -134,18 +150,14 @@ def test_named_weights_resolve_from_hrface_home(tmp_path, monkeypatch) -> None:
     with pytest.raises(WeightsNotFoundError, match="mobilenet0.25_Final.pth") as info:
         resolve_weights("retinaface_mnet025")
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
-    (tmp_path / "mobilenet0.25_Final.pth").write_bytes(
-        published_detector().read_bytes()
-    )
+    (tmp_path / "mobilenet0.25_Final.pth").write_bytes(published_detector().read_bytes())
     model = create_model("retinaface_mnet025")
     assert isinstance(model, RetinaFace) and model.backbone_name == "mobilenet0.25"
 
 
 def test_named_file_of_wrong_architecture_is_rejected(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
-    (tmp_path / MODELS["retinaface_r50"].filename).write_bytes(
-        published_detector().read_bytes()
-    )
+    (tmp_path / MODELS["retinaface_r50"].filename).write_bytes(published_detector().read_bytes())
     with pytest.raises(CheckpointError, match="'retinaface_r50' is retinaface"):
         create_model("retinaface_r50")
 
@@ -227,7 +239,11 @@ def test_pack_weights_halves_floats_and_keeps_metadata(tmp_path, capsys) -> None
     assert packed["bn1.num_batches_tracked"].dtype == torch.int64
     assert packed["bn1.running_var"].dtype == torch.float32 and packed["bn1.running_var"][0] == 1.4e5
     assert read_metadata(dst) == {
-        "input_size": "128", "arch": "hrnet", "width": "4", "num_landmarks": "68", "note": "packed"
+        "input_size": "128",
+        "arch": "hrnet",
+        "width": "4",
+        "num_landmarks": "68",
+        "note": "packed",
     }
     assert dst.stat().st_size < 0.6 * src.stat().st_size
     restored = create_model(dst)
