@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from conftest import shared_path
+from conftest import make_unreadable_folder, shared_path
 from hrface.errors import ConfigError, HrfaceError, ImageLoadError, ImageTooLargeError
 from hrface.io import (
     DEFAULT_MAX_PIXELS,
@@ -30,6 +30,7 @@ from hrface.io import (
     to_bgr,
     write_image,
 )
+from hrface.io.files import FolderIssue, check_writable_file, check_writable_folder, walk_images
 from hrface.io.image import frame_count
 from hrface.io.pixels import apply_orientation
 
@@ -436,6 +437,43 @@ def test_iter_image_files(tmp_path):
     assert list(iter_image_files(str(root / "a.png"))) == [root / "a.png"]  # a single path
     with pytest.raises(ImageLoadError):
         read_image(got[2])
+
+
+def test_walk_images_reports_what_it_cannot_search(tmp_path):
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    save(root / "sub" / "a.png", Image.fromarray(RGB))
+    locked = make_unreadable_folder(root / "locked")
+    os.mkfifo(root / "fifo.jpg")
+    (root / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (root / "trips").symlink_to(tmp_path / "moved-away")  # a folder link whose target was moved
+    (root / "loop").symlink_to(root / "loop")
+    (root / "sub" / "back").symlink_to(root, target_is_directory=True)
+    found = list(walk_images(root))
+    paths = [f for f in found if isinstance(f, Path)]
+    issues = {f.path.name: f for f in found if isinstance(f, FolderIssue)}
+    assert paths == [root / "fifo.jpg", root / "gone.jpg", root / "sub" / "a.png"]  # read_image explains the first two
+    assert set(issues) == {"locked", "loop", "back", "trips"}
+    assert issues["locked"].error and issues["locked"].message.startswith(f"{locked}: cannot list this folder (")
+    assert issues["locked"].message.endswith("; its images were not searched")
+    assert not issues["back"].error and "link to a folder already searched" in issues["back"].message
+    for name in ("loop", "trips"):
+        assert not issues[name].error
+        assert issues[name].message == f"{root / name}: broken or looping symbolic link; skipped"
+    assert list(iter_image_files(root)) == [root / "fifo.jpg", root / "gone.jpg", locked, root / "sub" / "a.png"]
+
+
+def test_output_checks_raise_what_a_write_would(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(NotADirectoryError):
+        check_writable_folder(a_file)
+    with pytest.raises(NotADirectoryError):
+        check_writable_file(a_file / "out.jsonl")  # its folder would be a file
+    with pytest.raises(IsADirectoryError):
+        check_writable_file(tmp_path)
+    check_writable_file(tmp_path / "new" / "deeper" / "out.jsonl")
+    assert (tmp_path / "new" / "deeper").is_dir() and not list((tmp_path / "new" / "deeper").iterdir())
 
 
 def leftovers(folder: Path) -> list[str]:
