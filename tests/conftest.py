@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import zlib
 from pathlib import Path
 
@@ -26,6 +27,12 @@ def shared_path(*parts: str) -> Path:
 def published_detector() -> Path:
     """The published RetinaFace MobileNet-0.25 checkpoint in ../shared (skips the test when absent)."""
     return shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+
+
+def hrface_command() -> list[str]:
+    """The ``hrface`` console script of this environment (or ``python -m hrface.cli.main``), for subprocess runs."""
+    exe = Path(sys.executable).with_name("hrface")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "hrface.cli.main"]
 
 
 def make_unreadable_folder(path: Path) -> Path:

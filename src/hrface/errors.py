@@ -41,8 +41,12 @@ class OutputError(HrfaceError):
 
     @classmethod
     def cannot_write(cls, where: object, exc: OSError, hint: str = "choose a writable location") -> OutputError:
-        """``"<where>: cannot write (<reason>); <hint>"`` for the ``OSError`` of a failed write."""
-        return cls(f"{where}: cannot write ({os_reason(exc)}); {hint}")
+        """``"<where>: cannot write (<reason>[: <the path that failed>]); <hint>"`` for the ``OSError`` of a
+        failed write (the path is named when it is not ``where`` itself, e.g. a file in the way)."""
+        reason = os_reason(exc)
+        if exc.filename is not None and not str(where).endswith(str(exc.filename)):
+            reason += f": {exc.filename}"
+        return cls(f"{where}: cannot write ({reason}); {hint}")
 
 
 def one_line(text: object, limit: int = 200) -> str:

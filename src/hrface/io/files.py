@@ -57,7 +57,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     umask); the temporary file is named ``.<name>.<random>.tmp`` next to the destination.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(dest.parent)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -76,15 +76,26 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     atomic_write_bytes(path, text.encode(encoding))
 
 
+def make_folder(folder: str | os.PathLike[str]) -> None:
+    """``mkdir -p``; a file where a folder should be raises ``NotADirectoryError`` naming that file."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        place = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way, not a folder", str(place)) from None
+
+
 def check_writable_folder(folder: str | os.PathLike[str]) -> None:
     """Create ``folder`` (and its parents) if needed, and check that a file can be created in it by creating
     and removing a hidden one.  Raises the ``OSError`` that writing there would raise (a file in the way,
     a read-only file system, no permission), so that callers can refuse before the work starts."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "a file of that name is in the way, not a folder", str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".hrface-", suffix=".probe", dir=folder)
+    make_folder(folder)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".hrface-", suffix=".probe", dir=folder)
+    except OSError as exc:  # name the folder, not the probe file
+        raise type(exc)(exc.errno, exc.strerror, str(folder)) from None
     os.close(fd)
     os.unlink(name)
 

@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hrface.errors import HrfaceError, ImageLoadError, ImageTooLargeError, one_line, os_reason
+from hrface.errors import ImageLoadError, ImageTooLargeError, OutputError, one_line, os_reason
 from hrface.io.files import atomic_write_bytes
 from hrface.io.pixels import (
     DEFAULT_MAX_PIXELS,
@@ -54,7 +54,7 @@ _JPEG_QUALITY = 95
 _pil_limit_lock = threading.Lock()
 
 
-class ImageWriteError(HrfaceError):
+class ImageWriteError(OutputError):
     """An image could not be encoded or written (unsupported suffix, unwritable path)."""
 
 
@@ -295,5 +295,4 @@ def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
     try:
         atomic_write_bytes(path, buf.tobytes())
     except OSError as e:
-        msg = f"{where}: cannot write file ({os_reason(e)}); check the folder and its permissions"
-        raise ImageWriteError(msg) from None
+        raise ImageWriteError.cannot_write(where, e, "check the folder and its permissions") from None
