@@ -153,7 +153,8 @@ def import_onnxruntime():  # noqa: ANN201 - the onnxruntime module
         import onnxruntime
     except ImportError:
         raise ConfigError(
-            "backend 'onnxruntime' needs the onnxruntime package; pip install onnxruntime, or use backend='torch'"
+            "backend 'onnxruntime' needs the onnxruntime package; pip install onnxruntime, "
+            "or use backend='torch'"
         ) from None
     return onnxruntime
 
