@@ -209,16 +209,21 @@ def process(
     """Analyse ``items`` in order, one record each; counts of images, faces, errors and drawing errors."""
     counts: Counter = Counter()
     for item in progress_bar(items, progress):
-        if isinstance(item, FolderIssue):
-            record = {"image": str(item.path), "error": item.message}
-        else:
-            record = analyze_file(analyzer, item.path, drawing_path(draw, item) if draw is not None else None)
+        record = record_for(analyzer, item, draw)
         sink.write(record)
         counts["images"] += 1
         counts["faces"] += len(record.get("faces", []))
         counts["errors"] += "error" in record
         counts["drawing errors"] += "draw_error" in record
     return counts
+
+
+def record_for(analyzer: FaceAnalyzer, item: Source | FolderIssue, draw: Path | None = None) -> dict[str, Any]:
+    """The output record of one item of :func:`collect_images`: a folder that could not be searched gets an
+    error record; an image is analysed (:func:`analyze_file`), and drawn into ``draw`` when given."""
+    if isinstance(item, FolderIssue):
+        return {"image": str(item.path), "error": item.message}
+    return analyze_file(analyzer, item.path, drawing_path(draw, item) if draw is not None else None)
 
 
 def analyze_file(analyzer: FaceAnalyzer, path: Path, drawing: Path | None) -> dict[str, Any]:
