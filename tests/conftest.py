@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import zlib
 from pathlib import Path
 
@@ -26,6 +27,32 @@ def shared_path(*parts: str) -> Path:
 def published_detector() -> Path:
     """The published RetinaFace MobileNet-0.25 checkpoint in ../shared (skips the test when absent)."""
     return shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+
+
+def hrface_command() -> list[str]:
+    """The ``hrface`` console script of this environment (or ``python -m hrface.cli.main``), for subprocess runs."""
+    exe = Path(sys.executable).with_name("hrface")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "hrface.cli.main"]
+
+
+def make_unreadable_folder(path: Path) -> Path:
+    """A folder at ``path`` that ``os.scandir`` cannot list: mode 000 where permission bits are honoured; as
+    root (who ignores them) a link to ``/proc/1/map_files``, which root without CAP_SYS_ADMIN in the initial
+    namespace (a container) cannot list.  Skips the calling test when neither works here."""
+    path.mkdir()
+    path.chmod(0)
+    try:
+        os.listdir(path)
+    except PermissionError:
+        return path
+    path.chmod(0o700)
+    path.rmdir()
+    try:
+        os.listdir("/proc/1/map_files")
+    except OSError:
+        path.symlink_to("/proc/1/map_files", target_is_directory=True)
+        return path
+    pytest.skip("no folder that cannot be listed here (root with every capability)")
 
 
 def raises_dataset_error(fn, path: Path, line: int | None, pattern: str) -> str:

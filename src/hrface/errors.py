@@ -32,6 +32,23 @@ class ConfigError(HrfaceError):
     """A model name, option or configuration value is invalid."""
 
 
+class InputError(HrfaceError, ValueError):
+    """An argument of an API call other than the image (face boxes, keypoints, a batch) is not what it accepts."""
+
+
+class OutputError(HrfaceError):
+    """An output file, folder or stream cannot be written (read-only place, disk full, closed pipe)."""
+
+    @classmethod
+    def cannot_write(cls, where: object, exc: OSError, hint: str = "choose a writable location") -> OutputError:
+        """``"<where>: cannot write (<reason>[: <the path that failed>]); <hint>"`` for the ``OSError`` of a
+        failed write (the path is named when it is not ``where`` itself, e.g. a file in the way)."""
+        reason = os_reason(exc)
+        if exc.filename is not None and not str(where).endswith(str(exc.filename)):
+            reason += f": {exc.filename}"
+        return cls(f"{where}: cannot write ({reason}); {hint}")
+
+
 def one_line(text: object, limit: int = 200) -> str:
     """``text`` (or an exception's message) on one line: whitespace collapsed, cut to ``limit`` characters.
 
@@ -41,3 +58,8 @@ def one_line(text: object, limit: int = 200) -> str:
     if not s and isinstance(text, BaseException):
         s = type(text).__name__
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def os_reason(exc: OSError) -> str:
+    """The reason of an ``OSError`` without the file name it repeats ("No space left on device")."""
+    return one_line(exc.strerror or exc, 100)

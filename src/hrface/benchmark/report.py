@@ -64,6 +64,8 @@ def format_report(results: dict[str, Any]) -> str:
             label = f"÷ {names[0]}: {STAGE_LABELS[stage].split(' (')[0]}"
             lines.append(label[:27].ljust(28) + "".join(f"{r:.2f}x".rjust(col) for r in ratios))
     lines.append("faces found: " + ", ".join(f"{r['backend']} {r['faces']}" for r in rows))
+    if any(r["faces"] == 0 for r in rows):
+        lines.append("no faces found, so the landmark stages were not timed: use a larger --size or other images")
     if results["peers"]:
         lines += ["", "peer detectors (same images, same size, ms):"]
         yunet = next((p["detector_total"] for p in results["peers"] if p["name"] == "YuNet"), None)

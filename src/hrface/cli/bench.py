@@ -10,6 +10,7 @@ from ..benchmark import BENCH_BACKENDS, BenchConfig, format_report, run_benchmar
 from ..errors import ConfigError
 from ..io.files import atomic_write_text
 from ..runtime.detector import DEFAULT_DETECTOR
+from .export import check_output
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         "threads": args.threads,
     }
     images = [Path(p) for p in args.images]
+    if args.json:
+        check_output(args.json)  # found before the benchmark runs, not after it
     if args.quick:
         config = BenchConfig.quick(images, **options)
     else:

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import os
 import sys
-import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from ..errors import HrfaceError, WeightsNotFoundError, one_line
+from ..errors import ConfigError, HrfaceError, OutputError, WeightsNotFoundError, one_line
 from ..io.draw import draw_faces
-from ..io.files import IMAGE_EXTENSIONS, iter_image_files
-from ..io.image import read_image, write_image
+from ..io.files import IMAGE_EXTENSIONS, FolderIssue, check_writable_folder, walk_images
+from ..io.image import frame_count, max_pixels_limit, read_image, write_image
 from ..runtime import FaceAnalyzer
 from ..runtime.backends import BACKENDS
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
 from ..runtime.landmarker import DEFAULT_LANDMARKER, Landmarker
+from .records import RecordSink
+
+log = logging.getLogger("hrface")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,8 +29,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "detect",
         help="detect faces (and landmarks) in images and folders",
         description="Detect faces and landmarks. Writes one JSON line per image; an image that cannot be "
-        "processed gets an 'error' line and the run goes on. Exit status: 0 all images processed, "
-        "1 some images failed, 2 usage or model error.",
+        "processed gets an 'error' line and the run goes on. Inputs are never overwritten: an output or "
+        "drawing that would replace one is refused before the run starts. Exit status: 0 all images "
+        "processed, 1 some images (or their drawings) failed, 2 usage, model or output error, 130 interrupted.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or checkpoint path")
@@ -41,6 +45,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_backend_arguments(parser)
     parser.add_argument("--output", "-o", type=Path, help="write JSON lines to this file (default: standard output)")
     parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images into this folder")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --output: keep the records already in FILE (or in the FILE.partial an interrupted run "
+        "left) and process only the images not recorded yet",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(run=run)
 
@@ -94,98 +104,178 @@ def build_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
     return FaceAnalyzer(detector, landmarker)
 
 
+@dataclass(frozen=True)
+class Source:
+    """An image to process: its path, and the input folder it was found in (None: a file given directly)."""
+
+    path: Path
+    root: Path | None
+
+
 def run(args: argparse.Namespace) -> int:
-    analyzer = build_analyzer(args)
-    sources = list(collect_images(args.inputs))
-    # A bar on stderr only when a person watches: stderr is a terminal and the JSON lines are not piped.
-    output_piped = args.output is None and not sys.stdout.isatty()
-    show_progress = not args.quiet and len(sources) > 1 and sys.stderr.isatty() and not output_piped
-    counts = {"images": 0, "faces": 0, "errors": 0}
-    with _jsonl_sink(args.output) as sink:
-        for path, root in progress_bar(sources, show_progress):
-            record = analyze_file(analyzer, path, root, args.draw)
-            sink.write(json.dumps(record) + "\n")
-            sink.flush()
-            counts["images"] += 1
-            counts["faces"] += len(record.get("faces", []))
-            counts["errors"] += "error" in record
+    """Everything that can be checked is checked before the models load and the first image is read:
+    the environment, the inputs, that no output replaces an input, that the outputs can be written."""
+    max_pixels_limit()  # a bad HRFACE_MAX_PIXELS is one usage error, not an error record per image
+    items = collect_images(args.inputs)
+    check_inputs_kept(items, args.inputs, args.output, args.draw)
+    with RecordSink(args.output, args.resume) as sink:
+        if args.draw is not None:
+            prepare_draw_folder(args.draw)
+        analyzer = build_analyzer(args)
+        todo = [item for item in items if not sink.has(item.path)]
+        # A bar on stderr only when a person watches: stderr is a terminal and the JSON lines are not piped.
+        output_piped = args.output is None and not sys.stdout.isatty()
+        show_progress = not args.quiet and len(todo) > 1 and sys.stderr.isatty() and not output_piped
+        counts = process(analyzer, todo, sink, args.draw, show_progress)
     if not args.quiet:
-        where = f" -> {args.output}" if args.output else ""
-        print(
-            f"hrface: {counts['images']} images, {counts['faces']} faces, {counts['errors']} errors{where}",
-            file=sys.stderr,
-        )
-    return 1 if counts["errors"] else 0
+        print(summary(counts, len(items) - len(todo), args.output), file=sys.stderr)
+    failed = counts["errors"] + counts["drawing errors"] + sum(sink.done.values())
+    return 1 if failed else 0
 
 
-def collect_images(inputs: list[str]) -> Iterator[tuple[Path, Path | None]]:
-    """(image path, folder it was found under or None for a file given directly)."""
+def collect_images(inputs: list[str]) -> list[Source | FolderIssue]:
+    """What to process, in order: files as given, folders searched (:func:`walk_images`); a folder that
+    cannot be listed stays in the list (it gets an error record).  Notes and input folders without images
+    are warned about; no image at all is a usage error."""
+    items: list[Source | FolderIssue] = []
+    empty = []
     for item in inputs:
         folder = Path(item)
-        if folder.is_dir():
-            for path in iter_image_files([folder]):
-                yield path, folder
-        else:
-            yield folder, None
+        if not folder.is_dir():
+            items.append(Source(folder, None))
+            continue
+        count = len(items)
+        for found in walk_images(folder):
+            if isinstance(found, Path):
+                items.append(Source(found, folder))
+            elif found.error:
+                items.append(found)
+            else:
+                log.warning(found.message)
+        if len(items) == count:
+            empty.append(item)
+    extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+    if not items:
+        raise ConfigError(f"no image files in {', '.join(inputs)} (searched for {extensions}); pass images")
+    for item in empty:
+        log.warning(f"{item}: no image files in this folder (searched for {extensions})")
+    return items
 
 
-def analyze_file(analyzer: FaceAnalyzer, path: Path, root: Path | None, draw_dir: Path | None) -> dict[str, Any]:
+def check_inputs_kept(
+    items: list[Source | FolderIssue], inputs: list[str], output: Path | None, draw: Path | None
+) -> None:
+    """Refuse, before any work, an output file or a drawing that would replace an input image, and a
+    drawing folder that holds an input (annotated copies would land among the originals)."""
+    sources = [item for item in items if isinstance(item, Source)]
+    originals = {_entry(s.path) for s in sources} | {os.path.realpath(s.path) for s in sources}
+    if output is not None and _entry(output) in originals:
+        raise ConfigError(f"--output {output} is an input image and would be overwritten; write to a .jsonl file")
+    if draw is None:
+        return
+    folder = Path(os.path.realpath(draw))
+    for item in inputs:
+        real = Path(os.path.realpath(item))
+        if real == folder or folder in real.parents:
+            raise ConfigError(
+                f"--draw {draw} holds the input {item}: annotated copies could replace the originals; "
+                "choose a folder outside the inputs"
+            )
+    for source in sources:
+        if _entry(drawing_path(draw, source)) in originals:
+            raise ConfigError(
+                f"--draw {draw}: the drawing of {source.path} would replace an input image; "
+                "choose a folder outside the inputs"
+            )
+
+
+def _entry(path: str | os.PathLike[str]) -> str:
+    """The directory entry that writing ``path`` (by rename) replaces: its folder resolved, its name kept."""
+    absolute = os.path.abspath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+
+
+def prepare_draw_folder(draw: Path) -> None:
+    """Create the drawing folder, or refuse (exit 2) one that cannot be written, before the run starts."""
+    try:
+        check_writable_folder(draw)
+    except OSError as exc:
+        raise OutputError.cannot_write(f"--draw {draw}", exc, "choose a writable folder for the drawings") from None
+
+
+def process(
+    analyzer: FaceAnalyzer, items: list[Source | FolderIssue], sink: RecordSink, draw: Path | None, progress: bool
+) -> Counter:
+    """Analyse ``items`` in order, one record each; counts of images, faces, errors and drawing errors."""
+    counts: Counter = Counter()
+    for item in progress_bar(items, progress):
+        record = record_for(analyzer, item, draw)
+        sink.write(record)
+        counts["images"] += 1
+        counts["faces"] += len(record.get("faces", []))
+        counts["errors"] += "error" in record
+        counts["drawing errors"] += "draw_error" in record
+    return counts
+
+
+def record_for(analyzer: FaceAnalyzer, item: Source | FolderIssue, draw: Path | None = None) -> dict[str, Any]:
+    """The output record of one item of :func:`collect_images`: a folder that could not be searched gets an
+    error record; an image is analysed (:func:`analyze_file`), and drawn into ``draw`` when given."""
+    if isinstance(item, FolderIssue):
+        return {"image": str(item.path), "error": item.message}
+    return analyze_file(analyzer, item.path, drawing_path(draw, item) if draw is not None else None)
+
+
+def analyze_file(analyzer: FaceAnalyzer, path: Path, drawing: Path | None) -> dict[str, Any]:
     """One output record: ``{image, width, height, faces}``, or ``{image, error}`` when the image cannot be
-    read or analysed (the batch goes on). With ``draw_dir``, the annotated image is written there."""
+    read or analysed (the batch goes on).  With ``drawing``, the annotated image is written there; if that
+    fails the record keeps its faces and gets a ``draw_error``.  A ``warning`` says when only the first
+    frame of a multi-frame file (GIF, TIFF) was analysed."""
     try:
         image = read_image(path)
         faces = analyzer.analyze(image)
-        if draw_dir is not None:
-            write_image(_drawing_path(draw_dir, path, root), draw_faces(image, faces))
-    except HrfaceError as exc:
-        return {"image": str(path), "error": str(exc)}
-    except Exception as exc:  # a bug or resource problem on one image must not end the batch
-        return {"image": str(path), "error": f"{type(exc).__name__}: {one_line(exc, 1000)}"}
+    except Exception as exc:  # a bad image, a bug or a resource problem on one image must not end the batch
+        return {"image": str(path), "error": _error_text(exc)}
     height, width = image.shape[:2]
-    return {"image": str(path), "width": width, "height": height, "faces": [face.to_dict() for face in faces]}
+    record = {"image": str(path), "width": width, "height": height, "faces": [face.to_dict() for face in faces]}
+    frames = frame_count(path)
+    if frames > 1:
+        record["warning"] = f"the file holds {frames} frames or pages; only the first was analysed"
+    if drawing is not None:
+        try:
+            write_image(drawing, draw_faces(image, faces))
+        except Exception as exc:  # the detections are kept whatever happens to the drawing
+            record["draw_error"] = _error_text(exc)
+    return record
 
 
-def _drawing_path(draw_dir: Path, path: Path, root: Path | None) -> Path:
+def _error_text(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, HrfaceError) else f"{type(exc).__name__}: {one_line(exc, 1000)}"
+
+
+def drawing_path(draw_dir: Path, source: Source) -> Path:
     """Annotated image path: the input's path relative to its folder (or its name), same format if writable."""
-    relative = path.relative_to(root) if root is not None else Path(path.name)
+    relative = source.path.relative_to(source.root) if source.root is not None else Path(source.path.name)
     suffix = relative.suffix.lower()
     if suffix not in IMAGE_EXTENSIONS or suffix in {".gif", ".pgm", ".pbm"}:
         relative = relative.with_suffix(relative.suffix + ".png")
     return draw_dir / relative
 
 
-def progress_bar(items: list[tuple[Path, Path | None]], enabled: bool) -> Any:
+def summary(counts: Counter, skipped: int, output: Path | None) -> str:
+    """The stderr line that ends a run: ``hrface: 6 images, 29 faces, 1 errors -> out.jsonl``."""
+    text = f"hrface: {counts['images']} images, {counts['faces']} faces, {counts['errors']} errors"
+    if counts["drawing errors"]:
+        text += f", {counts['drawing errors']} drawings not written"
+    if skipped:
+        text += f"; {skipped} images already recorded, skipped"
+    return text + (f" -> {output}" if output else "")
+
+
+def progress_bar(items: list[Any], enabled: bool) -> Any:
     """``items`` wrapped in a tqdm bar on stderr when ``enabled``, else as they are."""
     if not enabled:
         return items
     from tqdm import tqdm
 
     return tqdm(items, unit="img", file=sys.stderr, dynamic_ncols=True)
-
-
-class _jsonl_sink:
-    """Standard output, or a file written as ``NAME.partial`` and renamed into place when the run ends.
-
-    Lines are flushed as they are written, so an interrupted run leaves its results in the ``.partial``
-    file; the final name only ever holds a complete output.
-    """
-
-    def __init__(self, output: Path | None) -> None:
-        self.output = output
-        self._file: IO[str] | None = None
-        self._tmp: str | None = None
-
-    def __enter__(self) -> IO[str]:
-        if self.output is None:
-            return sys.stdout
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=self.output.name + ".", suffix=".partial", dir=self.output.parent)
-        self._file = os.fdopen(fd, "w", encoding="utf-8")
-        return self._file
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if self._file is None or self._tmp is None:
-            return
-        self._file.close()
-        if exc_type is None:
-            os.replace(self._tmp, self.output)

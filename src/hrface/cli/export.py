@@ -6,10 +6,11 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..export import export_onnx, quantize_int8
 from ..export.onnx_export import model_kind
 from ..export.quantize import calibration_images, detector_batches, int8_output_error, landmark_batches
+from ..io.files import check_writable_file
 from ..models.registry import create_model
 from ..runtime.detector import DEFAULT_DETECTOR
 
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.output}: the output file must end in .onnx")
     if args.int8 and args.calibration is None:
         raise ConfigError("--int8 needs --calibration DIR (a folder of photos with faces)")
+    check_output(args.output)
     model = create_model(args.model)
     if not args.int8:
         export_onnx(model, args.output)
@@ -68,6 +70,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"INT8 vs fp32 on the calibration inputs: largest output difference {100 * error:.1f} % of the fp32 range"
           + ("; check its accuracy before use (python -m hrface.benchmark.accuracy)" if error > 0.1 else ""))
     return 0
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output file that cannot be written before the (slow) work that makes it starts."""
+    try:
+        check_writable_file(path)
+    except OSError as exc:
+        raise OutputError.cannot_write(path, exc) from None
 
 
 def check_landmark_int8(fp32: Path, trial: Path, batches: list, model_name: str) -> None:

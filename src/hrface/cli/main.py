@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
-from ..errors import HrfaceError
+from ..errors import HrfaceError, one_line
 from . import bench, data_tools, detect, export, models, train_detector, train_landmarks, widerface
+from .records import detach_stdout
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,18 +34,58 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hrface`` console script; returns the process exit code.
 
-    User errors (bad files, wrong checkpoints, missing weights) print one line ``hrface: error: …``
-    and exit with status 2, without a traceback.
+    Exit status: 0 done; 1 some inputs failed (the command says which); 2 a usage, model or output error,
+    printed as one line ``hrface: error: …`` without a traceback (user errors, and the operating system's
+    errors: a read-only place, a full disk, a closed pipe); 130 interrupted.  Progress notes of the
+    library (the ``hrface`` logger: a first-use ONNX export, warnings) go to stderr as ``hrface: …``.
     """
     args = build_parser().parse_args(argv)
+    with _log_to_stderr(quiet=getattr(args, "quiet", False)):
+        try:
+            return int(args.run(args) or 0)
+        except HrfaceError as exc:
+            return _error(str(exc))
+        except BrokenPipeError:
+            detach_stdout()
+            return _error("standard output was closed by its reader (broken pipe)")
+        except OSError as exc:
+            return _error(one_line(exc, 300))
+        except MemoryError:
+            return _error("out of memory; use smaller images (--max-size) or fewer at a time")
+        except KeyboardInterrupt as exc:
+            print(f"hrface: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+            return 130
+
+
+def _error(message: str) -> int:
+    print(f"hrface: error: {message}", file=sys.stderr)
+    return 2
+
+
+class _Format(logging.Formatter):
+    """``hrface: message`` for notes, ``hrface: warning: message`` for warnings, on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        return f"hrface: {level}{one_line(record.getMessage(), 1000)}"
+
+
+@contextlib.contextmanager
+def _log_to_stderr(quiet: bool) -> Iterator[None]:
+    """Show the ``hrface`` logger's notes (not with ``--quiet``) and warnings on stderr for one command."""
+    logger = logging.getLogger("hrface")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Format())
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
     try:
-        return int(args.run(args) or 0)
-    except HrfaceError as exc:
-        print(f"hrface: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hrface: interrupted", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 if __name__ == "__main__":

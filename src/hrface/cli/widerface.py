@@ -18,7 +18,7 @@ from ..io.files import atomic_write_text
 from ..io.image import read_image
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
-from .detect import add_max_size_argument, analyze_file, collect_images, progress_bar
+from .detect import add_max_size_argument, collect_images, progress_bar, record_for
 
 WIDER_MIN_SCORE = 0.02  # the reference's WIDER FACE test threshold: low, so that the PR curve reaches far
 
@@ -99,20 +99,18 @@ def run_predict_widerface(args: argparse.Namespace) -> int:
     options = {"threshold": args.threshold, "nms_iou": args.nms, "max_size": args.max_size, "device": args.device}
     detector = Detector(args.model, **options)
     analyzer = FaceAnalyzer(detector, landmarker=None)
-    sources = list(collect_images([str(args.images_dir)]))
-    if not sources:
-        raise ConfigError(f"{args.images_dir}: no images found")
+    sources = collect_images([str(args.images_dir)])  # no image at all: a usage error
     failures, faces = [], 0
-    for path, root in progress_bar(sources, not args.quiet and len(sources) > 1 and sys.stderr.isatty()):
-        record = analyze_file(analyzer, path, root, None)
+    for item in progress_bar(sources, not args.quiet and len(sources) > 1 and sys.stderr.isatty()):
+        record = record_for(analyzer, item)
         if "error" in record:
             failures.append(record)
             print(f"hrface: {record['image']}: {record['error']}", file=sys.stderr)
             continue
         boxes = [face["box"] for face in record["faces"]]
         scores = [face["score"] for face in record["faces"]]
-        text = format_prediction_file(path.stem, boxes, scores)
-        atomic_write_text(args.out_dir / path.relative_to(root).with_suffix(".txt"), text)
+        text = format_prediction_file(item.path.stem, boxes, scores)
+        atomic_write_text(args.out_dir / item.path.relative_to(item.root).with_suffix(".txt"), text)
         faces += len(boxes)
     errors_file = args.out_dir / "errors.jsonl"
     if failures:

@@ -1,4 +1,5 @@
-"""Finding image files in folders, and atomic file writes (readers never see a half-written file).
+"""Finding image files in folders, atomic file writes (readers never see a half-written file), and
+checking up front that an output can be written.
 
 The data goes to a temporary file in the destination's directory (so that the final rename stays on
 one file system), is flushed and fsynced, and is then moved over the destination with
@@ -9,18 +10,44 @@ plain :class:`OSError` of the failing call; callers turn them into one-line user
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["IMAGE_EXTENSIONS", "atomic_write_bytes", "atomic_write_text", "iter_image_files"]
+from hrface.errors import os_reason
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "FolderIssue",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_writable_file",
+    "check_writable_folder",
+    "iter_image_files",
+    "walk_images",
+]
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".gif"}
 )
 """Lower-case suffixes (with the dot) that :func:`iter_image_files` picks up inside folders."""
 
+
+@dataclass(frozen=True)
+class FolderIssue:
+    """An entry of a searched folder that gave no images, with a one-line ``message`` that starts with its path.
+
+    ``error`` is True when images may have been missed (a folder that cannot be listed), False for a
+    note: a link back to a folder already searched, or a broken or looping link without an image suffix.
+    """
+
+    path: Path
+    message: str
+    error: bool
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -30,7 +57,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     umask); the temporary file is named ``.<name>.<random>.tmp`` next to the destination.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(dest.parent)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -49,46 +76,97 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     atomic_write_bytes(path, text.encode(encoding))
 
 
+def make_folder(folder: str | os.PathLike[str]) -> None:
+    """``mkdir -p``; a file where a folder should be raises ``NotADirectoryError`` naming that file."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        place = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way, not a folder", str(place)) from None
+
+
+def check_writable_folder(folder: str | os.PathLike[str]) -> None:
+    """Create ``folder`` (and its parents) if needed, and check that a file can be created in it by creating
+    and removing a hidden one.  Raises the ``OSError`` that writing there would raise (a file in the way,
+    a read-only file system, no permission), so that callers can refuse before the work starts."""
+    folder = Path(folder)
+    make_folder(folder)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".hrface-", suffix=".probe", dir=folder)
+    except OSError as exc:  # name the folder, not the probe file
+        raise type(exc)(exc.errno, exc.strerror, str(folder)) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_writable_file(path: str | os.PathLike[str]) -> None:
+    """Check that ``path`` can be written as a file: not a folder, in a folder where files can be created
+    (made if needed; see :func:`check_writable_folder`).  Raises the ``OSError`` of the problem."""
+    if Path(path).is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    check_writable_folder(Path(path).parent)
+
+
 def iter_image_files(inputs: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> Iterator[Path]:
     """Expand files and folders into image file paths, inputs in the given order (no de-duplication).
 
     * A path that is not a directory is yielded as given, whatever its extension (the user named it)
       and even when it does not exist: reading it then raises a one-line
       :class:`~hrface.errors.ImageLoadError` that the caller records for that input.
-    * A directory is walked recursively, depth first, entries sorted by name (paths come in the
-      sorted order of their components), yielding files whose suffix is in :data:`IMAGE_EXTENSIONS`
-      (case-insensitive).  Hidden entries (``.name``) are skipped; directory symlinks are followed
-      once (loops cut).  An unreadable directory is yielded itself, so its error is recorded.
+    * A directory is searched as :func:`walk_images` does.  An unreadable directory is yielded
+      itself, so its error is recorded; the notes of :class:`FolderIssue` are dropped (use
+      :func:`walk_images` to report them).
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            yield from _walk(p, set())
-        else:
+        if not p.is_dir():
             yield p
+            continue
+        for found in walk_images(p):
+            if isinstance(found, Path) or found.error:
+                yield found if isinstance(found, Path) else found.path
 
 
-def _walk(folder: Path, seen: set[str]) -> Iterator[Path]:
+def walk_images(folder: str | os.PathLike[str]) -> Iterator[Path | FolderIssue]:
+    """Search ``folder`` recursively for image files, and say what could not be searched.
+
+    Depth first, entries sorted by name (paths come in the sorted order of their components);
+    yields the entries whose suffix is in :data:`IMAGE_EXTENSIONS` (case-insensitive) whatever they
+    are, so that :func:`~hrface.io.image.read_image` reports a broken link, a link loop or a FIFO
+    named like an image instead of it being skipped.  Hidden entries (``.name``) are skipped.
+    Directory symlinks are followed once: a link back to a folder already searched, a folder that
+    cannot be listed, and a broken or looping link without an image suffix each give a
+    :class:`FolderIssue`.
+    """
+    yield from _walk(Path(folder), set())
+
+
+def _walk(folder: Path, seen: set[str]) -> Iterator[Path | FolderIssue]:
     real = os.path.realpath(folder)
     if real in seen:
+        yield FolderIssue(folder, f"{folder}: link to a folder already searched ({real}); not followed", False)
         return
     seen.add(real)
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        yield folder
+    except OSError as exc:
+        reason = os_reason(exc)
+        yield FolderIssue(folder, f"{folder}: cannot list this folder ({reason}); its images were not searched", True)
         return
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        path = Path(entry.path)
         try:
             is_dir = entry.is_dir()
-            is_file = not is_dir and entry.is_file()
-        except OSError:
-            continue
+        except OSError:  # a link loop
+            is_dir = False
         if is_dir:
-            yield from _walk(Path(entry.path), seen)
-        elif is_file and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-            yield Path(entry.path)
+            yield from _walk(path, seen)
+        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+            yield path
+        elif entry.is_symlink() and not os.path.exists(path):
+            yield FolderIssue(path, f"{path}: broken or looping symbolic link; skipped", False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import sys
 import threading
 import warnings
@@ -23,125 +24,38 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hrface.errors import ConfigError, HrfaceError, ImageLoadError, ImageTooLargeError, one_line
+from hrface.errors import ImageLoadError, ImageTooLargeError, OutputError, one_line, os_reason
 from hrface.io.files import atomic_write_bytes
+from hrface.io.pixels import (
+    DEFAULT_MAX_PIXELS,
+    apply_orientation,
+    array_to_bgr,
+    channels_to_bgr,
+    exif_orientation,
+    max_pixels_limit,
+    pil_image_to_bgr,
+    pil_to_bgr,
+    too_large_error,
+    u16_to_u8,
+)
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageWriteError", "max_pixels_limit", "read_image", "to_bgr", "write_image"]
-
-DEFAULT_MAX_PIXELS = 150_000_000
-"""Default cap on width × height: 150 megapixels (~450 MB as BGR uint8).  Larger files are refused
-from their header, before decoding.  Override per call (``max_pixels=``) or with the environment
-variable ``HRFACE_MAX_PIXELS`` (read at each call); it replaces Pillow's decompression-bomb check."""
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageWriteError",
+    "frame_count",
+    "max_pixels_limit",
+    "read_image",
+    "to_bgr",
+    "write_image",
+]
 
 _WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
 _JPEG_QUALITY = 95
 _pil_limit_lock = threading.Lock()
 
 
-class ImageWriteError(HrfaceError):
+class ImageWriteError(OutputError):
     """An image could not be encoded or written (unsupported suffix, unwritable path)."""
-
-
-def max_pixels_limit(max_pixels: int | None = None) -> int:
-    """The effective pixel cap: ``max_pixels``, else ``$HRFACE_MAX_PIXELS``, else the default."""
-    if max_pixels is None:
-        raw = os.environ.get("HRFACE_MAX_PIXELS", "").strip()
-        if not raw:
-            return DEFAULT_MAX_PIXELS
-        try:
-            max_pixels = int(raw.replace("_", ""))
-        except ValueError:
-            raise ConfigError(
-                f"HRFACE_MAX_PIXELS={one_line(raw, 40)!r} is not an integer; set it to a pixel count "
-                f"such as 200000000, or unset it for the default {DEFAULT_MAX_PIXELS}"
-            ) from None
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
-        raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
-    return max_pixels
-
-
-def _too_large(where: str, width: int, height: int, cap: int) -> ImageTooLargeError:
-    return ImageTooLargeError(
-        f"{where}: image is {width}x{height} = {width * height} pixels, above the limit of {cap} "
-        f"pixels; downscale it, or raise the limit with max_pixels= or HRFACE_MAX_PIXELS"
-    )
-
-
-def _u16_to_u8(a: np.ndarray) -> np.ndarray:
-    """Exact ``round(v / 257)`` for 16-bit values (65535 → 255)."""
-    return ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
-
-
-def _float_to_u8(a: np.ndarray, where: str, *, rescale: bool) -> np.ndarray:
-    """[0, 1] floats → ``round(v * 255)``; other ranges are min-max rescaled or refused."""
-    if a.size and not np.isfinite(a).all():
-        raise ImageLoadError(f"{where}: image contains NaN or infinite values; pass finite pixel values")
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if lo >= -1e-3 and hi <= 1 + 1e-3:
-        return np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    if not rescale:
-        raise ImageLoadError(
-            f"{where}: float image values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]; "
-            "divide by 255 or convert to uint8 first"
-        )
-    return _minmax_to_u8(a, lo, hi)
-
-
-def _minmax_to_u8(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Linear rescale of [lo, hi] to [0, 255] (for data of unknown range: mode ``F``, wide ``I``)."""
-    scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    return np.rint((a.astype(np.float64) - lo) * scale).astype(np.uint8)
-
-
-def _int_to_u8(a: np.ndarray) -> np.ndarray:
-    """Pillow mode ``I``: 16-bit data (0..65535) → /257; anything wider is min-max rescaled."""
-    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
-    return _u16_to_u8(a) if lo >= 0 and hi <= 65535 else _minmax_to_u8(a, lo, hi)
-
-
-def _channels_to_bgr(a: np.ndarray, *, rgb: bool) -> np.ndarray:
-    """uint8 H×W, H×W×1, H×W×3 or H×W×4 → new uint8 BGR H×W×3 (alpha dropped)."""
-    if a.ndim == 2 or a.shape[2] == 1:
-        return cv2.cvtColor(np.ascontiguousarray(a.reshape(a.shape[:2])), cv2.COLOR_GRAY2BGR)
-    if a.shape[2] == 4:
-        a = a[:, :, :3]
-    return np.ascontiguousarray(a[:, :, ::-1]) if rgb else np.array(a, order="C", copy=True)
-
-
-def _pil_to_bgr(im: Any, where: str) -> np.ndarray:
-    """Decoded PIL image (any mode) → uint8 BGR H×W×3."""
-    mode = im.mode
-    if mode.startswith("I;16") or mode == "I":
-        a = np.asarray(im)
-        g = _u16_to_u8(a) if a.dtype.itemsize == 2 else _int_to_u8(a)
-        return _channels_to_bgr(g, rgb=False)
-    if mode == "F":
-        return _channels_to_bgr(_float_to_u8(np.asarray(im), where, rescale=True), rgb=False)
-    if mode != "RGB":
-        try:
-            im = im.convert("RGB")  # L, LA, P, PA, 1, CMYK, YCbCr, RGBA, ... (alpha discarded)
-        except (ValueError, OSError) as e:
-            raise ImageLoadError(
-                f"{where}: unsupported colour mode {mode} ({one_line(e, 80)}); save the image as RGB"
-            ) from None
-    return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2BGR)
-
-
-def _orientation(im: Any) -> int:
-    """EXIF orientation tag of a PIL image (1 when absent or unreadable)."""
-    try:
-        return int(im.getexif().get(0x0112, 1))
-    except Exception:
-        return 1
-
-
-def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation (1–8) to an H×W[×C] array, like ``ImageOps.exif_transpose``."""
-    if orientation in (5, 6, 7, 8):  # these swap width and height
-        a = a.swapaxes(0, 1)
-        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
-    flips = {2: a[:, ::-1], 3: a[::-1, ::-1], 4: a[::-1]} if orientation in (2, 3, 4) else {}
-    return np.ascontiguousarray(flips.get(orientation, a))
 
 
 @contextlib.contextmanager
@@ -167,16 +81,19 @@ def _pillow_bomb_check_replaced(cap: int) -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = limit
 
 
-def _is_16bit_colour(im: Any) -> bool:
-    """True for 16-bit-per-channel colour data that Pillow would reduce to 8 bits by truncation."""
-    if im.mode not in ("RGB", "RGBA", "RGBX", "LA"):
-        return False
+def _declares_16bit(im: Any) -> bool:
+    """True when an opened, not yet loaded, PIL image's file stores 16-bit samples (its raw mode says ``;16``)."""
     for tile in getattr(im, "tile", None) or ():
         args = tile[3] if len(tile) > 3 else None
         rawmode = args[0] if isinstance(args, tuple) and args else args
         if isinstance(rawmode, str) and ";16" in rawmode:
             return True
     return False
+
+
+def _is_16bit_colour(im: Any) -> bool:
+    """True for 16-bit-per-channel colour data that Pillow would reduce to 8 bits by truncation."""
+    return im.mode in ("RGB", "RGBA", "RGBX", "LA") and _declares_16bit(im)
 
 
 def _decode_16bit_colour(path: Path, where: str) -> np.ndarray:
@@ -187,15 +104,17 @@ def _decode_16bit_colour(path: Path, where: str) -> np.ndarray:
         raise ImageLoadError(f"{where}: 16-bit image data could not be decoded; re-export it as 8-bit")
     if a.ndim == 3 and a.shape[2] == 2:  # gray + alpha
         a = a[:, :, :1]
-    a = _u16_to_u8(a) if a.dtype.itemsize == 2 else a.astype(np.uint8)
-    return _channels_to_bgr(a, rgb=False)  # OpenCV already gives BGR(A)
+    a = u16_to_u8(a) if a.dtype.itemsize == 2 else a.astype(np.uint8)
+    return channels_to_bgr(a, rgb=False)  # OpenCV already gives BGR(A)
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as a new C-contiguous uint8 BGR ``H×W×3`` array.
 
     Decoding is strict (truncated or corrupt files raise, never a partly grey image); the EXIF
-    orientation is applied; multi-frame files (GIF, TIFF) give their first frame.  Grey, palette,
+    orientation is applied; multi-frame files (GIF, TIFF) give their first frame (see
+    :func:`frame_count`).  What is not a regular file (a FIFO, a device, a broken or looping link) is
+    refused before it is opened.  Grey, palette,
     CMYK and YCbCr images become 3-channel; alpha is discarded.  16-bit data (``I;16*``/``I``
     modes, 16-bit RGB(A) PNG/TIFF) is scaled with ``round(v / 257)``; float (``F``) data in [0, 1]
     is scaled by 255, other float ranges are min-max rescaled.  Images with more than
@@ -208,18 +127,61 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     """
     cap = max_pixels_limit(max_pixels)
     where = str(path)
-    if Path(path).is_dir():
-        raise ImageLoadError(f"{where}: is a directory, not an image file; pass the image files in it")
+    _check_regular_file(Path(path), where)
     with _pillow_bomb_check_replaced(cap):
         return _read(Path(path), where, cap)
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "FIFO (named pipe)",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFSOCK: "socket",
+}
+
+
+def _check_regular_file(p: Path, where: str) -> None:
+    """Refuse, with a one-line :class:`ImageLoadError`, a path that is not a non-empty regular file.
+
+    Checked before opening: opening a FIFO would wait for a writer, and a device never ends.
+    """
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise ImageLoadError(
+                f"{where}: broken symbolic link (its target {os.readlink(p)} does not exist); fix or remove the link"
+            ) from None
+        raise ImageLoadError(f"{where}: file not found; check the path") from None
+    except OSError as e:  # a link loop (ELOOP), a path through a file (ENOTDIR), ...
+        raise ImageLoadError(f"{where}: cannot open file ({os_reason(e)}); check the path") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageLoadError(f"{where}: is a directory, not an image file; pass the image files in it")
+    if not stat.S_ISREG(st.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), "special file")
+        raise ImageLoadError(f"{where}: not a regular file but a {kind}; pass an image file")
+    if st.st_size == 0:
+        raise ImageLoadError(f"{where}: file is empty (0 bytes); re-copy or re-export the image")
+
+
+def frame_count(path: str | os.PathLike[str]) -> int:
+    """Frames (animated GIF, PNG or WebP) or pages (TIFF) in an image file; 1 for a still image or when
+    the file cannot tell.  :func:`read_image` gives the first only."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(path) as im:
+                return max(1, int(getattr(im, "n_frames", 1)))
+        except Exception:  # read_image reports unreadable files; this only counts
+            return 1
 
 
 def _read(p: Path, where: str, cap: int) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        if p.stat().st_size == 0:
-            raise ImageLoadError(f"{where}: file is empty (0 bytes); re-copy or re-export the image")
         im = Image.open(p)  # lazy: reads the header only
     except FileNotFoundError:
         raise ImageLoadError(f"{where}: file not found; check the path") from None
@@ -237,24 +199,24 @@ def _read(p: Path, where: str, cap: int) -> np.ndarray:
             "pixels; downscale it, or raise the limit with max_pixels= or HRFACE_MAX_PIXELS"
         ) from None
     except OSError as e:
-        raise ImageLoadError(f"{where}: cannot open file ({one_line(e, 120)}); check the path") from None
+        raise ImageLoadError(f"{where}: cannot open file ({os_reason(e)}); check the path") from None
 
     with im:
         width, height = im.size
         if width * height > cap:
-            raise _too_large(where, width, height, cap)
+            raise too_large_error(where, width, height, cap)
         try:
-            sixteen = _is_16bit_colour(im)
+            sixteen_colour, sixteen = _is_16bit_colour(im), _declares_16bit(im)
             im.load()
-            if sixteen:
-                return _apply_orientation(_decode_16bit_colour(p, where), _orientation(im))
+            if sixteen_colour:
+                return apply_orientation(_decode_16bit_colour(p, where), exif_orientation(im))
             with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
                 ImageOps.exif_transpose(im, in_place=True)
-            return _pil_to_bgr(im, where)
+            return pil_to_bgr(im, where, sixteen_bit=sixteen)
         except ImageLoadError:
             raise
         except Image.DecompressionBombError:
-            raise _too_large(where, width, height, cap) from None
+            raise too_large_error(where, width, height, cap) from None
         except MemoryError:
             msg = f"{where}: out of memory decoding {width}x{height} pixels; downscale the image"
             raise ImageLoadError(msg) from None
@@ -269,76 +231,40 @@ def _read(p: Path, where: str, cap: int) -> np.ndarray:
             ) from None
 
 
-def to_bgr(image: Any, *, rgb: bool = False, max_pixels: int | None = None) -> np.ndarray:
-    """Convert a path, numpy array or PIL image to a new C-contiguous uint8 BGR ``H×W×3`` array.
+def to_bgr(image: Any, *, rgb: bool = False, max_pixels: int | None = None, copy: bool = True) -> np.ndarray:
+    """Convert a path, numpy array or PIL image to a C-contiguous uint8 BGR ``H×W×3`` array.
+
+    This is the one conversion behind every API that takes an image (``FaceAnalyzer``, ``Detector``,
+    ``Landmarker``), so they all accept exactly the same inputs:
 
     * ``str`` / ``os.PathLike``: :func:`read_image`.
     * numpy arrays of shape ``H×W``, ``H×W×1`` (grey), ``H×W×3`` (BGR, or RGB when ``rgb=True``)
       or ``H×W×4`` (BGRA/RGBA, alpha dropped).  dtypes: ``uint8`` as is; ``bool`` → 0/255;
       ``uint16`` → ``round(v / 257)``; floats must lie in [0, 1] and are scaled by 255; other
       integer dtypes must lie in 0..255.
-    * ``PIL.Image.Image``: always RGB semantics (``rgb`` is ignored), any mode; EXIF orientation
-      is *not* applied (call ``ImageOps.exif_transpose`` first if needed).
+    * ``PIL.Image.Image``: always RGB semantics (``rgb`` is ignored), any mode; the EXIF
+      orientation is applied as for a file (the image itself is not changed).  Mode ``I`` values
+      in 0..255 are taken as 8-bit, larger ones up to 65535 as 16-bit.
 
     ``max_pixels`` caps every kind of input (see :func:`read_image`).  The result never shares
-    memory with the input.  Anything else raises :class:`~hrface.errors.ImageLoadError`.
+    memory with the input, except with ``copy=False`` for an array that already is C-contiguous
+    uint8 BGR (then it is returned as it is, for callers that only read it).  Anything else raises
+    :class:`~hrface.errors.ImageLoadError` with a one-line message that names what was passed.
     """
     if isinstance(image, (str, os.PathLike)):
         return read_image(image, max_pixels=max_pixels)
     cap = max_pixels_limit(max_pixels)
     if isinstance(image, np.ndarray):
-        return _array_to_bgr(image, rgb=rgb, cap=cap)
+        return array_to_bgr(image, rgb=rgb, cap=cap, copy=copy)
     if "PIL.Image" in sys.modules:
         from PIL import Image
 
         if isinstance(image, Image.Image):
-            where = f"PIL image ({image.mode}, {image.width}x{image.height})"
-            if image.width * image.height > cap:
-                raise _too_large(where, image.width, image.height, cap)
-            if image.width == 0 or image.height == 0:
-                raise ImageLoadError(f"{where}: image is empty; pass an image with at least one pixel")
-            try:
-                image.load()
-            except Exception as e:  # lazily opened images decode here
-                msg = f"{where}: cannot load pixel data ({one_line(e, 120)}); pass a complete image"
-                raise ImageLoadError(msg) from None
-            return _pil_to_bgr(image, where)
+            return pil_image_to_bgr(image, cap)
     raise ImageLoadError(
         f"unsupported image type {type(image).__module__}.{type(image).__qualname__}; pass a file path, "
         "a numpy array (H×W×3 uint8 BGR) or a PIL image"
     )
-
-
-def _array_to_bgr(a: np.ndarray, *, rgb: bool, cap: int) -> np.ndarray:
-    a = np.asarray(a)
-    where = f"array {a.dtype}{list(a.shape)}"
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
-        raise ImageLoadError(f"{where}: unsupported shape; pass H×W, H×W×1 (grey), H×W×3 (BGR) or H×W×4")
-    h, w = a.shape[:2]
-    if h == 0 or w == 0:
-        raise ImageLoadError(f"{where}: image is empty; pass an image with at least one pixel")
-    if h * w > cap:
-        raise _too_large(where, w, h, cap)
-    kind = a.dtype.kind
-    if a.dtype == np.uint8:
-        out = a
-    elif kind == "b":
-        out = a.astype(np.uint8) * np.uint8(255)
-    elif kind == "u" and a.dtype.itemsize == 2:  # uint16, either byte order
-        out = _u16_to_u8(a)
-    elif kind == "f":
-        out = _float_to_u8(a, where, rescale=False)
-    elif kind in "iu":
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0 or hi > 255:
-            raise ImageLoadError(
-                f"{where}: integer values must lie in 0..255, got {lo}..{hi}; convert to uint8 "
-                "(or uint16 for 16-bit data)"
-            )
-        out = a.astype(np.uint8)
-    else:
-        raise ImageLoadError(f"{where}: unsupported dtype; pass uint8, uint16, bool or float in [0, 1]")
-    return _channels_to_bgr(out, rgb=rgb)
 
 
 def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
@@ -369,6 +295,4 @@ def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
     try:
         atomic_write_bytes(path, buf.tobytes())
     except OSError as e:
-        reason = one_line(e.strerror or e, 80)
-        msg = f"{where}: cannot write file ({reason}); check the folder and its permissions"
-        raise ImageWriteError(msg) from None
+        raise ImageWriteError.cannot_write(where, e, "check the folder and its permissions") from None

@@ -126,6 +126,17 @@ def infer_architecture(state_dict: StateDict, source: str = "checkpoint") -> Arc
     )
 
 
+def check_finite(state_dict: StateDict, source: str = "checkpoint") -> None:
+    """Refuse weights that hold NaN or infinite values (a damaged file, or a training run that diverged):
+    such a model loads and runs, but silently finds nothing."""
+    bad = [k for k, t in state_dict.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise CheckpointError(
+            f"{source}: {len(bad)} of {len(state_dict)} weight tensors hold NaN or infinite values (first: {bad[0]}); "
+            "the checkpoint is damaged or comes from a training run that diverged; use another checkpoint"
+        )
+
+
 def load_weights(model: nn.Module, state_dict: StateDict, source: str = "checkpoint") -> None:
     """Strictly copy ``state_dict`` into ``model``; one-line error naming missing, unexpected and mis-shaped keys."""
     expected = model.state_dict()

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
-from .checkpoint import ArchSpec, infer_architecture, load_weights, read_metadata, read_state_dict
+from .checkpoint import ArchSpec, check_finite, infer_architecture, load_weights, read_metadata, read_state_dict
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
@@ -185,6 +185,7 @@ def create_model(name_or_path: str | os.PathLike[str], pretrained: bool = True, 
         raise CheckpointError(f"{path}: is a {arch.describe()} checkpoint, not {wanted}; pass the right model")
     if info is not None and info.arch != arch:
         raise CheckpointError(f"{path}: holds a {arch.describe()} model but {info.name!r} is {info.arch.describe()}")
+    check_finite(state_dict, source=str(path))
     model = build_model(arch)
     load_weights(model, state_dict, source=str(path))
     _apply_sizes(model, arch.kind, read_metadata(path), info, path)

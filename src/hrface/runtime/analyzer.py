@@ -13,6 +13,7 @@ from torch import nn
 from ..io.image import to_bgr
 from .detector import DEFAULT_DETECTOR, Detector, MaxSize
 from .faces import Face
+from .inputs import image_batch
 from .landmarker import DEFAULT_LANDMARKER, Landmarker
 
 ModelArg = str | os.PathLike[str] | nn.Module
@@ -60,15 +61,19 @@ class FaceAnalyzer:
 
     def __call__(self, image: Any, rgb: bool = False) -> list[Face]:
         """Faces in ``image`` (path, ndarray — BGR unless ``rgb`` — or PIL image), best score first."""
-        return self.analyze(to_bgr(image, rgb=rgb))
+        return self.analyze(image, rgb)
 
-    def analyze(self, image_bgr: np.ndarray) -> list[Face]:
-        """Faces in a BGR uint8 (H, W, 3) image."""
+    def analyze(self, image: Any, rgb: bool = False) -> list[Face]:
+        """Faces in one image, best score first: a path, an array (BGR uint8 (H, W, 3), or anything else
+        :func:`~hrface.io.image.to_bgr` accepts; RGB with ``rgb``) or a PIL image."""
+        image_bgr = to_bgr(image, rgb=rgb, copy=False)
         return self._with_landmarks(image_bgr, self.detector.detect(image_bgr).to_faces())
 
-    def analyze_batch(self, images_bgr: Sequence[np.ndarray]) -> list[list[Face]]:
-        """Faces of several BGR uint8 images; same-size images share detector forward passes
-        (:meth:`Detector.detect_batch`), and all faces of an image share landmark forward passes."""
+    def analyze_batch(self, images: Sequence[Any], rgb: bool = False) -> list[list[Face]]:
+        """Faces of several images (each as :meth:`analyze` takes it); same-size images share detector
+        forward passes (:meth:`Detector.detect_batch`), and all faces of an image share landmark forward
+        passes.  Every image is converted before any work starts: a bad one raises an error naming its index."""
+        images_bgr = image_batch(images, rgb)
         detections = self.detector.detect_batch(images_bgr)
         return [self._with_landmarks(image, d.to_faces()) for image, d in zip(images_bgr, detections, strict=True)]
 

@@ -9,8 +9,10 @@ Backends:
 - ``"torch"``: the ``nn.Module`` in eval mode under ``torch.inference_mode``;
 - ``"onnxruntime"``: an ONNX Runtime CPU session (graph optimisation level ALL), created once. A model
   given by name, checkpoint or ``nn.Module`` is exported on first use into ``weights_home()/onnx``,
-  under a name keyed by the SHA-256 of its weights, so a changed checkpoint re-exports; an ``.onnx``
-  file is loaded as it is (and always runs on ONNX Runtime, whatever the backend argument);
+  under a name keyed by the SHA-256 of its weights, so a changed checkpoint re-exports (the export is
+  announced on the ``hrface`` logger, as it takes seconds; a cached file that no longer loads is exported
+  again); an ``.onnx`` file is loaded as it is (and always runs on ONNX Runtime, whatever the backend
+  argument);
 - ``"auto"`` (the default): onnxruntime when it (and ``onnx``, to export) is importable, the device is
   the CPU and the model comes by name or file; torch on a GPU, without onnxruntime, or for a live
   ``nn.Module`` (a model being trained or edited runs as it is, with no export).
@@ -18,9 +20,11 @@ Backends:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +36,8 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, one_line
 from ..models.registry import create_model, weights_home
 from .device import resolve_device
+
+log = logging.getLogger("hrface")
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 ORT_OPTIMIZATION = ("disable", "basic", "extended", "all")
@@ -185,6 +191,7 @@ def create_runner(
     ``kind`` is the expected model kind ('retinaface' or 'hrnet'); a model of another kind raises
     :class:`CheckpointError`. ``threads``: intra-op threads of the backend (None: its default).
     """
+    _check_source(source, kind)
     dev = resolve_device(device)
     chosen = resolve_backend(backend, dev, source)
     if chosen == "onnxruntime" and _is_onnx_file(source):
@@ -194,7 +201,7 @@ def create_runner(
         if chosen == "torch":
             runner = TorchRunner(module, info_from_module(module, kind), dev, threads)
         else:
-            runner = OrtRunner(cached_onnx(module, source), threads, optimization)
+            runner = cached_ort_runner(module, source, threads, optimization)
     if runner.info.kind != kind:
         raise CheckpointError(f"{_describe(source)}: is a {runner.info.kind} model, expected {kind}")
     return runner
@@ -246,12 +253,27 @@ def onnx_cache_path(module: nn.Module) -> Path:
     return weights_home() / "onnx" / f"{meta['hrface.kind']}-{digest}.onnx"
 
 
+def cached_ort_runner(module: nn.Module, source: ModelSource, threads: int | None, optimization: str) -> OrtRunner:
+    """An ONNX Runtime runner on the cached export of ``module``.  A cached file that no longer loads (cut
+    short, damaged on disk) is deleted and exported again, once, instead of failing every later run."""
+    path = cached_onnx(module, source)
+    try:
+        return OrtRunner(path, threads, optimization)
+    except CheckpointError:
+        log.warning("the cached ONNX export %s does not load; exporting it again", path)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return OrtRunner(cached_onnx(module, source), threads, optimization)
+
+
 def cached_onnx(module: nn.Module, source: ModelSource = "model") -> Path:
     """Path of the cached ONNX export of ``module``, exporting it (atomically) if it is not there yet."""
     from ..export.onnx_export import export_onnx
 
     path = onnx_cache_path(module)
     if not path.is_file():
+        what = _describe(source)
+        log.info("exporting %s to ONNX for onnxruntime (once; it takes a few seconds) into %s", what, path.parent)
         try:
             export_onnx(module, path)
         except OSError as exc:
@@ -260,6 +282,15 @@ def cached_onnx(module: nn.Module, source: ModelSource = "model") -> Path:
                 "set HRFACE_HOME to a writable folder or use backend='torch'"
             ) from None
     return path
+
+
+def _check_source(source: object, kind: str) -> None:
+    if not isinstance(source, str | os.PathLike | nn.Module):
+        what = {"retinaface": "detector", "hrnet": "landmark model"}.get(kind, "model")
+        raise ConfigError(
+            f"{what}: expected a model name, a checkpoint or .onnx path, or an nn.Module; got "
+            f"{type(source).__qualname__ if source is not None else 'None'}"
+        )
 
 
 def _is_onnx_file(source: ModelSource) -> bool:

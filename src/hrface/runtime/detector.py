@@ -17,6 +17,7 @@ from ..io.image import to_bgr
 from ..ops import decode_boxes, decode_landmarks, nms, prior_boxes
 from .backends import create_runner
 from .faces import Face
+from .inputs import image_batch
 
 BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels, as in the reference training
 DEFAULT_DETECTOR = "hrface_retinaface_mnet025_300w"  # shipped in the package (model card beside the file)
@@ -100,7 +101,7 @@ class Detector:
 
     def __call__(self, image: Any, rgb: bool = False) -> list[Face]:
         """Detect faces in a path, ndarray (BGR unless ``rgb``) or PIL image."""
-        return self.detect(to_bgr(image, rgb=rgb)).to_faces()
+        return self.detect(image, rgb).to_faces()
 
     def input_scale(self, height: int, width: int) -> float:
         """Factor by which an image of this size is resized before the network (1.0 = original size)."""
@@ -128,19 +129,21 @@ class Detector:
         resized, scale = self.resize(image_bgr)
         return self.to_batch([resized]), scale
 
-    def detect(self, image_bgr: np.ndarray) -> Detections:
-        """Detections of one BGR uint8 (H, W, 3) image in its original pixel coordinates."""
-        return self.detect_batch([image_bgr])[0]
+    def detect(self, image: Any, rgb: bool = False) -> Detections:
+        """Detections of one image in its original pixel coordinates: a path, an array (BGR uint8 (H, W, 3),
+        or anything else :func:`~hrface.io.image.to_bgr` accepts; RGB with ``rgb``) or a PIL image."""
+        return self.detect_batch([to_bgr(image, rgb=rgb, copy=False)])[0]
 
     @torch.inference_mode()
-    def detect_batch(self, images_bgr: Sequence[np.ndarray]) -> list[Detections]:
-        """Detections of several BGR uint8 images, in input order.
+    def detect_batch(self, images: Sequence[Any], rgb: bool = False) -> list[Detections]:
+        """Detections of several images (each as :meth:`detect` takes it), in input order.
 
+        Every image is converted before any work starts (a bad one raises an error naming its index).
         Images whose network input has the same size go through the network together, ``batch_size``
         at a time; images of other sizes form their own batches (no padding), so each result equals
         that of :meth:`detect` on the image alone.
         """
-        resized = [self.resize(image) for image in images_bgr]
+        resized = [self.resize(image) for image in image_batch(images, rgb)]
         groups: dict[tuple[int, int], list[int]] = {}
         for index, (image, _) in enumerate(resized):
             groups.setdefault(image.shape[:2], []).append(index)
@@ -152,6 +155,7 @@ class Detector:
                 for row, i in enumerate(chunk):
                     results[i] = self.postprocess(loc[row], logits[row], landm[row], (h, w), resized[i][1])
         return results  # type: ignore[return-value]
+
     def postprocess(
         self,
         loc: torch.Tensor,

@@ -22,6 +22,7 @@ from ..landmarks.crop import (
 from ..landmarks.heatmaps import DECODE_METHODS, heatmaps_to_image
 from ..landmarks.layouts import LAYOUTS, LandmarkLayout
 from .backends import create_runner
+from .inputs import face_boxes
 
 RGB_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, applied to RGB in [0, 1] as in the reference
 RGB_STD = (0.229, 0.224, 0.225)
@@ -110,7 +111,7 @@ class Landmarker:
         self, image: Any, boxes: np.ndarray, rgb: bool = False, keypoints: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks of the faces ``boxes`` (N, 4) in a path / ndarray (BGR unless ``rgb``) / PIL image."""
-        return self.predict(to_bgr(image, rgb=rgb), boxes, keypoints)
+        return self.predict(image, boxes, keypoints, rgb=rgb)
 
     def preprocess(self, crops_bgr: np.ndarray) -> torch.Tensor:
         """Crops (N, S, S, 3) BGR uint8 → normalised RGB float batch (N, 3, S, S)."""
@@ -147,20 +148,22 @@ class Landmarker:
 
     @torch.inference_mode()
     def predict(
-        self, image_bgr: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray | None = None
+        self, image_bgr: Any, boxes: np.ndarray, keypoints: np.ndarray | None = None, rgb: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks for each box.
 
         Args:
-            image_bgr: (H, W, 3) uint8 BGR image.
-            boxes: (N, 4) face boxes x1, y1, x2, y2 in pixels of that image.
+            image_bgr: (H, W, 3) uint8 BGR image, or anything else :func:`~hrface.io.image.to_bgr` accepts
+                (a path, a PIL image, other arrays; RGB with ``rgb``).
+            boxes: (N, 4) face boxes x1, y1, x2, y2 in pixels of that image (finite, x2 >= x1, y2 >= y1).
             keypoints: optional (N, 5, 2) detector keypoints of those faces (image-left eye first); with
                 ``align`` they level each crop.
 
         Returns:
             ``points`` (N, K, 2) float64 (x, y) in image pixels and ``scores`` (N, K) heatmap peaks.
         """
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        image_bgr = to_bgr(image_bgr, rgb=rgb, copy=False)
+        boxes, keypoints = face_boxes(boxes, keypoints)
         k = self.num_landmarks
         if len(boxes) == 0:
             return np.zeros((0, k, 2)), np.zeros((0, k))

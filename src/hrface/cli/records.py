@@ -1,0 +1,171 @@
+"""Where ``hrface detect`` writes its JSON lines: standard output, or FILE through ``FILE.partial``, resumable.
+
+A file output is written to ``FILE.partial`` next to it, flushed after every record, and renamed to FILE
+when the run ends, so FILE only ever holds a complete output.  A run that stops early (interrupted, killed,
+disk full) leaves its records in ``FILE.partial``; a new run refuses to start over it unless told to
+``--resume``, which carries over the records of FILE and FILE.partial (each image once; a last line cut
+short by a kill is dropped) and appends the images not yet recorded.  Write failures become one-line
+:class:`~hrface.errors.OutputError` messages that say how many records are safe and where.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import ConfigError, OutputError, os_reason
+from ..io.files import atomic_write_text, check_writable_folder
+
+
+def partial_path(output: Path) -> Path:
+    """The file an unfinished run writes to: ``FILE.partial`` beside ``FILE``."""
+    return output.with_name(output.name + ".partial")
+
+
+def image_key(image: str | os.PathLike[str]) -> str:
+    """What identifies an image across runs: its absolute path with links resolved."""
+    return os.path.realpath(image)
+
+
+def detach_stdout() -> None:
+    """Point the standard output descriptor at /dev/null after a failed write (a closed pipe, a full
+    device), so that the interpreter's last flush of what is still buffered cannot fail a second time."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured by a test)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+class RecordSink:
+    """One JSON line per image to standard output (``output`` None) or to ``output`` (see the module doc).
+
+    Use as a context manager.  ``done`` maps the :func:`image_key` of each carried-over record to whether
+    it is an error record; ``written`` counts the records in the file so far, carried ones included.
+    """
+
+    def __init__(self, output: Path | None, resume: bool = False) -> None:
+        if resume and output is None:
+            raise ConfigError("--resume needs --output FILE: records on standard output cannot be resumed")
+        self.output = output
+        self.resume = resume
+        self.done: dict[str, bool] = {}
+        self.written = 0
+        self._file: IO[str] | None = None
+
+    def has(self, image: str | os.PathLike[str]) -> bool:
+        """Whether ``image`` already has a record carried over by ``--resume``."""
+        return image_key(image) in self.done
+
+    def __enter__(self) -> RecordSink:
+        if self.output is not None:
+            self._open(self.output, partial_path(self.output))
+        return self
+
+    def _open(self, output: Path, partial: Path) -> None:
+        if output.is_dir():
+            raise OutputError(f"--output {output}: is a folder; name a file, such as {output / 'faces.jsonl'}")
+        if partial.exists() and not self.resume:
+            raise ConfigError(
+                f"{partial} exists: an interrupted run left its records there; continue it with --resume, "
+                "or delete it to start over"
+            )
+        try:
+            check_writable_folder(output.parent)
+            if self.resume:
+                lines = self._carry_over(output, partial)
+                atomic_write_text(partial, "".join(lines))  # a cut-short last line is gone; new lines follow
+                self._file = open(partial, "a", encoding="utf-8")  # noqa: SIM115 - closed in __exit__
+            else:  # O_EXCL: never two runs on one file; 0o666 less the umask, as any new file
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                self._file = os.fdopen(fd, "w", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError.cannot_write(f"--output {output}", exc, "choose a writable file") from None
+
+    def _carry_over(self, output: Path, partial: Path) -> list[str]:
+        """The lines of the records already in ``output`` and ``partial``, each image once (the first)."""
+        lines = []
+        for path in (output, partial):
+            for line, record in read_records(path):
+                key = image_key(record["image"])
+                if key not in self.done:
+                    self.done[key] = "error" in record
+                    lines.append(line)
+        self.written = len(lines)
+        return lines
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record and flush it; a failed write raises a one-line :class:`OutputError`."""
+        stream = self._file if self._file is not None else sys.stdout
+        try:
+            stream.write(json.dumps(record) + "\n")
+            stream.flush()
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        self.written += 1
+
+    def _write_error(self, exc: OSError) -> OutputError:
+        if self.output is None:
+            detach_stdout()
+            if isinstance(exc, BrokenPipeError):
+                return OutputError("standard output was closed by its reader (broken pipe); the run stopped")
+            return OutputError.cannot_write("standard output", exc, "write the records to a file with --output")
+        partial = partial_path(self.output)
+        kept = f"{self.written} records are kept in {partial}; continue with --resume" if self.written else ""
+        return OutputError.cannot_write(f"--output {self.output}", exc, kept or "no record was written")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: Any) -> None:
+        if self._file is None or self.output is None:
+            return
+        partial = partial_path(self.output)
+        try:
+            if exc_type is None:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError as exc:
+            if exc_type is None:
+                raise self._write_error(exc) from None
+        if exc_type is None:
+            try:
+                os.replace(partial, self.output)
+            except OSError as exc:
+                raise OutputError.cannot_write(
+                    f"--output {self.output}", exc, f"the records are in {partial}"
+                ) from None
+        elif self.written == 0:
+            partial.unlink(missing_ok=True)  # nothing worth keeping: the next run may start afresh
+        elif issubclass(exc_type, KeyboardInterrupt):
+            raise KeyboardInterrupt(f"{self.written} records are kept in {partial}; continue with --resume") from None
+
+
+def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """``(line, record)`` for each record of a JSON-lines output of ``hrface detect``; none if ``path`` is
+    absent.  A last line without its newline that does not parse (a run killed mid-write) is dropped; any
+    other line that is not a record means the file is not such an output, and resuming it could destroy it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = os_reason(exc) if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{path}: cannot read it to resume ({reason}); pass the output of an earlier run") from None
+    records = []
+    lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("image"), str):
+            records.append((line if line.endswith("\n") else line + "\n", record))
+        elif not (number == len(lines) and not line.endswith("\n")):
+            raise ConfigError(
+                f"{path}:{number}: not a record of hrface detect; --resume only continues its own output files"
+            )
+    return records

@@ -1,0 +1,29 @@
+"""The README's Python examples run as written, from the repository root, on the files in ../shared."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import shared_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_api_blocks() -> list[str]:
+    section = (ROOT / "README.md").read_text().split("\n## Python API\n")[1].split("\n## ")[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+@pytest.mark.parametrize("index", range(len(python_api_blocks())))
+def test_python_api_example_runs(index: int, monkeypatch) -> None:
+    shared = shared_path("data", "landmarks", "menpo").parents[2]  # the examples read ../shared (skips without it)
+    monkeypatch.chdir(shared)  # from there ../shared is the shared folder wherever it is; nothing is written
+    names: dict = {}
+    exec(compile(python_api_blocks()[index], f"README.md Python API block {index + 1}", "exec"), names)
+    if index == 0:
+        assert len(names["faces"]) == 2 and names["faces"][0].landmarks.shape == (68, 2)
+    else:
+        assert names["points"].shape == (len(names["detections"].boxes), 68, 2) and len(names["detections"].boxes)
