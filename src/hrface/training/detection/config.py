@@ -34,6 +34,7 @@ from .loss import LOC_WEIGHT, NEG_POS_RATIO
 from .matching import IGNORE_BELOW, MATCH_THRESHOLD
 
 __all__ = [
+    "DetectionAugmentConfig",
     "DetectionDataConfig",
     "DetectionLossConfig",
     "DetectionModelConfig",
@@ -66,6 +67,42 @@ class DetectionDataConfig:
     split_file: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
+
+
+@dataclass
+class DetectionAugmentConfig:
+    """Small-face augmentation on top of the reference one (all off by default: ``mosaic_prob`` and
+    ``zoom_out_prob`` 0 train exactly as before, item for item).
+
+    Each training item is, with probability ``mosaic_prob``, a mosaic: a square canvas of ``image_size``
+    cut into ``g × g`` cells (``g`` drawn from ``mosaic_grids``), holding the item's photo and
+    ``g² − 1`` others drawn from the training set; with probability ``zoom_out_prob`` its photo alone on
+    the canvas (zoom-out); else the reference augmentation (:mod:`.augment`). In both canvas layouts
+    each photo is scaled so that one of its faces (drawn at random) is ``face_size`` pixels on the canvas
+    (log-uniform in [low, high], as √(width × height) of its box; never enlarged), and the part that fits
+    its cell is pasted at a random place on a mean-coloured background (:mod:`.mosaic`). Faces under
+    ``min_face`` pixels on the canvas are dropped (background). The photos and every random choice come
+    from the item's ``(seed, epoch, index)`` generator, so exact resume still holds.
+    """
+
+    mosaic_prob: float = 0.0
+    mosaic_grids: list[int] = field(default_factory=lambda: [2, 3, 4])
+    zoom_out_prob: float = 0.0
+    face_size: list[float] = field(default_factory=lambda: [10.0, 100.0])
+    min_face: float = 8.0
+
+    def checks(self) -> list[tuple[bool, str]]:
+        """``(ok, message)`` checks of the section."""
+        low_high = len(self.face_size) == 2 and 0 < self.face_size[0] <= self.face_size[1]
+        return [
+            (
+                min(self.mosaic_prob, self.zoom_out_prob) >= 0 and self.mosaic_prob + self.zoom_out_prob <= 1,
+                "augmentation.mosaic_prob and zoom_out_prob must be non-negative with a sum of at most 1",
+            ),
+            (bool(self.mosaic_grids) and min(self.mosaic_grids) >= 1, "augmentation.mosaic_grids: whole numbers >= 1"),
+            (low_high, f"augmentation.face_size must be [low, high] pixels with 0 < low <= high, got {self.face_size}"),
+            (self.min_face >= 0, "augmentation.min_face must be non-negative"),
+        ]
 
 
 # Which epoch's weights a run keeps: metric → higher is better (None: the last epoch).
@@ -130,6 +167,7 @@ class DetectionTrainConfig:
     data: DetectionDataConfig = field(default_factory=DetectionDataConfig)
     model: DetectionModelConfig = field(default_factory=DetectionModelConfig)
     image_size: int = 640
+    augmentation: DetectionAugmentConfig = field(default_factory=DetectionAugmentConfig)
     optimizer: DetectionOptimizerConfig = field(default_factory=DetectionOptimizerConfig)
     schedule: DetectionScheduleConfig = field(default_factory=DetectionScheduleConfig)
     loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
@@ -159,6 +197,7 @@ class DetectionTrainConfig:
                     "model.weights and model.backbone_weights both set; keep one",
                 ),
                 *training_checks(c),
+                *c.augmentation.checks(),
                 (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
             ]
         )

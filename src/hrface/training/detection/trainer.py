@@ -120,7 +120,7 @@ def train_detector(
         load_weights(model, read_state_dict(config.model.weights), source=config.model.weights)
     model = model.to(device)
     optimizer, scheduler, state = start_run(model, config, resume)
-    train_set = DetectionTrainDataset(train_samples, config.image_size, train=True, seed=config.seed)
+    train_set = DetectionTrainDataset(train_samples, config.image_size, True, config.seed, config.augmentation)
     val_set = DetectionTrainDataset(val_samples, config.image_size, train=False, seed=config.seed)
     priors = prior_boxes(config.image_size, config.image_size).to(device)
     show = show_progress(progress)
