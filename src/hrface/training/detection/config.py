@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ...models.retinaface.model import BACKBONES
@@ -28,10 +29,12 @@ from ..yaml_config import (
     config_from_mapping,
     load_yaml_config,
     raise_failed,
+    resolve_path,
     training_checks,
 )
 from .loss import LOC_WEIGHT, NEG_POS_RATIO
 from .matching import IGNORE_BELOW, MATCH_THRESHOLD
+from .teacher import CACHE_MIN_SCORE, DEFAULT_MATCH_IOU, DEFAULT_THRESHOLD
 
 __all__ = [
     "DetectionAugmentConfig",
@@ -60,6 +63,12 @@ class DetectionDataConfig:
     (``split_file`` read if it exists, else written; ``val_fraction``, ``split_seed``), so that a
     detector and a landmark model sharing the split file hold out the same photos; ``retinaface``
     train sources are then all training data.
+
+    ``teacher``: a detector name or checkpoint path (e.g. the published WIDER FACE MobileNet-0.25). It
+    runs once over the training photos; its detections scoring at least ``teacher_threshold`` whose IoU
+    with every annotated face is below ``teacher_match_iou`` become extra training faces with a box and
+    no keypoints (:mod:`.teacher`). Its detections are cached in ``teacher_cache`` (JSON) when given.
+    Validation photos keep their annotation only.
     """
 
     train: list[SourceSpec] = field(default_factory=list)
@@ -67,6 +76,10 @@ class DetectionDataConfig:
     split_file: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
+    teacher: str | None = None
+    teacher_threshold: float = DEFAULT_THRESHOLD
+    teacher_match_iou: float = DEFAULT_MATCH_IOU
+    teacher_cache: str | None = None
 
 
 @dataclass
@@ -199,6 +212,12 @@ class DetectionTrainConfig:
                 *training_checks(c),
                 *c.augmentation.checks(),
                 (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
+                (
+                    CACHE_MIN_SCORE <= c.data.teacher_threshold <= 1,
+                    f"data.teacher_threshold must be in [{CACHE_MIN_SCORE}, 1] (the cache keeps scores from "
+                    f"{CACHE_MIN_SCORE}), got {c.data.teacher_threshold}",
+                ),
+                (0 < c.data.teacher_match_iou <= 1, "data.teacher_match_iou must be in (0, 1]"),
             ]
         )
 
@@ -208,8 +227,12 @@ def detection_config_from_dict(
 ) -> DetectionTrainConfig:
     """The config of a nested mapping (defaults for missing keys), relative paths resolved against
     ``base_dir`` when given; :class:`ConfigError` names an unknown or mistyped key."""
-    paths = ("data.split_file", "model.backbone_weights", "model.weights", "output_dir")
-    return config_from_mapping(DetectionTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
+    paths = ("data.split_file", "data.teacher_cache", "model.backbone_weights", "model.weights", "output_dir")
+    config = config_from_mapping(DetectionTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
+    teacher = config.data.teacher
+    if base_dir is not None and teacher and Path(teacher).suffix:  # a checkpoint path, not a registry name
+        config.data.teacher = resolve_path(base_dir, teacher)
+    return config
 
 
 def load_detection_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> DetectionTrainConfig:
