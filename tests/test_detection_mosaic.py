@@ -10,11 +10,12 @@ import torch
 from hrface.data.detection import DetectionSample
 from hrface.errors import ConfigError
 from hrface.io.image import write_image
+from hrface.ops import box_sizes
 from hrface.runtime.detector import BGR_MEAN
 from hrface.training.detection.augment import Faces
 from hrface.training.detection.config import DetectionAugmentConfig, detection_config_from_dict
 from hrface.training.detection.dataset import DetectionTrainDataset
-from hrface.training.detection.mosaic import CanvasOptions, build_canvas, choose_grid, face_sizes
+from hrface.training.detection.mosaic import CanvasOptions, build_canvas, choose_grid
 
 COLOURS = [(40, 200, 90), (200, 60, 160), (90, 120, 230)]  # one BGR colour per face; the background is 0
 MARK = 255  # a white square on each face's nose keypoint
@@ -99,7 +100,7 @@ def test_reference_faces_take_the_drawn_sizes_and_small_faces_are_dropped():
     sizes = []
     for seed in range(40):
         _, faces = build_canvas(photos, (640, 640), 3, np.random.default_rng(seed), options)
-        sizes += face_sizes(faces.boxes).tolist()
+        sizes += box_sizes(faces.boxes).tolist()
     sizes = np.asarray(sizes)
     assert len(sizes) == 360 and sizes.min() >= 10 * 0.97 and sizes.max() <= 100 * 1.03
     # log-uniform: a quarter in each quarter of the log range, about
@@ -107,7 +108,7 @@ def test_reference_faces_take_the_drawn_sizes_and_small_faces_are_dropped():
     assert (np.abs(quarters - 0.25) < 0.08).all(), quarters
     options = CanvasOptions(face_size=(10.0, 100.0), min_face=30.0, jitter=False)
     _, faces = build_canvas(photos, (640, 640), 3, np.random.default_rng(0), options)
-    assert len(faces.boxes) and face_sizes(faces.boxes).min() >= 30
+    assert len(faces.boxes) and box_sizes(faces.boxes).min() >= 30
 
 
 def test_choose_grid_draws_nothing_without_mosaics():
@@ -140,7 +141,7 @@ def test_mosaic_items_are_seeded_per_seed_epoch_and_index(photos):
         assert torch.equal(ia, ib) and torch.equal(ta, tb)
         assert ia.shape == (3, 96, 96) and ta.shape[1] == 15
         assert ((ta[:, :4] >= 0) & (ta[:, :4] <= 1)).all() and set(ta[:, 14].tolist()) <= {1.0, -1.0}
-        sizes = face_sizes(ta[:, :4].numpy() * 96)
+        sizes = box_sizes(ta[:, :4].numpy() * 96)
         assert (sizes >= 4).all()
     first = a[0][0]
     a.set_epoch(1)

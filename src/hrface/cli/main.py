@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import HrfaceError
-from . import bench, data_tools, detect, export, models, train_detector, train_landmarks, widerface
+from . import bench, data_tools, detect, eval_detector, export, models, train_detector, train_landmarks, widerface
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_detector.add_parsers(commands)
     data_tools.add_parsers(commands)
     widerface.add_parsers(commands)
+    eval_detector.add_parser(commands)
     return parser
 
 

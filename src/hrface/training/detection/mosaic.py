@@ -8,8 +8,8 @@ Placing a photo in a cell of ``cw × ch`` pixels:
 
 1. **Scale.** A reference face is drawn among the photo's faces and a target size ``t`` log-uniformly
    in ``face_size`` (pixels on the canvas). The photo is scaled by ``k = min(t / s, 1)``, where ``s`` is
-   the reference face's size: :func:`face_sizes`, √(width × height) of its box, the side of the square
-   prior it matches best. Photos are never enlarged. A photo without faces gets ``k`` log-uniform in
+   the reference face's size (:func:`~hrface.ops.box_sizes`: √(width × height) of its box, the side of
+   the square prior it matches best). Photos are never enlarged. A photo without faces gets ``k`` log-uniform in
    [0.1, 1].
 2. **Window.** The part of the photo that fits the cell at that scale is cut out: a window of whole
    photo pixels of at most ``⌊cw / k⌋ × ⌊ch / k⌋``, placed at random among the positions that hold the
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ...ops import box_sizes
 from ...runtime.detector import BGR_MEAN
 from .augment import Faces, crop, distort_colors, mirror, normalised_faces, to_network_input
 
@@ -59,12 +60,6 @@ class CanvasOptions:
     face_size: tuple[float, float] = (10.0, 100.0)
     min_face: float = 8.0
     jitter: bool = True
-
-
-def face_sizes(boxes: np.ndarray) -> np.ndarray:
-    """(M,) size of each box (M, 4) xyxy: √(width × height) in pixels (0 for boxes without area)."""
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.sqrt(np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None))
 
 
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -107,7 +102,7 @@ def place_photo(
     ``canvas``, in place; returns its kept faces in canvas pixels (steps in the module doc)."""
     height, width = image.shape[:2]
     faces = faces.with_area()
-    sizes = face_sizes(faces.boxes)
+    sizes = box_sizes(faces.boxes)
     if len(sizes):
         ref = int(rng.integers(len(sizes)))
         scale = min(log_uniform(rng, *options.face_size) / sizes[ref], 1.0)
@@ -136,7 +131,7 @@ def place_photo(
     moved = Faces(
         kept.boxes * np.tile(factor, 2) + np.tile(offset, 2), kept.keypoints * factor + offset, kept.has_keypoints
     )
-    return moved.select(face_sizes(moved.boxes) >= max(options.min_face, 1e-9))
+    return moved.select(box_sizes(moved.boxes) >= max(options.min_face, 1e-9))
 
 
 def _window_start(rng: np.random.Generator, length: int, window: int, face: np.ndarray | None) -> int:
