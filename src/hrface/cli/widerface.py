@@ -73,7 +73,9 @@ def run_predict_widerface(args: argparse.Namespace) -> int:
     if not args.images_dir.is_dir():
         raise ConfigError(f"{args.images_dir}: not a folder (expected IMAGES_DIR/EVENT/IMAGE.jpg)")
     # By default the original size (max_size None), as the published WIDER FACE figures are measured.
+    # Single pass (no coarse large-face pass), as the reference test_widerface.py.
     options = {"threshold": args.threshold, "nms_iou": args.nms, "max_size": args.max_size, "device": args.device}
+    options["large_faces"] = False
     detector = Detector(args.model, **options)
     analyzer = FaceAnalyzer(detector, landmarker=None)
     sources = list(collect_images([str(args.images_dir)]))
