@@ -82,6 +82,7 @@ def test_eval_detector_on_wider_face_boxes(tmp_path, capsys):
     gt = shared_path("data", "widerface", "train_samples", "wider_face_train_bbx_gt_samples.txt")
     out = tmp_path / "wider.json"
     args = ["eval-detector", "--wider-gt", str(gt), "--model", str(published_detector()), "--max-size", "none"]
+    args += ["--single-pass", "--threads", "1"]
     assert main([*args, "--json", str(out)]) == 0
     m = next(iter(json.loads(out.read_text()).values()))
     assert m["photos"] == 3 and m["faces"] == sum(b["faces"] for b in m["by_size"]) and m["keypoint_faces"] == 0

@@ -77,6 +77,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="longer side above which photos are downscaled for detection; several values give one row "
         "per detector and size (default auto: each detector's own)",
     )
+    d.add_argument(
+        "--single-pass",
+        action="store_true",
+        help="no coarse large-face pass (hrface.runtime.large_faces), as the reference pipeline",
+    )
+    d.add_argument("--threads", type=int, help="intra-op threads of each detector (default: the backend's)")
     d.add_argument("--json", type=Path, metavar="OUT", help="write the metrics per row as JSON here")
     d.add_argument("--device", default="cpu")
     d.set_defaults(run=run_eval_detector)
@@ -152,6 +158,11 @@ def _detectors(args: argparse.Namespace) -> dict[str, Any]:
     """Row name → detector (hrface detectors, then peers), one per detector and ``--max-size`` value."""
     from ..benchmark.peers import scrfd_detector, yunet_detector
 
+    if args.yunet and args.threads:
+        import cv2
+
+        cv2.setNumThreads(args.threads)
+
     # AP needs the low-score detections too.
     low = min(WIDER_MIN_SCORE, args.threshold)
     sizes = list(dict.fromkeys(args.max_size))
@@ -159,13 +170,14 @@ def _detectors(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for size in sizes:
         for model in args.model:
-            detector = Detector(model, threshold=low, max_size=size, device=args.device)
+            options = {"threshold": low, "max_size": size, "device": args.device, "threads": args.threads}
+            detector = Detector(model, **options, large_faces=not args.single_pass)
             out[_row(str(model), detector.max_size, several)] = detector
         if args.yunet:  # 'auto': hrface's size for detectors that record none
             cap = DEFAULT_MAX_SIZE if size == "auto" else size
             out[_row("YuNet", cap, several)] = yunet_detector(args.yunet, cap, low)
     if args.scrfd:
-        out["SCRFD-0.5GF (640x640)"] = scrfd_detector(args.scrfd, low)
+        out["SCRFD-0.5GF (640x640)"] = scrfd_detector(args.scrfd, low, args.threads)
     return out
 
 
