@@ -41,6 +41,13 @@ def test_large_coarse_faces_replace_their_parts_and_larger_detections_need_a_coa
     # a large coarse face below the threshold is not added, and the eye, unconfirmed, still goes
     boxes, scores, _ = merge_passes(fine, found(([1000, 1000, 2000, 2100], 0.4)), 1.0, 0.2, 0.5, 10)
     assert scores.tolist() == [0.7]
+    # a first-pass face scoring higher than a large coarse box inside which it lies is no part of it;
+    # a first-pass detection that is the large face itself keeps the coarse one out
+    face = found(([1100, 1200, 1400, 1450], 0.95))
+    boxes, scores, _ = merge_passes(face, found(([1000, 1000, 2000, 2100], 0.6)), 1.0, 0.1, 0.5, 10)
+    assert scores.tolist() == [0.95, 0.6]
+    same = found(([1010, 1000, 2000, 2080], 0.9))
+    assert merge_passes(same, found(([1000, 1000, 2000, 2100], 0.99)), 1.0, 0.01, 0.5, 10) is same
     # nothing large and nothing to confirm: the first pass as it was
     small = found(([10, 10, 50, 50], 0.9))
     assert merge_passes(small, found(), 1.0, 0.2, 0.5, 10) is small
