@@ -1,10 +1,15 @@
 """Time per photo against the detector's ``max_size``: the detector end to end (downscaling, forward pass,
 decoding, NMS and the coarse large-face pass when it runs) at each size, on the same photos, with YuNet at
-the same sizes and SCRFD (fixed 640 × 640 input) beside it, and ratios to the first row of the same run."""
+the same sizes and SCRFD (fixed 640 × 640 input) beside it, and ratios to the first row of the same run.
+
+The rows are timed interleaved (each repeat runs every row on every photo in turn), so a machine whose
+load drifts during the run slows all rows alike and the ratios stay meaningful."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import statistics
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,6 @@ from torch import nn
 
 from ..runtime.detector import Detector, MaxSize
 from .peers import scrfd_detector, yunet_detector
-from .timing import time_peer
 
 
 def time_max_sizes(
@@ -29,16 +33,35 @@ def time_max_sizes(
     """Rows ``{name, max_size, input, ms, faces}``: median milliseconds per photo of ``detector`` (default backend,
     threshold 0.5) at each of ``sizes``, then YuNet at each size and SCRFD once; ``input`` is the network
     input of the first photo (``WxH``), ``faces`` the faces found in all photos."""
-    detectors = [Detector(detector, max_size=size, threads=threads) for size in sizes]
-    rows = [_row("detector", det, images, repeats, warmup) for det in detectors]
-    for det in detectors if yunet else ():  # YuNet at the sizes the detector ran at ('auto' resolved)
-        rows.append(_row("YuNet", yunet_detector(yunet, det.max_size, threshold=0.5), images, repeats, warmup))
+    detectors: list[tuple[str, Any]] = [("detector", Detector(detector, max_size=s, threads=threads)) for s in sizes]
+    if yunet:  # at the sizes the detector ran at ('auto' resolved)
+        detectors += [("YuNet", yunet_detector(yunet, det.max_size, threshold=0.5)) for _, det in list(detectors)]
     if scrfd:
-        rows.append(_row("SCRFD-0.5GF", scrfd_detector(scrfd, threshold=0.5, threads=threads), images, repeats, warmup))
-    return rows
+        detectors.append(("SCRFD-0.5GF", scrfd_detector(scrfd, threshold=0.5, threads=threads)))
+    ms = interleaved_ms([det.detect for _, det in detectors], images, repeats, warmup)
+    return [_row(name, det, images, t) for (name, det), t in zip(detectors, ms, strict=True)]
 
 
-def _row(name: str, det: Any, images: Sequence[np.ndarray], repeats: int, warmup: int) -> dict[str, Any]:
+def interleaved_ms(
+    functions: Sequence[Callable[[np.ndarray], Any]], images: Sequence[np.ndarray], repeats: int, warmup: int
+) -> list[float]:
+    """Median milliseconds per call of each function over ``images`` × ``repeats`` calls, after ``warmup``
+    calls per image; every repeat calls all functions on each image in turn."""
+    for fn in functions:
+        for image in images:
+            for _ in range(warmup):
+                fn(image)
+    samples: list[list[float]] = [[] for _ in functions]
+    for _ in range(repeats):
+        for image in images:
+            for fn, out in zip(functions, samples, strict=True):
+                start = time.perf_counter()
+                fn(image)
+                out.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(out) for out in samples]
+
+
+def _row(name: str, det: Any, images: Sequence[np.ndarray], ms: float) -> dict[str, Any]:
     h, w = images[0].shape[:2]
     cap = det.max_size if name != "SCRFD-0.5GF" else 640
     scale = 1.0 if cap is None else min(1.0, cap / max(h, w))
@@ -46,7 +69,7 @@ def _row(name: str, det: Any, images: Sequence[np.ndarray], repeats: int, warmup
         "name": name,
         "max_size": cap,
         "input": f"{round(w * scale)}x{round(h * scale)}" if name != "SCRFD-0.5GF" else "640x640",
-        "ms": time_peer(det.detect, images, repeats, warmup),
+        "ms": ms,
         "faces": sum(len(det.detect(image).scores) for image in images),
     }
 
