@@ -48,7 +48,7 @@ def test_pack_detection_downscales_photos_and_keeps_the_faces(tmp_path, capsys):
     )
     pack = tmp_path / "pack"
     assert main(["pack-detection", str(config), str(pack), "--max-side", "100"]) == 0
-    assert "wrote 3 photos" in capsys.readouterr().out
+    assert "wrote 3 images" in capsys.readouterr().out
     train = read_retinaface_labels(pack / "train.txt")
     val = read_retinaface_labels(pack / "val.txt")
     assert [s.num_faces for s in train] == [1, 2] and [s.num_faces for s in val] == [1]

@@ -73,7 +73,7 @@ def run_pack(args: argparse.Namespace) -> int:
     if config.model.backbone_weights:  # the ImageNet backbone travels with the pack (a few MB)
         shutil.copyfile(config.model.backbone_weights, args.output / Path(config.model.backbone_weights).name)
     print(
-        f"wrote {written['photos']} photos ({written['bytes'] / 2**20:.1f} MiB of images), {written['faces']} faces: "
+        f"wrote {written['photos']} images ({written['bytes'] / 2**20:.1f} MiB of images), {written['faces']} faces: "
         f"{args.output}/train.txt ({len(train_images)} images), {args.output}/val.txt ({len(val_images)} images)"
     )
     return 0

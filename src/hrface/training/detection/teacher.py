@@ -49,7 +49,7 @@ class TeacherReport:
 
     def describe(self) -> str:
         return (
-            f"teacher targets: {self.added} faces added to {self.photos_with_added} of {self.photos} photos "
+            f"teacher targets: {self.added} faces added to {self.photos_with_added} of {self.photos} images "
             f"({self.annotated} annotated faces; added faces have no keypoints)"
         )
 
