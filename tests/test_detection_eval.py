@@ -12,7 +12,7 @@ import pytest
 
 from conftest import published_detector, shared_path
 from hrface.cli.main import main
-from hrface.evaluation.detection import detection_table, evaluate_detections
+from hrface.evaluation.detection import detection_table, evaluate_detections, size_table
 
 EYES_10_APART = np.array([[0, 0], [10, 0], [5, 5], [2, 9], [8, 9]], np.float64)  # inter-ocular distance 10
 
@@ -106,8 +106,12 @@ def test_eval_detector_command_on_three_afw_photos(tmp_path: Path, capsys) -> No
     weights = published_detector()
     photos = sorted({p.stem.rsplit("_", 1)[0] for p in afw.glob("*.pts")})
     val = ["111076519", "1051618982", "1130084326"]
-    split = {"format": "hrface-landmark-split", "version": 1,
-             "train": [f"afw/{p}" for p in photos if p not in val], "val": [f"afw/{p}" for p in val]}
+    split = {
+        "format": "hrface-landmark-split",
+        "version": 1,
+        "train": [f"afw/{p}" for p in photos if p not in val],
+        "val": [f"afw/{p}" for p in val],
+    }
     (tmp_path / "split.json").write_text(json.dumps(split))
     out = tmp_path / "metrics.json"
     split_file = str(tmp_path / "split.json")
@@ -120,8 +124,62 @@ def test_eval_detector_command_on_three_afw_photos(tmp_path: Path, capsys) -> No
     assert 0 < m["keypoint_nme"] < 0.15 and m["keypoint_faces"] == m["found"]
     assert str(weights) in capsys.readouterr().out
 
-    assert main(["eval-detector", "--model", str(tmp_path / "missing.pth"), "--pts-dir", str(afw),
-                 "--split-file", split_file]) == 2
+    assert (
+        main(
+            [
+                "eval-detector",
+                "--model",
+                str(tmp_path / "missing.pth"),
+                "--pts-dir",
+                str(afw),
+                "--split-file",
+                split_file,
+            ]
+        )
+        == 2
+    )
     assert capsys.readouterr().err.startswith("hrface: error: ")
     assert main([*args, "--model", str(weights)]) == 2  # the same model twice
     assert "given twice" in capsys.readouterr().err
+
+
+def test_recall_and_keypoint_error_by_face_size() -> None:
+    """Square faces of 10, 30, 60 and 120 px; the 30 and 120 px faces are found, the 60 px one only below
+    the score threshold. Keypoint errors: 1 px on an eye distance of 10 (0.1) and 0 px."""
+    sizes = (10, 30, 60, 120)
+    boxes = [[200 * i, 0, 200 * i + s, s] for i, s in enumerate(sizes)]
+    gt = [faces(*boxes)]
+    shifted = EYES_10_APART + [1.0, 0.0]
+    det = Photo(np.asarray([boxes[1], boxes[2], boxes[3]], np.float64), np.stack([shifted, shifted, EYES_10_APART]))
+    det.scores = np.array([0.9, 0.3, 0.8])
+    m = evaluate_detections([det], gt, score_threshold=0.5)
+    assert [b.label for b in m.by_size] == ["<24", "24-48", "48-96", ">=96"]
+    assert [b.faces for b in m.by_size] == [1, 1, 1, 1] and [b.found for b in m.by_size] == [0, 1, 0, 1]
+    assert [b.recall for b in m.by_size] == [0.0, 1.0, 0.0, 1.0]
+    nme = [b.keypoint_nme for b in m.by_size]
+    assert math.isnan(nme[0]) and nme[1] == pytest.approx(0.1) and math.isnan(nme[2]) and nme[3] == 0.0
+    assert m.keypoint_nme == pytest.approx(0.05) and m.recall == 0.5  # the overall figures are unchanged
+    doc = m.to_dict()["by_size"]
+    assert doc[1] == {
+        "size": "24-48",
+        "low": 24.0,
+        "high": 48.0,
+        "faces": 1,
+        "found": 1,
+        "recall": 1.0,
+        "keypoint_nme": pytest.approx(0.1),
+        "keypoint_faces": 1,
+    }
+    assert doc[0]["keypoint_nme"] is None and doc[3]["high"] is None  # NaN and infinity become null
+    table = size_table({"a": m, "b": evaluate_detections([detections()], gt)})
+    assert "<24 px (1)" in table and ">=96 px (1)" in table
+    lines = table.splitlines()
+    assert lines[1].split()[1:] == ["0.0%", "100.0%", "0.0%", "100.0%"] and lines[2].split()[1:] == ["0.0%"] * 4
+    assert lines[4].split()[1:] == ["-", "10.0%", "-", "0.0%"]
+
+
+def test_faces_without_keypoints_count_for_recall_only() -> None:
+    gt = [faces(A, [50, 50, 150, 150], has_keypoints=False)]
+    m = evaluate_detections([detections((A, 0.9), ([50, 50, 150, 150], 0.9))], gt)
+    assert m.recall == 1.0 and m.keypoint_faces == 0 and math.isnan(m.keypoint_nme)
+    assert [b.found for b in m.by_size] == [1, 0, 0, 1] and "keypoint NME" not in size_table({"x": m})

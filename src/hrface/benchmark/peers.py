@@ -6,6 +6,7 @@ Both return boxes (N, 4) xyxy, scores (N,) and keypoints (N, 5, 2) in the pixels
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 
 from ..ops import nms
 from ..runtime.backends import import_onnxruntime, session_options
+from ..runtime.detector import Detections
 from .images import letterbox
 
 Result = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -86,3 +88,42 @@ class Scrfd:
     def detect(self, image_bgr: np.ndarray) -> Result:
         blob, scale = self.preprocess(image_bgr)
         return self.postprocess(self.forward(blob), scale)
+
+
+class PeerDetector:
+    """A peer as a drop-in for :class:`~hrface.runtime.detector.Detector` in evaluations: ``detect(image)``
+    returns :class:`~hrface.runtime.detector.Detections` in the photo's pixels. A photo whose longer side
+    exceeds ``max_size`` is downscaled first (area interpolation), as hrface's detector does."""
+
+    def __init__(self, name: str, detect: Callable[[np.ndarray], Result], max_size: int | None) -> None:
+        self.name, self._detect, self.max_size = name, detect, max_size
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        height, width = image_bgr.shape[:2]
+        scale = 1.0 if self.max_size is None else min(1.0, self.max_size / max(height, width))
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+        boxes, scores, points = self._detect(image_bgr)
+        return Detections(
+            boxes=np.asarray(boxes, np.float32).reshape(-1, 4) / scale,
+            scores=np.asarray(scores, np.float32).reshape(-1),
+            keypoints=np.asarray(points, np.float32).reshape(-1, 5, 2) / scale,
+        )
+
+
+def yunet_detector(path: str | os.PathLike[str], max_size: int | None, threshold: float = 0.02) -> PeerDetector:
+    """YuNet at each photo's own size (after the ``max_size`` cap); its input size follows the photo."""
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV 5's new-engine notice
+    yunet = YuNet(path, (320, 320), threshold)
+
+    def detect(image_bgr: np.ndarray) -> Result:
+        yunet.net.setInputSize((image_bgr.shape[1], image_bgr.shape[0]))
+        return yunet.detect(image_bgr)
+
+    return PeerDetector("YuNet", detect, max_size)
+
+
+def scrfd_detector(path: str | os.PathLike[str], threshold: float = 0.02, threads: int | None = None) -> PeerDetector:
+    """SCRFD-0.5GF: every photo letterboxed into its fixed 640 × 640 input, whatever the photo's size."""
+    return PeerDetector("SCRFD-0.5GF", Scrfd(path, threads, threshold).detect, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .max_size import format_max_sizes
 from .timing import STAGES
 
 STAGE_LABELS = {
@@ -51,21 +52,8 @@ def format_report(results: dict[str, Any]) -> str:
         "",
     ]
     rows = results["pipelines"]
-    names = [row["backend"] for row in rows]
-    col = max(12, *(len(n) + 2 for n in names))
-    lines.append("stage (ms)".ljust(28) + "".join(n.rjust(col) for n in names))
-    for stage in STAGES:
-        cells = [row["ms"].get(stage) for row in rows]
-        lines.append(STAGE_LABELS[stage].ljust(28) + "".join(_cell(c, col) for c in cells))
-    base = rows[0]["ms"] if rows else {}
-    for stage in ("detector_total", "landmark_forward_per_face", "total"):
-        if stage in base:
-            ratios = [row["ms"].get(stage, float("nan")) / base[stage] for row in rows]
-            label = f"÷ {names[0]}: {STAGE_LABELS[stage].split(' (')[0]}"
-            lines.append(label[:27].ljust(28) + "".join(f"{r:.2f}x".rjust(col) for r in ratios))
-    lines.append("faces found: " + ", ".join(f"{r['backend']} {r['faces']}" for r in rows))
-    if any(r["faces"] == 0 for r in rows):
-        lines.append("no faces found, so the landmark stages were not timed: use a larger --size or other images")
+    if rows:
+        lines += _pipeline_table(rows)
     if results["peers"]:
         lines += ["", "peer detectors (same images, same size, ms):"]
         yunet = next((p["detector_total"] for p in results["peers"] if p["name"] == "YuNet"), None)
@@ -73,6 +61,9 @@ def format_report(results: dict[str, Any]) -> str:
             fwd = f", forward {peer['detector_forward']:.2f}" if "detector_forward" in peer else ""
             rel = f"  ({peer['detector_total'] / yunet:.2f}x YuNet)" if yunet else ""
             lines.append(f"  {peer['name']:<14} end-to-end {peer['detector_total']:.2f}{fwd}{rel}")
+    if results.get("max_sizes"):
+        lines += ["", "detector time per photo by max_size (end to end, same photos; ratio to the first row):"]
+        lines += ["  " + line for line in format_max_sizes(results["max_sizes"])]
     lines += ["", f"FLOPs (2 x multiply-adds) per forward pass and share of the peak of {results['threads']} core(s):"]
     for f in results["flops"]:
         shares = ", ".join(
@@ -97,3 +88,24 @@ def format_report(results: dict[str, Any]) -> str:
 
 def _cell(value: float | None, width: int) -> str:
     return ("—" if value is None else f"{value:.2f}").rjust(width)
+
+
+def _pipeline_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Stage × backend milliseconds, ratios to the first backend, faces found."""
+    lines: list[str] = []
+    names = [row["backend"] for row in rows]
+    col = max([12, *(len(n) + 2 for n in names)])
+    lines.append("stage (ms)".ljust(28) + "".join(n.rjust(col) for n in names))
+    for stage in STAGES:
+        cells = [row["ms"].get(stage) for row in rows]
+        lines.append(STAGE_LABELS[stage].ljust(28) + "".join(_cell(c, col) for c in cells))
+    base = rows[0]["ms"] if rows else {}
+    for stage in ("detector_total", "landmark_forward_per_face", "total"):
+        if stage in base:
+            ratios = [row["ms"].get(stage, float("nan")) / base[stage] for row in rows]
+            label = f"÷ {names[0]}: {STAGE_LABELS[stage].split(' (')[0]}"
+            lines.append(label[:27].ljust(28) + "".join(f"{r:.2f}x".rjust(col) for r in ratios))
+    lines.append("faces found: " + ", ".join(f"{r['backend']} {r['faces']}" for r in rows))
+    if any(r["faces"] == 0 for r in rows):
+        lines.append("no faces found, so the landmark stages were not timed: use a larger --size or other images")
+    return lines

@@ -27,10 +27,11 @@ from ..models.hrnet import HRNet
 from ..models.registry import create_model
 from ..runtime import Detector, FaceAnalyzer, Landmarker
 from ..runtime.backends import OrtRunner, cached_onnx
-from ..runtime.detector import DEFAULT_DETECTOR
+from ..runtime.detector import DEFAULT_DETECTOR, MaxSize
 from .flops import count_macs
 from .hardware import cpu_info
 from .images import bench_images
+from .max_size import time_max_sizes
 from .peers import Scrfd, YuNet
 from .timing import median_ms, time_peer, time_pipeline
 from .training import training_images_per_s
@@ -61,6 +62,7 @@ class BenchConfig:
     train_sizes: tuple[int, ...] = (256, 128)
     train_batch: int = 8
     train_steps: int = 3
+    max_sizes: tuple[MaxSize, ...] = ()  # detector time per photo at each max_size (:mod:`.max_size`)
 
     @classmethod
     def quick(cls, images: list[Path], **overrides: Any) -> BenchConfig:
@@ -116,6 +118,11 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         "pipelines": rows,
         "peers": _peers(config, images, threads),
         "flops": _flops(det_module, lm_module, (width, height), rows, peak_used),
+        "max_sizes": time_max_sizes(
+            det_module, images, config.max_sizes, threads, config.repeats, config.warmup, config.yunet, config.scrfd
+        )
+        if config.max_sizes
+        else [],
         "training": [
             {
                 "width": config.train_width,

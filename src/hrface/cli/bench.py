@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ..io.files import atomic_write_text
 from ..runtime.detector import DEFAULT_DETECTOR
 from .export import check_output
+from .detect import parse_max_size
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--backends",
         default="torch,onnxruntime",
-        help=f"comma-separated rows out of {','.join(BENCH_BACKENDS)} (default torch,onnxruntime)",
+        help=f"comma-separated rows out of {','.join(BENCH_BACKENDS)} (default torch,onnxruntime), or none",
     )
     parser.add_argument("--int8-detector", type=Path, help="INT8 detector .onnx (hrface export --int8)")
     parser.add_argument("--int8-landmarker", type=Path, help="INT8 landmark .onnx (hrface export --int8)")
@@ -41,6 +42,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per image (default 10)")
     parser.add_argument("--max-images", type=int, default=8, help="at most this many images (default 8)")
     parser.add_argument("--no-training", action="store_true", help="skip the training-throughput line")
+    parser.add_argument(
+        "--max-sizes",
+        metavar="LIST",
+        help="also time the detector end to end per photo at each max_size, e.g. 480,640,960,1280,none (with "
+        "YuNet at the same sizes and SCRFD when given; use a large --size such as 1600x1200)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke test: small input, tiny HRNet, one run")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     parser.set_defaults(run=run)
@@ -50,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     options = {
         "detector": args.detector,
         "landmarker": args.landmarker,
-        "backends": tuple(b.strip() for b in args.backends.split(",") if b.strip()),
+        "backends": tuple(b.strip() for b in args.backends.split(",") if b.strip() not in ("", "none")),
         "int8_detector": args.int8_detector,
         "int8_landmarker": args.int8_landmarker,
         "yunet": args.yunet,
@@ -74,11 +81,20 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.no_training:
         config.train_sizes = ()
+    if args.max_sizes:
+        config.max_sizes = tuple(_max_size(v) for v in args.max_sizes.split(","))
     results = run_benchmark(config)
     print(format_report(results))
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _max_size(text: str) -> int | str | None:
+    try:
+        return parse_max_size(text.strip())
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"--max-sizes: {exc}") from None
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -34,7 +34,7 @@ def run_convert_pts(args: argparse.Namespace) -> int:
     landmarks = [face for folder in args.pts_dirs for face in read_300w_folder(folder, one_based=args.one_based)]
     samples = detection_samples_from_landmarks(landmarks)
     write_retinaface_labels(args.output, samples, args.image_root)
-    print(f"wrote {len(landmarks)} faces of {len(samples)} photos to {args.output}")
+    print(f"wrote {len(landmarks)} faces of {len(samples)} images to {args.output}")
     return 0
 
 

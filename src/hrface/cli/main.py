@@ -10,7 +10,17 @@ from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import HrfaceError, one_line
-from . import bench, data_tools, detect, export, models, train_detector, train_landmarks, widerface
+from . import (
+    bench,
+    data_tools,
+    detect,
+    eval_detector,
+    export,
+    models,
+    train_detector,
+    train_landmarks,
+    widerface,
+)
 from .records import detach_stdout
 
 
@@ -28,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_detector.add_parsers(commands)
     data_tools.add_parsers(commands)
     widerface.add_parsers(commands)
+    eval_detector.add_parser(commands)
     return parser
 
 

@@ -1,10 +1,14 @@
-"""``hrface train-detector``: train RetinaFace from a YAML config."""
+"""``hrface train-detector`` (train RetinaFace from a YAML config) and ``hrface pack-detection`` (its
+photos and faces as a small, self-contained training set)."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import shutil
+from pathlib import Path
 
+from ..errors import ConfigError
 from ..training.detection.config import load_detection_config
 from ..training.detection.sources import build_detection_samples
 from ..training.detection.trainer import train_detector
@@ -19,6 +23,21 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "configs/retinaface_mnet025_300w.yaml",
         run_train,
     )
+    p = commands.add_parser(
+        "pack-detection",
+        help="write a detector config's training and validation photos, downscaled, with their labels",
+        description="Read the config's sources, split and teacher faces, and write the photos to OUT_DIR/images/ "
+        "(JPEG or WebP, longer side at most --max-side) with OUT_DIR/train.txt and OUT_DIR/val.txt (RetinaFace "
+        "labels; teacher faces without keypoints), and a copy of the config's model.backbone_weights. Train from "
+        "it with format: retinaface sources, e.g. on a machine without the photos.",
+    )
+    p.add_argument("config", type=Path, help="detector training config (YAML)")
+    p.add_argument("output", type=Path, metavar="OUT_DIR", help="folder to write the pack into")
+    p.add_argument("--max-side", type=int, default=1024, help="longer photo side in pixels (default 1024)")
+    p.add_argument("--quality", type=int, default=90, help="JPEG / WebP quality, 1-100 (default 90)")
+    p.add_argument("--format", choices=("jpg", "webp"), default="jpg", help="image format (default jpg)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    p.set_defaults(run=run_pack)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -40,4 +59,21 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         kept = "not evaluated yet"
     print(f"epoch {epoch}, step {result['global_step']}; weights kept (model.safetensors): {kept}")
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from ..data.detection.pack import write_detection_pack
+
+    if not 1 <= args.quality <= 100:
+        raise ConfigError(f"--quality must be in [1, 100], got {args.quality}")
+    config = load_detection_config(args.config, args.set)
+    train_images, val_images = build_detection_samples(config)
+    written = write_detection_pack(args.output, train_images, val_images, args.max_side, args.quality, args.format)
+    if config.model.backbone_weights:  # the ImageNet backbone travels with the pack (a few MB)
+        shutil.copyfile(config.model.backbone_weights, args.output / Path(config.model.backbone_weights).name)
+    print(
+        f"wrote {written['photos']} images ({written['bytes'] / 2**20:.1f} MiB of images), {written['faces']} faces: "
+        f"{args.output}/train.txt ({len(train_images)} images), {args.output}/val.txt ({len(val_images)} images)"
+    )
     return 0

@@ -1,5 +1,5 @@
-"""Detector evaluation commands: ``hrface eval-widerface``, ``hrface predict-widerface`` (the WIDER FACE
-protocol) and ``hrface eval-detector`` (AP, recall and keypoint error on held-out annotated photos)."""
+"""The WIDER FACE protocol commands: ``hrface eval-widerface`` and ``hrface predict-widerface``
+(``hrface eval-detector``, on annotated photos, is :mod:`.eval_detector`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-from ..data.detection.convert import detection_samples_from_landmarks
-from ..data.landmarks import load_split, read_300w_folder
 from ..errors import ConfigError
-from ..evaluation.detection import DetectionMetrics, detection_table, evaluate_detections
 from ..evaluation.plots import plot_pr_curves
 from ..evaluation.widerface import evaluate_widerface_folder, format_prediction_file
 from ..io.files import atomic_write_text
-from ..io.image import read_image
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
 from .detect import add_max_size_argument, collect_images, progress_bar, record_for
@@ -56,25 +52,6 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     p.set_defaults(run=run_predict_widerface)
 
-    d = commands.add_parser(
-        "eval-detector",
-        help="box AP, recall and keypoint error of detectors on annotated (held-out) photos",
-        description="Run each detector on photos with 300W .pts annotations and compare them side by side: "
-        "box AP at IoU 0.5, recall and precision at --threshold, and the 5 keypoints' error (NME and the "
-        "fraction within 0.1) normalised by the inter-ocular distance. Ground-truth boxes and keypoints "
-        "are derived from the landmarks.",
-    )
-    d.add_argument("--model", action="append", required=True, help="detector name or checkpoint (repeatable)")
-    d.add_argument("--pts-dir", type=Path, nargs="+", action="extend", required=True, metavar="DIR",
-                   help="300W-style folders of images and .pts files")
-    d.add_argument("--split-file", type=Path, help="photo split JSON (e.g. runs/hrnet_w18_300w_split.json)")
-    d.add_argument("--subset", choices=("val", "train"), default="val", help="part of the split (default val)")
-    d.add_argument("--threshold", type=float, default=0.5, help="score threshold of recall and keypoints")
-    add_max_size_argument(d, "auto")
-    d.add_argument("--json", type=Path, metavar="OUT", help="write the metrics per model as JSON here")
-    d.add_argument("--device", default="cpu")
-    d.set_defaults(run=run_eval_detector)
-
 
 def run_eval_widerface(args: argparse.Namespace) -> int:
     result = evaluate_widerface_folder(args.pred_dir, args.gt_dir)
@@ -96,7 +73,9 @@ def run_predict_widerface(args: argparse.Namespace) -> int:
     if not args.images_dir.is_dir():
         raise ConfigError(f"{args.images_dir}: not a folder (expected IMAGES_DIR/EVENT/IMAGE.jpg)")
     # By default the original size (max_size None), as the published WIDER FACE figures are measured.
+    # Single pass (no coarse large-face pass), as the reference test_widerface.py.
     options = {"threshold": args.threshold, "nms_iou": args.nms, "max_size": args.max_size, "device": args.device}
+    options["large_faces"] = False
     detector = Detector(args.model, **options)
     analyzer = FaceAnalyzer(detector, landmarker=None)
     sources = collect_images([str(args.images_dir)])  # no image at all: a usage error
@@ -124,40 +103,3 @@ def run_predict_widerface(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if failures else 0
-
-
-def run_eval_detector(args: argparse.Namespace) -> int:
-    if not 0.0 <= args.threshold <= 1.0:
-        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
-    names = [str(m) for m in args.model]
-    if len(set(names)) < len(names):
-        raise ConfigError(f"--model {next(n for n in names if names.count(n) > 1)} is given twice")
-    samples = [sample for folder in args.pts_dir for sample in read_300w_folder(folder)]
-    if args.split_file:
-        train, val = load_split(args.split_file).apply(samples)
-        samples = val if args.subset == "val" else train
-    if not samples:
-        raise ConfigError(f"no annotated faces in the {args.subset} part of {args.split_file}")
-    photos = detection_samples_from_landmarks(samples)
-    # AP needs the low-score detections too; each detector at its default image size unless --max-size.
-    low = min(WIDER_MIN_SCORE, args.threshold)
-    options = {"threshold": low, "max_size": args.max_size, "device": args.device}
-    detectors = {str(m): Detector(m, **options) for m in args.model}
-    found: dict[str, list] = {name: [] for name in detectors}
-    for photo in photos:  # each photo is read once, for all models
-        image = read_image(photo.image)
-        for name, detector in detectors.items():
-            found[name].append(detector.detect(image))
-    results: dict[str, DetectionMetrics] = {
-        name: evaluate_detections(found[name], photos, score_threshold=args.threshold) for name in detectors
-    }
-    print(detection_table(results))
-    size = {"auto": "each detector's own --max-size auto", None: "original size"}.get(
-        args.max_size, f"longer side capped at {args.max_size} px"
-    )
-    print(f"ground truth: {sum(p.num_faces for p in photos)} faces in {len(photos)} photos ({size}); boxes mapped "
-          "from the landmarks, keypoints = eye centres, nose tip, mouth corners")
-    if args.json:
-        doc = {name: m.to_dict() for name, m in results.items()}
-        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
-    return 0

@@ -27,6 +27,13 @@ def box_iou(a: torch.Tensor, b: torch.Tensor, offset: float = 0.0) -> torch.Tens
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(inter.dtype).tiny), torch.zeros_like(inter))
 
 
+def box_sizes(boxes: np.ndarray) -> np.ndarray:
+    """(M,) size of xyxy boxes (M, 4): √(width × height), the side of the square of the same area (pixels; 0
+    for boxes without area). The size of a face in training (mosaics) and evaluation (size buckets)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.sqrt(np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None))
+
+
 def box_iou_numpy(a: np.ndarray, b: np.ndarray, offset: float = 0.0) -> np.ndarray:
     """IoU matrix (N, M) float64 between xyxy arrays a (N, 4) and b (M, 4); same rules as :func:`box_iou`."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)

@@ -18,6 +18,7 @@ from ..ops import decode_boxes, decode_landmarks, nms, prior_boxes
 from .backends import create_runner
 from .faces import Face
 from .inputs import image_batch
+from .large_faces import COARSE_SCORE_FACTOR, coarse_scale, merge_passes
 
 BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels, as in the reference training
 DEFAULT_DETECTOR = "hrface_retinaface_mnet025_300w"  # shipped in the package (model card beside the file)
@@ -56,6 +57,9 @@ class Detector:
             post-processing are the same for all.
         threads: intra-op threads of the backend (None: its default).
         batch_size: images per forward pass in :meth:`detect_batch`.
+        large_faces: when the network input's shorter side exceeds 768 px, also detect on the photo
+            downscaled to a 640-px shorter side: faces larger than the largest prior (512 px) come from
+            there, and the first pass's larger detections must be found there too (:mod:`.large_faces`).
 
     NMS uses the reference's inclusive-pixel area convention (``+1``) so results match the published
     pipeline. Calling a Detector returns a list of :class:`Face` without landmarks.
@@ -74,6 +78,7 @@ class Detector:
         backend: str = "auto",
         threads: int | None = None,
         batch_size: int = 8,
+        large_faces: bool = True,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
@@ -92,6 +97,7 @@ class Detector:
         self.top_k = top_k
         self.keep_top_k = keep_top_k
         self.batch_size = max(1, int(batch_size))
+        self.large_faces = bool(large_faces)
         self._mean = torch.tensor(BGR_MEAN, device=self.device).view(1, 3, 1, 1)
 
     @property
@@ -143,7 +149,37 @@ class Detector:
         at a time; images of other sizes form their own batches (no padding), so each result equals
         that of :meth:`detect` on the image alone.
         """
-        resized = [self.resize(image) for image in image_batch(images, rgb)]
+        images_bgr = image_batch(images, rgb)
+        resized = [self.resize(image) for image in images_bgr]
+        results = self._detect_resized(resized)
+        if not self.large_faces:
+            return results
+        coarse: dict[int, tuple[np.ndarray, float]] = {}
+        for i, (image, (_, scale)) in enumerate(zip(images_bgr, resized, strict=True)):
+            factor = coarse_scale(*image.shape[:2], scale)
+            if factor is not None:
+                h, w = image.shape[:2]
+                size = (max(1, round(w * factor)), max(1, round(h * factor)))
+                coarse[i] = (cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor)
+        low = self.threshold * COARSE_SCORE_FACTOR
+        for i, found in zip(coarse, self._detect_resized(list(coarse.values()), low), strict=True):
+            fine = results[i]
+            merged = merge_passes(
+                (fine.boxes, fine.scores, fine.keypoints),
+                (found.boxes, found.scores, found.keypoints),
+                resized[i][1],
+                coarse[i][1],
+                self.threshold,
+                self.keep_top_k,
+            )
+            results[i] = Detections(*merged)
+        return results
+
+    def _detect_resized(
+        self, resized: Sequence[tuple[np.ndarray, float]], threshold: float | None = None
+    ) -> list[Detections]:
+        """Detections of network-size images ``(image, scale)``, mapped back by ``scale``; same-size images
+        go through the network together. ``threshold`` replaces the detector's own score threshold."""
         groups: dict[tuple[int, int], list[int]] = {}
         for index, (image, _) in enumerate(resized):
             groups.setdefault(image.shape[:2], []).append(index)
@@ -153,7 +189,9 @@ class Detector:
                 chunk = indices[start : start + self.batch_size]
                 loc, logits, landm = self.runner(self.to_batch([resized[i][0] for i in chunk]))
                 for row, i in enumerate(chunk):
-                    results[i] = self.postprocess(loc[row], logits[row], landm[row], (h, w), resized[i][1])
+                    results[i] = self.postprocess(
+                        loc[row], logits[row], landm[row], (h, w), resized[i][1], threshold
+                    )
         return results  # type: ignore[return-value]
 
     def postprocess(
@@ -163,15 +201,17 @@ class Detector:
         landm: torch.Tensor,
         input_hw: tuple[int, int] | torch.Size,
         scale: float = 1.0,
+        threshold: float | None = None,
     ) -> Detections:
         """Raw outputs of one image (P, 4), (P, 2), (P, 10) for an input of ``input_hw`` → detections.
 
         Scores above ``threshold`` are kept, the best ``top_k`` go through NMS, ``keep_top_k`` survive;
-        coordinates are divided by ``scale`` to return to the original image.
+        coordinates are divided by ``scale`` to return to the original image. ``threshold`` replaces
+        ``self.threshold`` when given.
         """
         h, w = int(input_hw[0]), int(input_hw[1])
         scores = torch.softmax(logits.float(), dim=-1)[:, 1]
-        candidates = torch.nonzero(scores > self.threshold).squeeze(1)
+        candidates = torch.nonzero(scores > (self.threshold if threshold is None else threshold)).squeeze(1)
         if candidates.numel() > self.top_k:
             candidates = candidates[torch.topk(scores[candidates], self.top_k).indices]
         priors = prior_boxes(h, w).to(loc.device)[candidates]

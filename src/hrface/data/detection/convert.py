@@ -25,19 +25,23 @@ def detection_samples_from_landmarks(
     samples: Sequence[LandmarkSample],
     box_from_points: BoxFromPoints = WIDER_BOX_FROM_POINTS,
 ) -> list[DetectionSample]:
-    """One :class:`DetectionSample` per photo, holding all of its annotated faces.
+    """One :class:`DetectionSample` per image, holding all of its annotated faces.
 
-    Faces are grouped by :func:`~hrface.data.landmarks.split.photo_id` (photos in order of their first
-    face, faces in input order); the sample takes the image, photo id and subset of the photo's first
-    face. Each face's box is ``box_from_points(points)`` (xyxy pixels, not clipped to the image; the
-    landmark samples' own ``box`` is not used) and its keypoints are the 5-point summary of its layout
-    (68, 98, 29 or 19 points); faces with non-finite summary points get ``has_keypoints`` False.
+    Faces are grouped by their image file (images in order of their first face, faces in input order);
+    the sample's ``photo`` is the :func:`~hrface.data.landmarks.split.photo_id` and its subset those of
+    the image's first face. Several images can share a photo id: 300W's HELEN gives each face of a
+    photo its own, differently cropped image (``PHOTO_1.jpg``, ``PHOTO_2.jpg``), so its faces must stay
+    on their own images (grouping by photo put 87 HELEN faces on another crop's pixels), while a split by
+    photo keeps those images together. Each face's box is ``box_from_points(points)`` (xyxy pixels, not
+    clipped to the image; the landmark samples' own ``box`` is not used) and its keypoints are the 5-point
+    summary of its layout (68, 98, 29 or 19 points); faces with non-finite summary points get
+    ``has_keypoints`` False.
     """
-    groups: dict[str, list[LandmarkSample]] = {}
+    groups: dict[tuple[str, str], list[LandmarkSample]] = {}
     for sample in samples:
-        groups.setdefault(photo_id(sample), []).append(sample)
+        groups.setdefault((photo_id(sample), str(sample.image)), []).append(sample)
     out = []
-    for photo, faces in groups.items():
+    for (photo, _), faces in groups.items():
         boxes = [box_from_points(face.points) for face in faces]
         keypoints = [get_layout(len(face.points)).five_points(face.points) for face in faces]
         first = faces[0]

@@ -194,7 +194,7 @@ def augment(
     if _coin(rng):
         image, faces = mirror(image, faces)
     interpolation = INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))]
-    return to_network_input(image, image_size, interpolation), _normalised(faces, image.shape[0])
+    return to_network_input(image, image_size, interpolation), normalised_faces(faces, image.shape[0])
 
 
 def prepare(image: np.ndarray, faces: Faces, image_size: int = 640) -> tuple[np.ndarray, Faces]:
@@ -203,9 +203,10 @@ def prepare(image: np.ndarray, faces: Faces, image_size: int = 640) -> tuple[np.
     height, width = image.shape[:2]
     image, faces = crop(image, faces, np.array([0, 0, width, height]))
     image = pad_to_square(image)
-    return to_network_input(image, image_size), _normalised(faces, image.shape[0])
+    return to_network_input(image, image_size), normalised_faces(faces, image.shape[0])
 
 
-def _normalised(faces: Faces, side: int) -> Faces:
+def normalised_faces(faces: Faces, side: int) -> Faces:
+    """The faces with area, boxes and keypoints divided by ``side`` (the square input's side in pixels)."""
     faces = faces.with_area()
     return Faces(faces.boxes / side, faces.keypoints / side, faces.has_keypoints)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ...models.retinaface.model import BACKBONES
@@ -28,12 +29,15 @@ from ..yaml_config import (
     config_from_mapping,
     load_yaml_config,
     raise_failed,
+    resolve_path,
     training_checks,
 )
 from .loss import LOC_WEIGHT, NEG_POS_RATIO
 from .matching import IGNORE_BELOW, MATCH_THRESHOLD
+from .teacher import CACHE_MIN_SCORE, DEFAULT_MATCH_IOU, DEFAULT_THRESHOLD
 
 __all__ = [
+    "DetectionAugmentConfig",
     "DetectionDataConfig",
     "DetectionLossConfig",
     "DetectionModelConfig",
@@ -59,6 +63,12 @@ class DetectionDataConfig:
     (``split_file`` read if it exists, else written; ``val_fraction``, ``split_seed``), so that a
     detector and a landmark model sharing the split file hold out the same photos; ``retinaface``
     train sources are then all training data.
+
+    ``teacher``: a detector name or checkpoint path (e.g. the published WIDER FACE MobileNet-0.25). It
+    runs once over the training photos; its detections scoring at least ``teacher_threshold`` whose IoU
+    with every annotated face is below ``teacher_match_iou`` become extra training faces with a box and
+    no keypoints (:mod:`.teacher`). Its detections are cached in ``teacher_cache`` (JSON) when given.
+    Validation photos keep their annotation only.
     """
 
     train: list[SourceSpec] = field(default_factory=list)
@@ -66,6 +76,46 @@ class DetectionDataConfig:
     split_file: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
+    teacher: str | None = None
+    teacher_threshold: float = DEFAULT_THRESHOLD
+    teacher_match_iou: float = DEFAULT_MATCH_IOU
+    teacher_cache: str | None = None
+
+
+@dataclass
+class DetectionAugmentConfig:
+    """Small-face augmentation on top of the reference one (all off by default: ``mosaic_prob`` and
+    ``zoom_out_prob`` 0 train exactly as before, item for item).
+
+    Each training item is, with probability ``mosaic_prob``, a mosaic: a square canvas of ``image_size``
+    cut into ``g × g`` cells (``g`` drawn from ``mosaic_grids``), holding the item's photo and
+    ``g² − 1`` others drawn from the training set; with probability ``zoom_out_prob`` its photo alone on
+    the canvas (zoom-out); else the reference augmentation (:mod:`.augment`). In both canvas layouts
+    each photo is scaled so that one of its faces (drawn at random) is ``face_size`` pixels on the canvas
+    (log-uniform in [low, high], as √(width × height) of its box; never enlarged), and the part that fits
+    its cell is pasted at a random place on a mean-coloured background (:mod:`.mosaic`). Faces under
+    ``min_face`` pixels on the canvas are dropped (background). The photos and every random choice come
+    from the item's ``(seed, epoch, index)`` generator, so exact resume still holds.
+    """
+
+    mosaic_prob: float = 0.0
+    mosaic_grids: list[int] = field(default_factory=lambda: [2, 3, 4])
+    zoom_out_prob: float = 0.0
+    face_size: list[float] = field(default_factory=lambda: [10.0, 100.0])
+    min_face: float = 8.0
+
+    def checks(self) -> list[tuple[bool, str]]:
+        """``(ok, message)`` checks of the section."""
+        low_high = len(self.face_size) == 2 and 0 < self.face_size[0] <= self.face_size[1]
+        return [
+            (
+                min(self.mosaic_prob, self.zoom_out_prob) >= 0 and self.mosaic_prob + self.zoom_out_prob <= 1,
+                "augmentation.mosaic_prob and zoom_out_prob must be non-negative with a sum of at most 1",
+            ),
+            (bool(self.mosaic_grids) and min(self.mosaic_grids) >= 1, "augmentation.mosaic_grids: whole numbers >= 1"),
+            (low_high, f"augmentation.face_size must be [low, high] pixels with 0 < low <= high, got {self.face_size}"),
+            (self.min_face >= 0, "augmentation.min_face must be non-negative"),
+        ]
 
 
 # Which epoch's weights a run keeps: metric → higher is better (None: the last epoch).
@@ -130,6 +180,7 @@ class DetectionTrainConfig:
     data: DetectionDataConfig = field(default_factory=DetectionDataConfig)
     model: DetectionModelConfig = field(default_factory=DetectionModelConfig)
     image_size: int = 640
+    augmentation: DetectionAugmentConfig = field(default_factory=DetectionAugmentConfig)
     optimizer: DetectionOptimizerConfig = field(default_factory=DetectionOptimizerConfig)
     schedule: DetectionScheduleConfig = field(default_factory=DetectionScheduleConfig)
     loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
@@ -159,7 +210,14 @@ class DetectionTrainConfig:
                     "model.weights and model.backbone_weights both set; keep one",
                 ),
                 *training_checks(c),
+                *c.augmentation.checks(),
                 (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
+                (
+                    CACHE_MIN_SCORE <= c.data.teacher_threshold <= 1,
+                    f"data.teacher_threshold must be in [{CACHE_MIN_SCORE}, 1] (the cache keeps scores from "
+                    f"{CACHE_MIN_SCORE}), got {c.data.teacher_threshold}",
+                ),
+                (0 < c.data.teacher_match_iou <= 1, "data.teacher_match_iou must be in (0, 1]"),
             ]
         )
 
@@ -169,8 +227,12 @@ def detection_config_from_dict(
 ) -> DetectionTrainConfig:
     """The config of a nested mapping (defaults for missing keys), relative paths resolved against
     ``base_dir`` when given; :class:`ConfigError` names an unknown or mistyped key."""
-    paths = ("data.split_file", "model.backbone_weights", "model.weights", "output_dir")
-    return config_from_mapping(DetectionTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
+    paths = ("data.split_file", "data.teacher_cache", "model.backbone_weights", "model.weights", "output_dir")
+    config = config_from_mapping(DetectionTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
+    teacher = config.data.teacher
+    if base_dir is not None and teacher and Path(teacher).suffix:  # a checkpoint path, not a registry name
+        config.data.teacher = resolve_path(base_dir, teacher)
+    return config
 
 
 def load_detection_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> DetectionTrainConfig:

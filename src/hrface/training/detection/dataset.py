@@ -12,6 +12,9 @@ An item is ``(image, targets)``:
 Randomness is a :class:`numpy.random.Generator` seeded from ``(seed, epoch, index)`` only
 (:func:`hrface.training.landmarks.dataset.sample_rng`): an item is the same in every run, whatever
 the number of DataLoader workers. Call :meth:`DetectionTrainDataset.set_epoch` before each epoch.
+With an ``augmentation`` config, that generator first decides the item's layout (reference
+augmentation, zoom-out or mosaic: :func:`~.mosaic.choose_grid`) and, for a mosaic, which other
+training photos join it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from ...data.detection.samples import DetectionSample
 from ...io.image import read_image
 from ..landmarks.dataset import sample_rng
 from .augment import Faces, augment, prepare
+from .config import DetectionAugmentConfig
 from .matching import TARGET_COLUMNS
+from .mosaic import CanvasOptions, augment_canvas, choose_grid
 
 
 def target_rows(faces: Faces) -> np.ndarray:
@@ -49,10 +54,17 @@ class DetectionTrainDataset(Dataset):
         train: apply the random augmentation of :func:`~.augment.augment`; else only pad to square,
             resize (linear) and subtract the mean (:func:`~.augment.prepare`).
         seed: base seed of the augmentation.
+        augmentation: mosaic / zoom-out options (:class:`~.config.DetectionAugmentConfig`); None or its
+            defaults: the reference augmentation only.
     """
 
     def __init__(
-        self, samples: Sequence[DetectionSample], image_size: int = 640, train: bool = True, seed: int = 0
+        self,
+        samples: Sequence[DetectionSample],
+        image_size: int = 640,
+        train: bool = True,
+        seed: int = 0,
+        augmentation: DetectionAugmentConfig | None = None,
     ) -> None:
         if image_size <= 0:
             raise ValueError(f"image_size must be positive, got {image_size}")
@@ -61,6 +73,9 @@ class DetectionTrainDataset(Dataset):
         self.train = bool(train)
         self.seed = int(seed)
         self.epoch = 0
+        self.augmentation = augmentation or DetectionAugmentConfig()
+        a = self.augmentation
+        self.canvas_options = CanvasOptions((a.face_size[0], a.face_size[1]), a.min_face, jitter=True)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation of epoch ``epoch`` (set before the DataLoader iterator is created)."""
@@ -70,15 +85,24 @@ class DetectionTrainDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        sample = self.samples[index]
-        image = read_image(sample.image)
-        faces = Faces.of(sample)
-        if self.train:
-            rng = sample_rng(self.seed, self.epoch, index)
-            net_input, faces = augment(image, faces, rng, self.image_size)
+        if not self.train:
+            net_input, faces = prepare(*self._photo(index), self.image_size)
+            return torch.from_numpy(net_input), torch.from_numpy(target_rows(faces))
+        rng = sample_rng(self.seed, self.epoch, index)
+        a = self.augmentation
+        grid = choose_grid(rng, a.mosaic_prob, a.zoom_out_prob, a.mosaic_grids)
+        if grid is None:
+            net_input, faces = augment(*self._photo(index), rng, self.image_size)
         else:
-            net_input, faces = prepare(image, faces, self.image_size)
+            others = rng.integers(len(self.samples), size=grid * grid - 1)
+            chosen = np.concatenate([[index], others])[rng.permutation(grid * grid)]
+            photos = [self._photo(int(i)) for i in chosen]
+            net_input, faces = augment_canvas(photos, rng, self.image_size, grid, self.canvas_options)
         return torch.from_numpy(net_input), torch.from_numpy(target_rows(faces))
+
+    def _photo(self, index: int) -> tuple[np.ndarray, Faces]:
+        sample = self.samples[index]
+        return read_image(sample.image), Faces.of(sample)
 
 
 def detection_collate(

@@ -10,6 +10,7 @@ from ..landmarks import SAMPLE_READERS, build_samples, read_source
 from ..landmarks.config import DataConfig, LandmarkTrainConfig
 from ..yaml_config import SourceSpec
 from .config import DetectionDataConfig, DetectionTrainConfig
+from .teacher import with_teacher_targets
 
 DetectionReader = Callable[[SourceSpec], list[DetectionSample]]
 
@@ -39,8 +40,19 @@ def _check_format(spec: SourceSpec) -> None:
 
 
 def build_detection_samples(config: DetectionTrainConfig) -> tuple[list[DetectionSample], list[DetectionSample]]:
-    """``(train, val)`` images of ``config.data`` (rules in :class:`~.config.DetectionDataConfig`)."""
+    """``(train, val)`` images of ``config.data`` (rules in :class:`~.config.DetectionDataConfig`), the
+    teacher's extra faces added to the training images when ``data.teacher`` is set."""
+    train, val = _annotated_samples(config.data)
     data = config.data
+    if data.teacher:
+        train, report = with_teacher_targets(
+            train, data.teacher, data.teacher_threshold, data.teacher_match_iou, data.teacher_cache
+        )
+        print(report.describe())
+    return train, val
+
+
+def _annotated_samples(data: DetectionDataConfig) -> tuple[list[DetectionSample], list[DetectionSample]]:
     if not data.train:
         raise ConfigError("data.train lists no sample sources")
     for spec in (*data.train, *data.val):

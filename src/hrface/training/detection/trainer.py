@@ -6,6 +6,9 @@ Files in ``config.output_dir``: ``last.pt`` / ``best.pt`` (full training state),
 …, "max_size": …}``, loadable with :func:`hrface.models.registry.create_model` and :class:`hrface.Detector`),
 ``metrics.csv`` (:data:`METRIC_FIELDS`) and ``tensorboard/``.
 
+On CUDA the model runs in channels-last layout under bfloat16 autocast (the loss, prior matching and
+decoding in float32) with pinned-memory loader workers; on the CPU everything stays float32.
+
 Exact resume: the image order of epoch ``e`` is drawn from ``(seed, e)`` and each image's
 augmentation from ``(seed, e, index)`` (:class:`~.dataset.DetectionTrainDataset`); RetinaFace has no
 dropout.  A resumed run therefore replays the uninterrupted one bitwise on CPU (same thread count).
@@ -32,12 +35,14 @@ from ...runtime.device import resolve_device
 from ..common import (
     EpochLoop,
     EpochSampler,
+    autocast,
     epoch_loader,
     run_epochs,
     run_result,
     seed_all,
     show_progress,
     start_run,
+    to_device,
     train_steps,
 )
 from ..yaml_config import config_to_dict
@@ -119,15 +124,19 @@ def train_detector(
     if config.model.weights and not resume:
         load_weights(model, read_state_dict(config.model.weights), source=config.model.weights)
     model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
     optimizer, scheduler, state = start_run(model, config, resume)
-    train_set = DetectionTrainDataset(train_samples, config.image_size, train=True, seed=config.seed)
+    train_set = DetectionTrainDataset(train_samples, config.image_size, True, config.seed, config.augmentation)
     val_set = DetectionTrainDataset(val_samples, config.image_size, train=False, seed=config.seed)
     priors = prior_boxes(config.image_size, config.image_size).to(device)
     show = show_progress(progress)
 
     def loss_fn(batch: tuple[torch.Tensor, list[torch.Tensor]]) -> tuple[torch.Tensor, int, dict[str, float]]:
         images, targets = batch
-        loss = targets_loss(model(images.to(device, non_blocking=True)), targets, priors, config, device)
+        with autocast(device):
+            outputs = model(to_device(images, device))
+        loss = targets_loss(outputs, targets, priors, config, device)
         return loss.total, len(images), loss.parts()
 
     def train_epoch() -> bool:
@@ -212,7 +221,8 @@ def evaluate(
     side = config.image_size
     for batch in epoch_loader(dataset, config.batch_size, config.workers, device, None, detection_collate):
         images, targets = batch
-        loc, logits, landm = model(images.to(device))
+        with autocast(device):
+            loc, logits, landm = (out.float() for out in model(to_device(images, device)))
         loss = targets_loss((loc, logits, landm), targets, priors, config, device)
         n = len(images)
         sums["val_loss"] += loss.total.item() * n

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The detector ablation of issue 11, one lever at a time, on the CPU.  Every row trains
+# configs/retinaface_mnet025_v2.yaml (300W AFW + HELEN train, ImageNet backbone, SGD, 80 epochs at 320 px)
+# with some levers switched off, then scores the kept weights at max_size 480, 640, 960 and 1280 (to choose
+# the default max_size from recall against time, see hrface bench --max-sizes): the held-out photos (large
+# faces), the 100-image small-face test made from them, and the 3 WIDER FACE training samples.
+#
+#   bash scripts/detector_ablation.sh ROW [ROW ...]
+#     base      the shipped recipe on the corrected data (no mosaic, no teacher)
+#     mosaic    + mosaics and zoom-outs
+#     teacher   + the teacher's unannotated faces (box only)
+#     both      + both (= configs/retinaface_mnet025_v2.yaml)
+#     both640   both at 640 px (max_size 960)
+#     long      both, 160 epochs (lr steps at the same fractions of the run)
+# Results: runs/det_ablation/ROW/{metrics.csv,model.safetensors,val.json,small_faces.json,wider.json}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hrface=${HRFACE:-.venv/bin/hrface}
+config=configs/retinaface_mnet025_v2.yaml
+no_mosaic=(--set augmentation.mosaic_prob=0 --set augmentation.zoom_out_prob=0)
+no_teacher=(--set data.teacher=null)
+sizes=(--max-size 480 640 960 1280 --threads 1)
+pts=(--pts-dir ../shared/data/300w/afw ../shared/data/300w/helen_train --split-file runs/hrnet_w18_300w_split.json)
+for row in "$@"; do
+  case $row in
+    base) extra=("${no_mosaic[@]}" "${no_teacher[@]}") ;;
+    mosaic) extra=("${no_teacher[@]}") ;;
+    teacher) extra=("${no_mosaic[@]}") ;;
+    both) extra=() ;;
+    both640) extra=(--set image_size=640) ;;
+    long) extra=(--set schedule.epochs=160 --set "schedule.lr_steps=[122, 140]") ;;
+    *) echo "unknown row $row" >&2; exit 2 ;;
+  esac
+  out=runs/det_ablation/$row
+  resume=(); [[ -f $out/last.pt ]] && resume=(--resume)
+  $hrface train-detector $config -q --output-dir "$out" "${extra[@]}" "${resume[@]}"
+  model=$out/model.safetensors
+  $hrface eval-detector --model "$model" "${pts[@]}" "${sizes[@]}" --json "$out/val.json" > "$out/val.txt"
+  $hrface eval-detector --model "$model" "${pts[@]}" --small-faces 100 --seed 0 "${sizes[@]}" \
+      --json "$out/small_faces.json" > "$out/small_faces.txt"
+  $hrface eval-detector --model "$model" "${sizes[@]}" \
+      --wider-gt ../shared/data/widerface/train_samples/wider_face_train_bbx_gt_samples.txt \
+      --json "$out/wider.json" > "$out/wider.txt"
+done

@@ -1,0 +1,185 @@
+"""``hrface eval-detector``: detectors side by side on annotated photos (box AP, recall, keypoint error, recall
+by face size), on held-out 300W photos, on a small-face test made from them, or on WIDER FACE boxes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data.detection import DetectionSample, read_wider_bbx_gt
+from ..data.detection.convert import detection_samples_from_landmarks
+from ..data.landmarks import load_split, read_300w_folder
+from ..errors import ConfigError
+from ..evaluation.detection import DetectionMetrics, detection_table, evaluate_detections, size_table
+from ..evaluation.small_faces import CANVAS, save_small_face_test, small_face_test
+from ..io.files import atomic_write_text
+from ..io.image import read_image
+from ..runtime.detector import DEFAULT_MAX_SIZE, Detector
+from .detect import parse_max_size
+from .widerface import WIDER_MIN_SCORE
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    d = commands.add_parser(
+        "eval-detector",
+        help="box AP, recall (also by face size) and keypoint error of detectors on annotated photos",
+        description="Run each detector on annotated photos and compare them side by side: box AP at IoU 0.5, "
+        "recall and precision at --threshold, the 5 keypoints' error (NME and the fraction within 0.1) "
+        "normalised by the inter-ocular distance, and recall and keypoint NME by face size (< 24, 24-48, "
+        "48-96, >= 96 px). Ground truth: 300W .pts folders (boxes and keypoints derived from the landmarks), "
+        "optionally turned into a small-face test (--small-faces), or a WIDER FACE box file (--wider-gt).",
+    )
+    truth = d.add_mutually_exclusive_group(required=True)
+    truth.add_argument(
+        "--pts-dir",
+        type=Path,
+        nargs="+",
+        action="extend",
+        metavar="DIR",
+        help="300W-style folders of images and .pts files",
+    )
+    truth.add_argument(
+        "--wider-gt",
+        type=Path,
+        metavar="FILE",
+        help="a wider_face_*_bbx_gt.txt file (boxes only; images relative to its folder)",
+    )
+    d.add_argument("--model", action="append", default=[], help="detector name or checkpoint (repeatable)")
+    d.add_argument("--yunet", type=Path, metavar="ONNX", help="also evaluate YuNet (peer) at the same --max-size")
+    d.add_argument("--scrfd", type=Path, metavar="ONNX", help="also evaluate SCRFD-0.5GF (peer; fixed 640x640 input)")
+    d.add_argument("--split-file", type=Path, help="photo split JSON (e.g. runs/hrnet_w18_300w_split.json)")
+    d.add_argument("--subset", choices=("val", "train"), default="val", help="part of the split (default val)")
+    d.add_argument(
+        "--small-faces",
+        type=int,
+        metavar="N",
+        help=f"evaluate on N mosaics ({CANVAS[0]}x{CANVAS[1]} px) of the selected photos, scaled down so "
+        "that their faces are 12-200 px (reproducible: see hrface.evaluation.small_faces)",
+    )
+    d.add_argument("--seed", type=int, default=0, help="seed of the small-face test (default 0)")
+    d.add_argument(
+        "--save-test", type=Path, metavar="DIR", help="also write the small-face test images and their label.txt here"
+    )
+    d.add_argument("--threshold", type=float, default=0.5, help="score threshold of recall and keypoints")
+    d.add_argument(
+        "--max-size",
+        type=parse_max_size,
+        nargs="+",
+        default=["auto"],
+        metavar="PX|auto|none",
+        help="longer side above which photos are downscaled for detection; several values give one row "
+        "per detector and size (default auto: each detector's own)",
+    )
+    d.add_argument(
+        "--single-pass",
+        action="store_true",
+        help="no coarse large-face pass (hrface.runtime.large_faces), as the reference pipeline",
+    )
+    d.add_argument("--threads", type=int, help="intra-op threads of each detector (default: the backend's)")
+    d.add_argument("--json", type=Path, metavar="OUT", help="write the metrics per row as JSON here")
+    d.add_argument("--device", default="cpu")
+    d.set_defaults(run=run_eval_detector)
+
+
+def run_eval_detector(args: argparse.Namespace) -> int:
+    _check(args)
+    photos, description = _ground_truth(args)
+    detectors = _detectors(args)
+    found: dict[str, list[Any]] = {name: [] for name in detectors}
+    truths = []
+    count = len(photos) if args.small_faces is None else args.small_faces
+    for image, truth in tqdm(_images(photos, args), total=count, unit="img", disable=not sys.stderr.isatty()):
+        truths.append(truth)
+        for name, detector in detectors.items():
+            found[name].append(detector.detect(image))
+    results: dict[str, DetectionMetrics] = {
+        name: evaluate_detections(found[name], truths, score_threshold=args.threshold) for name in detectors
+    }
+    print(detection_table(results))
+    print()
+    print(size_table(results))
+    print(f"ground truth: {sum(t.num_faces for t in truths)} faces in {len(truths)} images ({description})")
+    if args.json:
+        atomic_write_text(args.json, json.dumps({name: m.to_dict() for name, m in results.items()}, indent=2) + "\n")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
+    names = [str(m) for m in args.model]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"--model {next(n for n in names if names.count(n) > 1)} is given twice")
+    if not names and not (args.yunet or args.scrfd):
+        raise ConfigError("give at least one --model (or a peer: --yunet, --scrfd)")
+    if args.small_faces is not None and (args.wider_gt or args.small_faces < 1):
+        raise ConfigError("--small-faces N needs N >= 1 and --pts-dir photos")
+    if args.save_test and args.small_faces is None:
+        raise ConfigError("--save-test writes the small-face test: give --small-faces N too")
+
+
+def _ground_truth(args: argparse.Namespace) -> tuple[list[DetectionSample], str]:
+    """The annotated photos and a one-line description of the test."""
+    if args.wider_gt:
+        photos = read_wider_bbx_gt(args.wider_gt, check_images=True)
+        return photos, f"WIDER FACE boxes of {args.wider_gt}, original size"
+    samples = [sample for folder in args.pts_dir for sample in read_300w_folder(folder)]
+    if args.split_file:
+        train, val = load_split(args.split_file).apply(samples)
+        samples = val if args.subset == "val" else train
+    if not samples:
+        raise ConfigError(f"no annotated faces in the {args.subset} part of {args.split_file}")
+    photos = detection_samples_from_landmarks(samples)
+    origin = f"the {args.subset} photos of {args.split_file}" if args.split_file else "the photos"
+    if args.small_faces is None:
+        return photos, f"{origin}; boxes mapped from the landmarks, keypoints = eye centres, nose tip, mouth corners"
+    if args.save_test:
+        labels = save_small_face_test(args.save_test, photos, args.small_faces, args.seed)
+        print(f"small-face test written to {labels}", file=sys.stderr)
+    return photos, f"small-face test: {args.small_faces} mosaics (seed {args.seed}) of {len(photos)} of {origin}"
+
+
+def _images(photos: list[DetectionSample], args: argparse.Namespace) -> Iterator[tuple[np.ndarray, Any]]:
+    if args.small_faces is not None:
+        yield from small_face_test(photos, args.small_faces, args.seed)
+    else:
+        for photo in photos:  # each photo is read once, for all detectors
+            yield read_image(photo.image), photo
+
+
+def _detectors(args: argparse.Namespace) -> dict[str, Any]:
+    """Row name → detector (hrface detectors, then peers), one per detector and ``--max-size`` value."""
+    from ..benchmark.peers import scrfd_detector, yunet_detector
+
+    if args.yunet and args.threads:
+        import cv2
+
+        cv2.setNumThreads(args.threads)
+
+    # AP needs the low-score detections too.
+    low = min(WIDER_MIN_SCORE, args.threshold)
+    sizes = list(dict.fromkeys(args.max_size))
+    several = len(sizes) > 1
+    out: dict[str, Any] = {}
+    for size in sizes:
+        for model in args.model:
+            options = {"threshold": low, "max_size": size, "device": args.device, "threads": args.threads}
+            detector = Detector(model, **options, large_faces=not args.single_pass)
+            out[_row(str(model), detector.max_size, several)] = detector
+        if args.yunet:  # 'auto': hrface's size for detectors that record none
+            cap = DEFAULT_MAX_SIZE if size == "auto" else size
+            out[_row("YuNet", cap, several)] = yunet_detector(args.yunet, cap, low)
+    if args.scrfd:
+        out["SCRFD-0.5GF (640x640)"] = scrfd_detector(args.scrfd, low, args.threads)
+    return out
+
+
+def _row(name: str, max_size: int | None, with_size: bool) -> str:
+    return f"{name} @{max_size or 'none'}" if with_size else name
