@@ -10,8 +10,8 @@ from ..benchmark import BENCH_BACKENDS, BenchConfig, format_report, run_benchmar
 from ..errors import ConfigError
 from ..io.files import atomic_write_text
 from ..runtime.detector import DEFAULT_DETECTOR
-from .export import check_output
 from .detect import parse_max_size
+from .export import check_output
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
