@@ -54,7 +54,7 @@ def test_every_stage_accepts_what_the_analyzer_accepts(analyzer, lenna) -> None:
             np.testing.assert_allclose(got[0].landmarks, expected[0].landmarks, atol=1e-3, err_msg=name)
         np.testing.assert_allclose(analyzer.detector.detect(image).boxes, [expected[0].box], atol=1e-3)
         np.testing.assert_allclose(analyzer.detector.detect_batch([image])[0].boxes, [expected[0].box], atol=1e-3)
-        points, _ = analyzer.landmarker.predict(image, reference[0].box[None])
+        points, _ = analyzer.landmarker.predict(image, reference[0].box[None], reference[0].keypoints[None])
         np.testing.assert_allclose(points[0], reference[0].landmarks, atol=0.5, err_msg=name)
     # A float [0, 1] image finds the face (it found none before), grey too.
     np.testing.assert_allclose(analyzer.analyze(lenna.astype(np.float64) / 255)[0].box, reference[0].box, atol=0.5)

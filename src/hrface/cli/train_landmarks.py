@@ -70,8 +70,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--flip", action="store_true", help="test-time flip averaging (Landmarker(flip=True))")
     e.add_argument(
         "--align",
-        action="store_true",
-        help="level each detector-box crop by the detector's eye keypoints (Landmarker(align=True))",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="level each detector-box crop by the detector's eye keypoints (Landmarker(align=...); default on)",
     )
     e.add_argument(
         "--rotate",

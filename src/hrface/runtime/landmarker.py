@@ -66,6 +66,8 @@ class Landmarker:
         align: when :meth:`predict` gets the detector's 5 keypoints, turn each crop about its centre so
             that the line through the two eye keypoints is level (as MediaPipe turns its face-mesh
             region): a tilted head reaches the model upright.  Without keypoints crops stay upright.
+            On by default: on the held-out 300W faces it lowered the NME upright (6.55 → 6.48 %) and on
+            photos rotated by ±30° (10.16 → 7.38 %), and it adds no work (the same affine warp).
     """
 
     def __init__(
@@ -79,7 +81,7 @@ class Landmarker:
         backend: str = "auto",
         threads: int | None = None,
         flip: bool = False,
-        align: bool = False,
+        align: bool = True,
     ) -> None:
         if decode not in DECODE_METHODS:
             raise ConfigError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
