@@ -115,8 +115,10 @@ def run_pack(args: argparse.Namespace) -> int:
     train_samples, val_samples = build_samples(config)
     index = write_pack(args.output, train_samples, val_samples, args.size, args.context)
     total = sum(f.stat().st_size for f in args.output.iterdir() if f.is_file())
-    print(f"packed {len(train_samples)} training and {len(val_samples)} validation faces into {index.parent} "
-          f"({total / 1e6:.1f} MB)")
+    print(
+        f"packed {len(train_samples)} training and {len(val_samples)} validation faces into {index.parent} "
+        f"({total / 1e6:.1f} MB)"
+    )
     return 0
 
 
@@ -128,14 +130,20 @@ def run_eval(args: argparse.Namespace) -> int:
     config.data.detector = None  # evaluation takes the boxes itself (below)
     train_samples, val_samples = build_samples(config)
     samples = val_samples if args.split == "val" else train_samples
-    rotations = tempfile.TemporaryDirectory(prefix="hrface-rotated-")
-    if args.rotate:
-        samples = [
-            face
-            for k, angle in enumerate(args.rotate)
-            for face in rotated_samples(samples, angle, Path(rotations.name) / str(k))
-        ]
-        print(f"rotated in-plane by {', '.join(f'{a:g}' for a in args.rotate)} degrees: {len(samples)} faces")
+    with tempfile.TemporaryDirectory(prefix="hrface-rotated-") as rotations:  # rotated copies, if any
+        if args.rotate:
+            samples = [
+                face
+                for k, angle in enumerate(args.rotate)
+                for face in rotated_samples(samples, angle, Path(rotations) / str(k))
+            ]
+            print(f"rotated in-plane by {', '.join(f'{a:g}' for a in args.rotate)} degrees: {len(samples)} faces")
+        evaluate_faces(args, samples, detector_name, config.data.detector_threshold)
+    return 0
+
+
+def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str | None, threshold: float) -> None:
+    """Run the landmark model (and any peers) on ``samples`` from each kind of box; print, plot, write."""
     landmarker = Landmarker(args.model, device=args.device, flip=args.flip, align=args.align)
     layout = get_layout(landmarker.num_landmarks)
     gt = np.stack([s.points for s in samples])
@@ -144,7 +152,7 @@ def run_eval(args: argparse.Namespace) -> int:
     box_sets: dict[str, list[np.ndarray | None]] = {}
     mapping, det_keypoints = None, None
     if args.boxes != "gt":
-        detector = Detector(detector_name, threshold=config.data.detector_threshold, device=args.device)
+        detector = Detector(detector_name, threshold=threshold, device=args.device)
         det, det_keypoints = detector_faces(samples, detector)
         box_sets["detector"] = det
         mapping = BoxFromPoints.fit_matched(samples, det)
@@ -182,5 +190,3 @@ def run_eval(args: argparse.Namespace) -> int:
         plot_ced(curves, args.plot, threshold=0.10, title=f"CED, inter-ocular NME ({args.split})")
     if args.output:
         atomic_write_text(args.output, json.dumps(results, indent=2))
-    rotations.cleanup()
-    return 0

@@ -70,7 +70,9 @@ def detector_faces(
 ) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
     """The matched detection's box (4,) and keypoints (5, 2) for each sample, None where it was missed."""
     found = detect_and_match_faces(samples, detections_of(detector))
-    return [f and f[0] for f in found], [f and f[1] for f in found]
+    boxes = [None if face is None else face[0] for face in found]
+    keypoints = [None if face is None else face[1] for face in found]
+    return boxes, keypoints
 
 
 def peer_box_sets(
