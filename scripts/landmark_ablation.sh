@@ -15,10 +15,12 @@ hrface=${HRFACE:-.venv/bin/hrface}
 config=configs/hrnet_w18_300w_v2.yaml
 schedule=(--set schedule.epochs=12 --set "schedule.lr_steps=[8, 11]" --set optimizer.lr=1e-3
           --set model.weights=null --set precise_bn=0)
-base=(--set loss=mse --set augmentation.rotation=30 --set augmentation.rotation_prob=0.6
-      --set augmentation.box_shift=0 --set augmentation.color=0 --set augmentation.blur_prob=0
-      --set augmentation.jpeg_prob=0 --set augmentation.occlusion_prob=0)
+# The reference recipe: every lever of the config switched off (the row "all" keeps the config's levers).
+reference=(--set loss=mse --set augmentation.rotation=30 --set augmentation.rotation_prob=0.6
+           --set augmentation.box_shift=0 --set augmentation.color=0 --set augmentation.blur_prob=0
+           --set augmentation.jpeg_prob=0 --set augmentation.occlusion_prob=0)
 for row in "$@"; do
+  base=("${reference[@]}")
   case $row in
     base) extra=() ;;
     awing) extra=(--set loss=awing) ;;
@@ -34,7 +36,4 @@ for row in "$@"; do
   $hrface train-landmarks $config -q --output-dir "$out" "${schedule[@]}" "${base[@]}" "${extra[@]}" "${resume[@]}"
   $hrface eval-landmarks $config --model "$out/model.safetensors" --boxes detector --align \
       --rotate -30 --rotate 30 -o "$out/rot30.json" > "$out/rot30.txt"
-  base=(--set loss=mse --set augmentation.rotation=30 --set augmentation.rotation_prob=0.6
-        --set augmentation.box_shift=0 --set augmentation.color=0 --set augmentation.blur_prob=0
-        --set augmentation.jpeg_prob=0 --set augmentation.occlusion_prob=0)
 done

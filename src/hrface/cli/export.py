@@ -10,7 +10,7 @@ from ..errors import ConfigError, OutputError
 from ..export import export_onnx, quantize_int8
 from ..export.onnx_export import model_kind
 from ..export.quantize import calibration_images, detector_batches, int8_output_error, landmark_batches
-from ..io.files import check_writable_file
+from ..io.files import atomic_write_bytes, check_writable_file
 from ..models.registry import create_model
 from ..runtime.detector import DEFAULT_DETECTOR
 
@@ -62,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
         batches = list(landmark_batches(model, args.detector, images))
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(model, Path(tmp) / "fp32.onnx")
+        int8 = quantize_int8(fp32, Path(tmp) / "int8.onnx", batches)
         if model_kind(model) == "hrnet":
-            check_landmark_int8(fp32, Path(tmp) / "int8.onnx", batches, args.model)
-        quantize_int8(fp32, args.output, batches)
-        error = int8_output_error(fp32, args.output, batches)
+            check_landmark_int8(fp32, int8, batches, args.model)
+        error = int8_output_error(fp32, int8, batches)
+        atomic_write_bytes(args.output, int8.read_bytes())  # only a model that passed the checks is written
     print(f"wrote {args.output} (INT8, calibrated on {len(images)} images)")
     print(f"INT8 vs fp32 on the calibration inputs: largest output difference {100 * error:.1f} % of the fp32 range"
           + ("; check its accuracy before use (python -m hrface.benchmark.accuracy)" if error > 0.1 else ""))
@@ -80,16 +81,15 @@ def check_output(path: Path) -> None:
         raise OutputError.cannot_write(path, exc) from None
 
 
-def check_landmark_int8(fp32: Path, trial: Path, batches: list, model_name: str) -> None:
+def check_landmark_int8(fp32: Path, int8: Path, batches: list, model_name: str) -> None:
     """Refuse (:class:`ConfigError`) an INT8 landmark model whose points move by more than
     :data:`MAX_INT8_POINT_SHIFT` of the crop side on the calibration faces, with the measured shift."""
     import numpy as np
 
     from ..benchmark.int8_layers import point_shift
 
-    quantize_int8(fp32, trial, batches)
     batch = np.concatenate(batches)
-    shift = float(point_shift(fp32, trial, batch).mean())
+    shift = float(point_shift(fp32, int8, batch).mean())
     side = batch.shape[-1]
     if shift > MAX_INT8_POINT_SHIFT * side:
         raise ConfigError(

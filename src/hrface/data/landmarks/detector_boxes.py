@@ -18,7 +18,7 @@ import numpy as np
 
 from ...io.image import read_image
 from ...landmarks.layouts import get_layout
-from .samples import LandmarkSample, box_from_points
+from .samples import LandmarkSample, box_from_points, indices_by_image
 
 # A detection matches an annotated face when its 5 keypoints lie, on average, within this fraction
 # of the face's inter-ocular distance from the 5 keypoints derived from the annotation.
@@ -150,11 +150,8 @@ def detect_and_match_faces(
 ) -> list[tuple[np.ndarray, np.ndarray] | None]:
     """The matched detection of each sample, ``(box (4,), keypoints (5, 2))`` float64, or None where the
     detector missed the face (see :func:`detect_and_match`)."""
-    by_image: dict[str, list[int]] = {}
-    for index, sample in enumerate(samples):
-        by_image.setdefault(str(sample.image), []).append(index)
     found: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(samples)
-    for image_path, indices in by_image.items():
+    for image_path, indices in indices_by_image(samples).items():
         det_boxes, det_points = detect(read_image(image_path))
         matches = match_faces([samples[i].points for i in indices], det_points)
         for i, j in zip(indices, matches, strict=True):

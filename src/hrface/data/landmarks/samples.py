@@ -8,6 +8,7 @@ their format's own face box (HRNet CSV centre/scale, WFLW rectangles, …) or le
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -57,3 +58,11 @@ def box_from_center_scale(center: np.ndarray, scale: float) -> np.ndarray:
     cx, cy = np.asarray(center, dtype=np.float64).reshape(2)
     half = float(scale) * 100.0
     return np.array([cx - half, cy - half, cx + half, cy + half])
+
+
+def indices_by_image(samples: Sequence[LandmarkSample]) -> dict[str, list[int]]:
+    """Sample indices grouped by image path, in first-seen order, so each image is read once."""
+    groups: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        groups.setdefault(str(sample.image), []).append(index)
+    return groups

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...data.landmarks.samples import LandmarkSample
+from ...data.landmarks.samples import LandmarkSample, indices_by_image
 from ...errors import ConfigError
 from ...io.files import atomic_write_bytes, atomic_write_text
 from ...io.image import read_image
@@ -50,11 +50,8 @@ def write_pack(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     faces = [(s, "train") for s in train] + [(s, "val") for s in val]
-    by_image: dict[str, list[int]] = {}
-    for i, (sample, _) in enumerate(faces):
-        by_image.setdefault(str(sample.image), []).append(i)
     entries: list[dict | None] = [None] * len(faces)
-    for image_path, indices in by_image.items():
+    for image_path, indices in indices_by_image([sample for sample, _ in faces]).items():
         image = read_image(image_path)
         for i in indices:
             sample, side = faces[i]
