@@ -12,7 +12,7 @@ from hrface.training.detection.loss import background_loss, hard_negatives, mult
 from hrface.training.detection.matching import match_faces, match_targets, prior_corners
 
 SIZE = 64  # input side (pixels): 2·(8² + 4² + 2²) = 168 priors
-PRIORS = prior_boxes(SIZE, SIZE)
+PRIORS = torch.from_numpy(prior_boxes(SIZE, SIZE))  # training takes the priors as a tensor
 
 
 def face_row(box_px, label: int = 1, keypoints_px=None) -> torch.Tensor:

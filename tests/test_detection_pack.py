@@ -93,7 +93,7 @@ def test_the_gpu_recipe_trains_from_a_pack(tmp_path):
 
 def test_bfloat16_outputs_give_a_float32_loss_close_to_float32():
     """Under CUDA autocast the network returns bfloat16; the loss and the matching stay float32."""
-    priors = prior_boxes(64, 64)
+    priors = torch.from_numpy(prior_boxes(64, 64))
     g = torch.Generator().manual_seed(0)
     targets = [torch.tensor([[0.2, 0.2, 0.6, 0.7, *([0.4] * 10), 1.0]]), torch.zeros(0, 15)]
     outputs = [torch.randn(2, len(priors), n, generator=g) for n in (4, 2, 10)]

@@ -78,9 +78,9 @@ def test_decode_shapes_and_input_types() -> None:
     maps = render_gaussian_heatmaps(points, SIZE, sigma=1.0) * 0.8
     c_np, s_np = decode_heatmaps(maps)
     assert isinstance(c_np, np.ndarray) and c_np.shape == (3, 7, 2) and s_np.shape == (3, 7)
-    c_t, s_t = decode_heatmaps(torch.from_numpy(maps))
-    assert isinstance(c_t, torch.Tensor) and c_t.shape == (3, 7, 2) and s_t.shape == (3, 7)
-    np.testing.assert_allclose(c_t.numpy(), c_np, atol=1e-6)
+    c_t, s_t = decode_heatmaps(torch.from_numpy(maps))  # torch input: NumPy results too
+    assert isinstance(c_t, np.ndarray) and c_t.shape == (3, 7, 2) and s_t.shape == (3, 7)
+    np.testing.assert_allclose(c_t, c_np, atol=1e-6)
     np.testing.assert_allclose(c_np, points, atol=1e-3)
     assert np.all((s_np <= 0.8) & (s_np >= 0.8 * np.exp(-0.5)))
     c64, _ = decode_heatmaps(maps.astype(np.float64), method="quarter")
@@ -114,6 +114,6 @@ def test_windowed_blur_equals_the_whole_map_blur_inside() -> None:
     k = np.exp(-(t**2) / (2 * sigma**2))
     k /= k.sum()
     whole = correlate1d(correlate1d(maps, k, axis=2, mode="nearest"), k, axis=1, mode="nearest")
-    valid = _gaussian_blur_valid(torch.from_numpy(maps), sigma).numpy()
+    valid = _gaussian_blur_valid(maps, sigma)
     assert valid.shape == (3, 20 - 2 * r, 24 - 2 * r)
     np.testing.assert_allclose(valid, whole[:, r:-r, r:-r], rtol=1e-12, atol=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -99,12 +100,36 @@ def test_plot_training_draws_the_metrics_csv(tiny_config: Path, capsys) -> None:
     rows = "epoch,train_loss,val_loss,val_nme,lr,seconds\n1,0.2,0.1,0.09,1e-3,5\n2,0.1,,,1e-3,5\n"
     (run / "metrics.csv").write_text(rows)
     assert main(["plot-training", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {run / 'training.png'}"
     image = cv2.imread(str(run / "training.png"))
-    assert image.shape == (600, 800, 3) and (image < 128).any()
+    assert image.shape == (600, 800, 3) and (image < 80).all(axis=2).sum() > 500  # text, ticks and frame
+    assert (np.abs(image.astype(int) - (180, 119, 31)).sum(axis=2) < 30).sum() > 50  # the val_nme dot, tab10 blue
+    out = tiny_config.parent / "losses.png"
+    assert main(["plot-training", str(run), "--column", "train_loss", "--column", "val_loss", "-o", str(out)]) == 0
+    losses = cv2.imread(str(out))
+    assert losses.shape == (600, 800, 3) and not np.array_equal(losses, image)
+    for bgr in [(180, 119, 31), (14, 127, 255)]:  # a line (blue) and a one-epoch dot (orange), tab10 colours
+        assert (np.abs(losses.astype(int) - bgr).sum(axis=2) < 30).sum() > 50
+    capsys.readouterr()
     assert main(["plot-training", str(run), "--column", "nope"]) == 2
     assert "no column 'nope'" in capsys.readouterr().err
     assert main(["plot-training", str(tiny_config.parent / "missing")]) == 2
     assert "cannot read the metrics CSV" in capsys.readouterr().err
+
+
+def test_plot_training_without_matplotlib_names_the_plot_extra(tmp_path: Path, monkeypatch, capsys) -> None:
+    from hrface.evaluation.training_plot import plot_training
+    from hrface.extras import MissingExtraError
+
+    (tmp_path / "metrics.csv").write_text("epoch,train_loss,val_nme\n1,0.2,0.09\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingExtraError, match=r"drawing the training curves needs the hrface\[plot\] extra"):
+        plot_training(tmp_path)
+    assert main(["plot-training", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("hrface: error: drawing the training curves needs")
+    assert 'pip install "hrface[plot]"' in err and "Traceback" not in err
+    assert not (tmp_path / "training.png").exists()
 
 
 def test_pack_faces_then_train_from_the_pack(tiny_config: Path, capsys) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from hrface.errors import HrfaceError
 from hrface.evaluation import (
+    CURVE_COLORS,
     EvaluationError,
     LandmarkMetrics,
     auc,
@@ -20,8 +23,10 @@ from hrface.evaluation import (
     metrics_table,
     normalised_errors,
     plot_ced,
+    render_ced,
     summarize,
 )
+from hrface.extras import MissingExtraError
 from hrface.landmarks.layouts import get_layout
 
 LAYOUT = get_layout(68)
@@ -179,6 +184,11 @@ def test_bad_input_is_reported() -> None:
         summarize([0.1, np.nan])
 
 
+def colour_pixels(image: np.ndarray, bgr: tuple[int, int, int], tol: int = 30) -> int:
+    """How many pixels of ``image`` are within ``tol`` (sum of channel differences) of ``bgr``."""
+    return int((np.abs(image.astype(int) - bgr).sum(axis=2) < tol).sum())
+
+
 def test_plot_ced_writes_a_png(tmp_path) -> None:
     rng = np.random.default_rng(3)
     good, bad = rng.gamma(4, 0.01, 300), rng.gamma(4, 0.02, 300)
@@ -186,13 +196,48 @@ def test_plot_ced_writes_a_png(tmp_path) -> None:
     returned = plot_ced({"good": good, "bad": np.append(bad, np.inf)}, path, threshold=0.10, title="CED test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert image.shape == (600, 800, 3) and np.array_equal(image, returned)
+    assert image.shape == (600, 800, 3) and returned.dtype == np.uint8 and np.array_equal(image, returned)
     assert sorted(p.name for p in path.parent.iterdir()) == ["ced.png"]  # no temporary file left
-    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50  # coloured lines and text, not a blank canvas
+    assert (image == 255).all(axis=2).mean() > 0.5  # a white figure ...
+    assert (image < 80).all(axis=2).sum() > 1000  # ... with dark text, ticks and frame
+    for bgr in CURVE_COLORS[:2]:  # each curve in its tab10 colour (line and legend)
+        assert colour_pixels(image, bgr) > 300
+    assert colour_pixels(image, CURVE_COLORS[2]) < 20  # and no third
     other = plot_ced({"good": good, "bad": bad * 0.5}, tmp_path / "other.png", threshold=0.10, title="CED test")
     assert np.count_nonzero(np.abs(other.astype(int) - image).sum(axis=2)) > 500
-    small = plot_ced({"x": [0.02, 0.04, 0.12]}, tmp_path / "small.png", threshold=0.08, size=(640, 480))
-    assert small.shape == (480, 640, 3)
+    small = plot_ced({"x": [0.02, 0.04, 0.12]}, tmp_path / "small.jpg", threshold=0.08, size=(641, 481))
+    assert small.shape == (481, 641, 3) and cv2.imread(str(tmp_path / "small.jpg")).shape == (481, 641, 3)
+
+
+def test_render_ced_takes_any_names_and_rejects_bad_input() -> None:
+    names = {"Ünïcode — $x$ ≤ 5 " * 4: [0.01, 0.02], "a_b^c {d}": [0.03, np.inf]}  # no mathtext, no crash
+    image = render_ced(names, 0.08, title="$not math$", xlabel="NME / IOD")
+    assert image.shape == (600, 800, 3) and colour_pixels(image, CURVE_COLORS[1]) > 100
+    with pytest.raises(EvaluationError, match="at least one curve"):
+        render_ced({})
+    with pytest.raises(EvaluationError, match="no errors"):
+        render_ced({"empty": []})
+    with pytest.raises(EvaluationError, match="at least 320x240"):
+        render_ced({"x": [0.01]}, size=(200, 100))
+
+
+def test_plots_without_matplotlib_name_the_plot_extra(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingExtraError) as info:
+        plot_ced({"x": [0.01, 0.02]}, tmp_path / "ced.png")
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and "drawing the CED plot" in message
+    assert 'pip install "hrface[plot]"' in message and "matplotlib is not installed" in message
+    assert not (tmp_path / "ced.png").exists()
+
+
+def test_importing_the_plot_modules_does_not_import_matplotlib() -> None:
+    code = (
+        "import sys, hrface.evaluation, hrface.evaluation.plots, hrface.evaluation.training_plot, hrface.cli.main\n"
+        "assert 'matplotlib' not in sys.modules, sorted(m for m in sys.modules if m.startswith('matplotlib'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_ground_truth_boxes_default_to_the_detector_convention() -> None:

@@ -33,7 +33,8 @@ def reference_priors(h: int, w: int) -> np.ndarray:
 
 @pytest.mark.parametrize(("h", "w"), [(240, 320), (160, 224), (33, 65), (1, 1)])
 def test_priors_match_nested_loop_order(h: int, w: int) -> None:
-    ours = prior_boxes(h, w).numpy()
+    ours = prior_boxes(h, w)
+    assert isinstance(ours, np.ndarray) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, reference_priors(h, w), rtol=0, atol=1e-7)
 
 
@@ -44,20 +45,23 @@ def test_prior_count_matches_fixture_sizes() -> None:
 
 def test_box_coding_round_trip() -> None:
     g = torch.Generator().manual_seed(0)
-    priors = prior_boxes(64, 96)
+    priors = prior_boxes(64, 96)  # NumPy: decoding is NumPy, encoding (training) torch
+    priors_t = torch.from_numpy(priors)
     centres = torch.rand(len(priors), 2, generator=g)
     sizes = torch.rand(len(priors), 2, generator=g) * 0.5 + 0.01
     boxes = torch.cat([centres - sizes / 2, centres + sizes / 2], dim=1)
-    torch.testing.assert_close(decode_boxes(encode_boxes(boxes, priors), priors), boxes, atol=1e-5, rtol=0)
+    decoded = decode_boxes(encode_boxes(boxes, priors_t).numpy(), priors)
+    torch.testing.assert_close(decoded, boxes.numpy(), atol=1e-5, rtol=0)
     points = torch.rand(len(priors), 5, 2, generator=g)
-    torch.testing.assert_close(decode_landmarks(encode_landmarks(points, priors), priors), points, atol=1e-5, rtol=0)
+    decoded = decode_landmarks(encode_landmarks(points, priors_t).numpy(), priors)
+    torch.testing.assert_close(decoded, points.numpy(), atol=1e-5, rtol=0)
 
 
 def test_decode_boxes_formula() -> None:
-    prior = torch.tensor([[0.5, 0.5, 0.2, 0.1]])
-    loc = torch.tensor([[1.0, -1.0, 0.0, math.log(2) / 0.2]])
+    prior = np.array([[0.5, 0.5, 0.2, 0.1]], dtype=np.float32)
+    loc = np.array([[1.0, -1.0, 0.0, math.log(2) / 0.2]], dtype=np.float32)
     # centre moves by 0.1·size; width unchanged, height doubled.
-    expected = torch.tensor([[0.52 - 0.1, 0.49 - 0.1, 0.52 + 0.1, 0.49 + 0.1]])
+    expected = np.array([[0.52 - 0.1, 0.49 - 0.1, 0.52 + 0.1, 0.49 + 0.1]], dtype=np.float32)
     torch.testing.assert_close(decode_boxes(loc, prior), expected)
 
 
@@ -78,14 +82,15 @@ def test_nms_equals_brute_force(offset: float) -> None:
     wh = rng.uniform(1, 40, (300, 2))
     boxes = np.concatenate([xy, xy + wh], axis=1)
     scores = rng.uniform(0, 1, 300)
-    keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.4, offset=offset).tolist()
+    keep = nms(boxes, scores, 0.4, offset=offset).tolist()
     assert keep == brute_force_nms(boxes, scores, 0.4, offset)
 
 
 def test_nms_edge_cases() -> None:
-    assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).numel() == 0
-    boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 20, 20]])  # duplicate + empty box
-    keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).size == 0
+    boxes = np.array([[0.0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 20, 20]], dtype=np.float32)  # duplicate + empty box
+    keep = nms(boxes, np.array([0.9, 0.8, 0.7], dtype=np.float32), 0.5)
+    assert keep.dtype == np.int64
     assert keep.tolist() == [0, 2]
 
 

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import scipy.io
@@ -15,6 +16,7 @@ from conftest import published_detector, shared_path
 from hrface.cli.main import main
 from hrface.data.detection.samples import DetectionSample
 from hrface.data.landmarks.parsing import DatasetError
+from hrface.evaluation.landmarks import EvaluationError
 from hrface.evaluation.plots import plot_pr_curves
 from hrface.evaluation.widerface import (
     LEVELS,
@@ -34,8 +36,14 @@ def ground_truth(images: dict[str, list[list[float]]], counted: dict[str, list[i
     samples, keep = [], []
     for photo, xywh in images.items():
         b = np.asarray(xywh, np.float64).reshape(-1, 4)
-        samples.append(DetectionSample(image=photo + ".jpg", boxes=np.c_[b[:, :2], b[:, :2] + b[:, 2:]], photo=photo,
-                                       subset=photo.split("/")[0]))
+        samples.append(
+            DetectionSample(
+                image=photo + ".jpg",
+                boxes=np.c_[b[:, :2], b[:, :2] + b[:, 2:]],
+                photo=photo,
+                subset=photo.split("/")[0],
+            )
+        )
         mask = np.zeros(len(b), bool)
         mask[(counted or {}).get(photo, list(range(len(b))))] = True
         keep.append(mask)
@@ -120,15 +128,21 @@ def write_ground_truth(folder: Path, events: dict[str, dict[str, list[list[int]]
             out[i, 0] = v
         return out
 
-    scipy.io.savemat(folder / "wider_face_val.mat", {
-        "event_list": cells(names),
-        "file_list": cells([cells(list(events[e])) for e in names]),
-        "face_bbx_list": cells([cells([np.asarray(b, np.float64).reshape(-1, 4) for b in events[e].values()])
-                                for e in names]),
-    })
+    scipy.io.savemat(
+        folder / "wider_face_val.mat",
+        {
+            "event_list": cells(names),
+            "file_list": cells([cells(list(events[e])) for e in names]),
+            "face_bbx_list": cells(
+                [cells([np.asarray(b, np.float64).reshape(-1, 4) for b in events[e].values()]) for e in names]
+            ),
+        },
+    )
     for level in LEVELS:
-        lists = [cells([np.asarray(counted[level].get(f"{e}/{i}", []), np.float64).reshape(-1, 1)
-                        for i in events[e]]) for e in names]
+        lists = [
+            cells([np.asarray(counted[level].get(f"{e}/{i}", []), np.float64).reshape(-1, 1) for i in events[e]])
+            for e in names
+        ]
         scipy.io.savemat(folder / f"wider_{level}_val.mat", {"gt_list": cells(lists)})
 
 
@@ -136,8 +150,11 @@ def test_files_missing_prediction_and_official_mat_layout(tmp_path: Path) -> Non
     gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
     gt_dir.mkdir()
     events = {"0--Ev": {"a": [[10, 10, 20, 20], [50, 50, 8, 8]]}, "1--Other": {"b": [[5, 5, 30, 30]]}}
-    counted = {"easy": {"0--Ev/a": [1]}, "medium": {"0--Ev/a": [1], "1--Other/b": [1]},
-               "hard": {"0--Ev/a": [1, 2], "1--Other/b": [1]}}
+    counted = {
+        "easy": {"0--Ev/a": [1]},
+        "medium": {"0--Ev/a": [1], "1--Other/b": [1]},
+        "hard": {"0--Ev/a": [1, 2], "1--Other/b": [1]},
+    }
     write_ground_truth(gt_dir, events, counted)
     gt = load_widerface_ground_truth(gt_dir)
     assert gt.image_ids == ["0--Ev/a", "1--Other/b"]
@@ -163,8 +180,13 @@ def test_prediction_file_format_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "p.txt"
     path.write_text(text + "\n")
     np.testing.assert_array_equal(read_prediction_file(path), [[-3, 2, 13, 6, 0.123456789]])
-    for body, where in [("img\n2\n1 2 3 4 0.5\n", ":2:"), ("img\nx\n", ":2:"), ("img\n1\n1 2 3 0.5\n", ":3:"),
-                        ("img\n1\n1 2 3 4 nan\n", ":3:"), ("img\n", "first two lines")]:
+    for body, where in [
+        ("img\n2\n1 2 3 4 0.5\n", ":2:"),
+        ("img\nx\n", ":2:"),
+        ("img\n1\n1 2 3 0.5\n", ":3:"),
+        ("img\n1\n1 2 3 4 nan\n", ":3:"),
+        ("img\n", "first two lines"),
+    ]:
         path.write_text(body)
         with pytest.raises(DatasetError, match=where):
             read_prediction_file(path)
@@ -294,10 +316,13 @@ def test_eval_widerface_command_on_the_samples(sample_predictions, tmp_path: Pat
     i = 0
     while i < len(lines) and lines[i].strip():
         n = int(lines[i + 1])
-        faces[Path(lines[i]).stem] = [[int(v) for v in row.split()[:4]] for row in lines[i + 2:i + 2 + n]]
+        faces[Path(lines[i]).stem] = [[int(v) for v in row.split()[:4]] for row in lines[i + 2 : i + 2 + n]]
         i += 2 + max(n, 1)
-    write_ground_truth(tmp_path, {"12--Group": faces},
-                       {lv: {f"12--Group/{k}": range(1, len(v) + 1) for k, v in faces.items()} for lv in LEVELS})
+    write_ground_truth(
+        tmp_path,
+        {"12--Group": faces},
+        {lv: {f"12--Group/{k}": range(1, len(v) + 1) for k, v in faces.items()} for lv in LEVELS},
+    )
     plot, report = tmp_path / "pr.png", tmp_path / "ap.json"
     code = main(["eval-widerface", str(out), "--gt-dir", str(tmp_path), "--plot", str(plot), "--json", str(report)])
     assert code == 0
@@ -319,7 +344,13 @@ def test_plot_pr_curves_draws_each_level(tmp_path: Path) -> None:
     r = np.linspace(0, 0.9, 50)
     curves = {"easy": (r, 1 - r**4), "medium": (r * 0.9, 1 - r**2), "hard": (r * 0.7, np.r_[np.nan, (1 - r)[1:]])}
     image = plot_pr_curves(curves, tmp_path / "pr.png", ap={"easy": 0.9, "medium": 0.8, "hard": 0.5})
-    assert image.shape == (600, 800, 3) and (tmp_path / "pr.png").is_file()
-    # the curves' colours (tab10 blue, orange, green in BGR) are all on the figure
+    assert image.shape == (600, 800, 3) and image.dtype == np.uint8
+    assert np.array_equal(cv2.imread(str(tmp_path / "pr.png"), cv2.IMREAD_COLOR), image)
+    assert (image == 255).all(axis=2).mean() > 0.5 and (image < 80).all(axis=2).sum() > 1000  # white, dark text
+    # the curves' colours (tab10 blue, orange, green in BGR) are all on the figure, and no fourth one
     for bgr in [(180, 119, 31), (14, 127, 255), (44, 160, 44)]:
-        assert (np.abs(image.astype(int) - bgr).sum(axis=2) < 30).sum() > 50
+        assert (np.abs(image.astype(int) - bgr).sum(axis=2) < 30).sum() > 300
+    assert (np.abs(image.astype(int) - (40, 39, 214)).sum(axis=2) < 30).sum() < 20
+    with pytest.raises(EvaluationError, match="3 recall values but 2 precision"):
+        plot_pr_curves({"x": ([0.1, 0.2, 0.3], [1.0, 0.9])}, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from ..runtime.detector import Detector, MaxSize
 from .peers import scrfd_detector, yunet_detector
 
 
 def time_max_sizes(
-    detector: nn.Module,
+    detector: Any,
     images: Sequence[np.ndarray],
     sizes: Sequence[MaxSize],
     threads: int,
@@ -30,7 +29,8 @@ def time_max_sizes(
     yunet: Path | None = None,
     scrfd: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows ``{name, max_size, input, ms, faces}``: median milliseconds per photo of ``detector`` (default backend,
+    """Rows ``{name, max_size, input, ms, faces}``: median milliseconds per photo of ``detector`` (a model as
+    :class:`~hrface.runtime.detector.Detector` takes it; default backend,
     threshold 0.5) at each of ``sizes``, then YuNet at each size and SCRFD once; ``input`` is the network
     input of the first photo (``WxH``), ``faces`` the faces found in all photos."""
     detectors: list[tuple[str, Any]] = [("detector", Detector(detector, max_size=s, threads=threads)) for s in sizes]

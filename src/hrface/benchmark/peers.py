@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
-import torch
 
 from ..ops import nms
 from ..runtime.backends import import_onnxruntime, session_options
@@ -82,7 +81,7 @@ class Scrfd:
         centres = self.centres[keep]
         boxes = np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], axis=1) / scale
         points = (centres[:, None, :] + kps.reshape(-1, 5, 2)) / scale
-        order = nms(torch.from_numpy(boxes), torch.from_numpy(scores[keep]), self.nms_iou).numpy()
+        order = nms(boxes, scores[keep], self.nms_iou)
         return boxes[order], scores[keep][order], points[order]
 
     def detect(self, image_bgr: np.ndarray) -> Result:

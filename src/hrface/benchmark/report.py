@@ -48,7 +48,8 @@ def format_report(results: dict[str, Any]) -> str:
         f"threads: {results['threads']} (torch intra-op, onnxruntime intra-op, OpenCV); "
         + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
         f"input: {inp['images']} images letterboxed to {inp['width']}x{inp['height']}; median of {inp['repeats']} "
-        f"runs after warm-up; landmark model HRNetV2-W{lm['width']} at {lm['input_size']}x{lm['input_size']}",
+        f"runs after warm-up; landmark model {lm.get('name') or 'HRNetV2-W' + str(lm['width'])} at "
+        f"{lm['input_size']}x{lm['input_size']}",
         "",
     ]
     rows = results["pipelines"]
@@ -64,13 +65,15 @@ def format_report(results: dict[str, Any]) -> str:
     if results.get("max_sizes"):
         lines += ["", "detector time per photo by max_size (end to end, same photos; ratio to the first row):"]
         lines += ["  " + line for line in format_max_sizes(results["max_sizes"])]
-    lines += ["", f"FLOPs (2 x multiply-adds) per forward pass and share of the peak of {results['threads']} core(s):"]
+    if results["flops"]:
+        lines += ["", f"FLOPs (2 x multiply-adds) per forward pass, share of the peak of {results['threads']} core(s):"]
     for f in results["flops"]:
         shares = ", ".join(
             f"{k} {v:.1f} GFLOP/s ({f['peak_fraction'].get(k, 0):.1%})" for k, v in f["gflops_achieved"].items()
         )
         lines.append(f"  {f['model']:<10} {tuple(f['input'])}: {f['gflop']:.3f} GFLOP; {shares}")
-    lines += ["", "training throughput (forward + backward + Adam step):"]
+    if results["training"]:
+        lines += ["", "training throughput (forward + backward + Adam step):"]
     for t in results["training"]:
         side = t["input_size"]
         lines.append(f"  HRNetV2-W{t['width']} {side}x{side} batch {t['batch']}: {t['images_per_s']:.2f} images/s")

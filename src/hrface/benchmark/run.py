@@ -18,23 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
 from ..errors import ConfigError
-from ..export.fold import fold_batchnorm
-from ..models.hrnet import HRNet
-from ..models.registry import create_model
+from ..extras import available, require
 from ..runtime import Detector, FaceAnalyzer, Landmarker
-from ..runtime.backends import OrtRunner, cached_onnx
 from ..runtime.detector import DEFAULT_DETECTOR, MaxSize
-from .flops import count_macs
+from ..runtime.landmarker import DEFAULT_LANDMARKER
 from .hardware import cpu_info
 from .images import bench_images
 from .max_size import time_max_sizes
 from .peers import Scrfd, YuNet
 from .timing import median_ms, time_peer, time_pipeline
-from .training import training_images_per_s
 
 BENCH_BACKENDS = ("torch", "torch-fold", "onnxruntime", "onnxruntime-basic")
 
@@ -90,11 +83,17 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown bench backends {sorted(unknown)}; choose from {BENCH_BACKENDS}")
     threads = config.threads or len(os.sched_getaffinity(0))
-    torch.set_num_threads(threads)
+    with_torch = available("torch")
+    for name in config.backends:
+        if name != "onnxruntime":
+            require("torch", "torch", f"bench backend {name!r}")
+    if with_torch:
+        import torch
+
+        torch.set_num_threads(threads)
     width, height = config.size
     images = bench_images(config.images, width, height, config.max_images)
-    det_module = create_model(config.detector, expect="retinaface")
-    lm_module = _landmark_module(config)
+    det_module, lm_module = _models(config, with_torch)
     rows = []
     for name in config.backends:
         analyzer = _analyzer(name, det_module, lm_module, threads)
@@ -114,43 +113,70 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         "threads": threads,
         "versions": _versions(),
         "input": {"width": width, "height": height, "images": len(images), "repeats": config.repeats},
-        "landmark_model": {"width": int(lm_module.width), "input_size": int(lm_module.input_size)},
+        "landmark_model": _landmark_description(config, lm_module, threads),
         "pipelines": rows,
         "peers": _peers(config, images, threads),
-        "flops": _flops(det_module, lm_module, (width, height), rows, peak_used),
+        "flops": _flops(det_module, lm_module, (width, height), rows, peak_used) if with_torch else [],
         "max_sizes": time_max_sizes(
             det_module, images, config.max_sizes, threads, config.repeats, config.warmup, config.yunet, config.scrfd
         )
         if config.max_sizes
         else [],
-        "training": [
-            {
-                "width": config.train_width,
-                "input_size": size,
-                "batch": config.train_batch,
-                "images_per_s": training_images_per_s(config.train_width, size, config.train_batch, config.train_steps),
-            }
-            for size in config.train_sizes
-        ],
+        "training": _training(config) if with_torch else [],
     }
 
 
-def _landmark_module(config: BenchConfig) -> nn.Module:
+def _models(config: BenchConfig, with_torch: bool) -> tuple[Any, Any]:
+    """The detector and landmark models to time: PyTorch modules with the torch extra (every backend can
+    run them), else the names or files as given, run by ONNX Runtime (no --landmarker: the shipped one)."""
+    if not with_torch:
+        return config.detector, config.landmarker or DEFAULT_LANDMARKER
+    import torch
+
+    from ..models.hrnet import HRNet
+    from ..models.registry import create_model
+
+    det_module = create_model(config.detector, expect="retinaface")
     if config.landmarker:
-        return create_model(config.landmarker, expect="hrnet")
+        return det_module, create_model(config.landmarker, expect="hrnet")
     torch.manual_seed(0)  # the same random weights every run, so the ONNX export is cached
     model = HRNet(num_landmarks=68, width=config.landmark_width).eval()
     model.input_size = config.landmark_size
-    return model
+    return det_module, model
 
 
-def _analyzer(name: str, det_module: nn.Module, lm_module: nn.Module, threads: int) -> FaceAnalyzer:
+def _landmark_description(config: BenchConfig, lm_model: Any, threads: int) -> dict[str, Any]:
+    if hasattr(lm_model, "width"):
+        return {"width": int(lm_model.width), "input_size": int(lm_model.input_size)}
+    landmarker = Landmarker(lm_model, backend="onnxruntime", threads=threads)
+    return {"name": str(lm_model), "input_size": landmarker.input_size}
+
+
+def _training(config: BenchConfig) -> list[dict[str, Any]]:
+    from .training import training_images_per_s
+
+    return [
+        {
+            "width": config.train_width,
+            "input_size": size,
+            "batch": config.train_batch,
+            "images_per_s": training_images_per_s(config.train_width, size, config.train_batch, config.train_steps),
+        }
+        for size in config.train_sizes
+    ]
+
+
+def _analyzer(name: str, det_module: Any, lm_module: Any, threads: int) -> FaceAnalyzer:
     if name == "torch-fold":
+        from ..export.fold import fold_batchnorm
+
         det_module, lm_module = fold_batchnorm(det_module), fold_batchnorm(lm_module)
     backend = "torch" if name.startswith("torch") else "onnxruntime"
     detector = Detector(det_module, backend=backend, threads=threads)
     landmarker = Landmarker(lm_module, backend=backend, threads=threads)
     if name == "onnxruntime-basic":
+        from ..runtime.backends import OrtRunner, cached_onnx
+
         detector.runner = OrtRunner(cached_onnx(det_module), threads, "basic")
         landmarker.runner = OrtRunner(cached_onnx(lm_module), threads, "basic")
     return FaceAnalyzer(detector, landmarker)
@@ -176,10 +202,10 @@ def _peers(config: BenchConfig, images: list, threads: int) -> list[dict[str, An
     return peers
 
 
-def _flops(
-    det_module: nn.Module, lm_module: nn.Module, size: tuple[int, int], rows: list, peak: float
-) -> list[dict[str, Any]]:
+def _flops(det_module: Any, lm_module: Any, size: tuple[int, int], rows: list, peak: float) -> list[dict[str, Any]]:
     """GFLOPs (2 × MACs) per forward pass, and the fraction of ``peak`` (GFLOP/s of the cores used) reached."""
+    from .flops import count_macs
+
     width, height = size
     side = int(lm_module.input_size)
     models = [
@@ -199,7 +225,11 @@ def _flops(
 def _versions() -> dict[str, str]:
     import cv2
 
-    versions = {"torch": torch.__version__, "opencv": cv2.__version__}
+    versions = {"opencv": cv2.__version__}
+    if available("torch"):
+        import torch
+
+        versions["torch"] = torch.__version__
     try:
         import onnxruntime
 

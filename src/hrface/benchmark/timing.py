@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..landmarks.heatmaps import heatmaps_to_image
 from ..runtime import FaceAnalyzer
@@ -45,7 +44,6 @@ def _timed(samples: dict[str, list[float]], stage: str, fn: Callable[[], Any]) -
     return out
 
 
-@torch.inference_mode()
 def _stage_pass(analyzer: FaceAnalyzer, image: np.ndarray, samples: dict[str, list[float]] | None) -> int:
     """One pass of the pipeline, stage by stage (what ``analyzer.analyze`` does); returns the face count."""
     s: dict[str, list[float]] = {} if samples is None else samples
@@ -65,7 +63,7 @@ def _stage_pass(analyzer: FaceAnalyzer, image: np.ndarray, samples: dict[str, li
     return len(found.boxes)
 
 
-def _crop_batch(lm: Any, image: np.ndarray, boxes: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+def _crop_batch(lm: Any, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     crops, to_image = lm.crop(image, boxes)
     return lm.preprocess(crops), to_image
 

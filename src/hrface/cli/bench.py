@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..benchmark import BENCH_BACKENDS, BenchConfig, format_report, run_benchmark
 from ..errors import ConfigError
+from ..extras import available
 from ..io.files import atomic_write_text
 from ..runtime.detector import DEFAULT_DETECTOR
 from .detect import parse_max_size
@@ -25,13 +26,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("images", nargs="+", help="image files or folders (the first --max-images are used)")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="RetinaFace name or checkpoint path")
     parser.add_argument(
-        "--landmarker", help="HRNet checkpoint (default: HRNetV2-W18 with random weights at --landmark-size)"
+        "--landmarker",
+        help="HRNet name, checkpoint or .onnx (default: HRNetV2-W18 with random weights at --landmark-size; the "
+        "shipped landmark model without the hrface[torch] extra)",
     )
     parser.add_argument("--landmark-size", type=int, default=256, help="crop side of the random HRNet (256)")
     parser.add_argument(
         "--backends",
-        default="torch,onnxruntime",
-        help=f"comma-separated rows out of {','.join(BENCH_BACKENDS)} (default torch,onnxruntime), or none",
+        help=f"comma-separated rows out of {','.join(BENCH_BACKENDS)}, or none (default torch,onnxruntime with "
+        "the hrface[torch] extra, else onnxruntime)",
     )
     parser.add_argument("--int8-detector", type=Path, help="INT8 detector .onnx (hrface export --int8)")
     parser.add_argument("--int8-landmarker", type=Path, help="INT8 landmark .onnx (hrface export --int8)")
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     options = {
         "detector": args.detector,
         "landmarker": args.landmarker,
-        "backends": tuple(b.strip() for b in args.backends.split(",") if b.strip() not in ("", "none")),
+        "backends": tuple(b.strip() for b in _backends(args.backends).split(",") if b.strip() not in ("", "none")),
         "int8_detector": args.int8_detector,
         "int8_landmarker": args.int8_landmarker,
         "yunet": args.yunet,
@@ -88,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _backends(text: str | None) -> str:
+    if text is not None:
+        return text
+    return "torch,onnxruntime" if available("torch") else "onnxruntime"
 
 
 def _max_size(text: str) -> int | str | None:

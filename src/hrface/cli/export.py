@@ -7,11 +7,8 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError, OutputError
-from ..export import export_onnx, quantize_int8
-from ..export.onnx_export import model_kind
-from ..export.quantize import calibration_images, detector_batches, int8_output_error, landmark_batches
+from ..extras import require
 from ..io.files import atomic_write_bytes, check_writable_file
-from ..models.registry import create_model
 from ..runtime.detector import DEFAULT_DETECTOR
 
 MAX_INT8_POINT_SHIFT = 0.001
@@ -34,6 +31,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="detector or landmark model: registry name or checkpoint path")
     parser.add_argument("output", type=Path, help="output .onnx file (written atomically)")
     parser.add_argument("--int8", action="store_true", help="static INT8 quantisation (QDQ, per-channel weights)")
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="the form shipped in the package: BatchNorm kept and weights stored in float16 where that is exact "
+        "(half the file, the same values; ONNX Runtime folds them on load)",
+    )
     parser.add_argument("--calibration", type=Path, metavar="DIR", help="folder of photos with faces for --int8")
     parser.add_argument("--calibration-images", type=int, default=32, help="at most this many photos (default 32)")
     parser.add_argument(
@@ -47,13 +50,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output.suffix.lower() != ".onnx":
         raise ConfigError(f"{args.output}: the output file must end in .onnx")
+    if args.int8 and args.compact:
+        raise ConfigError("--compact and --int8 are different forms; choose one")
     if args.int8 and args.calibration is None:
         raise ConfigError("--int8 needs --calibration DIR (a folder of photos with faces)")
     check_output(args.output)
+    require("torch", "torch", "hrface export")
+    require("onnx", "torch", "hrface export")
+    from ..export import export_onnx, quantize_int8
+    from ..export.onnx_export import model_kind
+    from ..export.quantize import calibration_images, detector_batches, int8_output_error, landmark_batches
+    from ..models.registry import create_model
+
     model = create_model(args.model)
     if not args.int8:
-        export_onnx(model, args.output)
-        print(f"wrote {args.output}")
+        export_onnx(model, args.output, compact=args.compact)
+        print(f"wrote {args.output}{' (compact)' if args.compact else ''}")
         return 0
     images = calibration_images(args.calibration, args.calibration_images)
     if model_kind(model) == "retinaface":
@@ -68,8 +80,10 @@ def run(args: argparse.Namespace) -> int:
         error = int8_output_error(fp32, int8, batches)
         atomic_write_bytes(args.output, int8.read_bytes())  # only a model that passed the checks is written
     print(f"wrote {args.output} (INT8, calibrated on {len(images)} images)")
-    print(f"INT8 vs fp32 on the calibration inputs: largest output difference {100 * error:.1f} % of the fp32 range"
-          + ("; check its accuracy before use (python -m hrface.benchmark.accuracy)" if error > 0.1 else ""))
+    print(
+        f"INT8 vs fp32 on the calibration inputs: largest output difference {100 * error:.1f} % of the fp32 range"
+        + ("; check its accuracy before use (python -m hrface.benchmark.accuracy)" if error > 0.1 else "")
+    )
     return 0
 
 

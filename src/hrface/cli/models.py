@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from ..models.packaging import pack_weights
-from ..models.registry import list_models, weights_home, weights_path
+from ..extras import require
+from ..models.registry import list_models, shipped_onnx, weights_home, weights_path
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -38,6 +38,9 @@ def run_pack(args: argparse.Namespace) -> int:
         if not sep or not key.strip():
             raise ConfigError(f"--metadata {item!r}: expected KEY=VALUE")
         extra[key.strip()] = value.strip()
+    require("torch", "torch", "hrface pack-weights")
+    from ..models.packaging import pack_weights
+
     digest = pack_weights(args.src, args.dst, half=not args.float32, metadata=extra)
     print(f"wrote {args.dst} (sha256 {digest})")
     return 0
@@ -51,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{info.name}  [{info.task}, {info.arch.describe()}]")
         print(f"    {info.description}")
         print(f"    file:   {path} ({status})")
+        if shipped_onnx(info.name) is not None:
+            print(f"    onnx:   {shipped_onnx(info.name)} (runs without torch)")
         print(f"    source: {info.source}")
         if info.sha256:
             print(f"    sha256: {info.sha256}")

@@ -9,9 +9,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..training.detection.config import load_detection_config
-from ..training.detection.sources import build_detection_samples
-from ..training.detection.trainer import train_detector
+from ..extras import require
 from .training_args import add_train_parser, apply_overrides
 
 
@@ -41,6 +39,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    require("torch", "torch", "hrface train-detector")
+    from ..training.detection.config import load_detection_config
+    from ..training.detection.sources import build_detection_samples
+    from ..training.detection.trainer import train_detector
+
     config = load_detection_config(args.config, args.set)
     apply_overrides(config, args)
     train_images, val_images = build_detection_samples(config)
@@ -63,7 +66,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_pack(args: argparse.Namespace) -> int:
+    require("torch", "torch", "hrface pack-detection")  # its config module names the training defaults
     from ..data.detection.pack import write_detection_pack
+    from ..training.detection.config import load_detection_config
+    from ..training.detection.sources import build_detection_samples
 
     if not 1 <= args.quality <= 100:
         raise ConfigError(f"--quality must be in [1, 100], got {args.quality}")

@@ -21,12 +21,14 @@ from ..evaluation.landmark_runs import (
     predict_landmarks,
     rotated_samples,
 )
+from ..extras import require
 from ..io.files import atomic_write_text
 from ..landmarks.layouts import get_layout
 from ..runtime.detector import Detector
 from ..runtime.landmarker import Landmarker
-from ..training.landmarks import build_samples, load_config, train
+from ..training.landmarks.config import load_config
 from ..training.landmarks.pack import write_pack
+from ..training.landmarks.sources import build_samples
 from .training_args import add_train_parser, apply_overrides
 
 
@@ -94,6 +96,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    require("torch", "torch", "hrface train-landmarks")
+    from ..training.landmarks.trainer import train
+
     config = load_config(args.config, args.set)
     apply_overrides(config, args)
     train_samples, val_samples = build_samples(config)
@@ -123,6 +128,8 @@ def run_pack(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if args.plot:
+        require("matplotlib", "plot", "--plot")  # before the evaluation, not after it
     config = load_config(args.config)
     detector_name = args.detector or config.data.detector
     if args.boxes != "gt" and not detector_name:

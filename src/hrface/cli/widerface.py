@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..evaluation.plots import plot_pr_curves
 from ..evaluation.widerface import evaluate_widerface_folder, format_prediction_file
+from ..extras import require
 from ..io.files import atomic_write_text
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
@@ -54,6 +55,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def run_eval_widerface(args: argparse.Namespace) -> int:
+    if args.plot:
+        require("matplotlib", "plot", "--plot")  # before the evaluation, not after it
     result = evaluate_widerface_folder(args.pred_dir, args.gt_dir)
     print(result.table())
     if result.missing:

@@ -1,5 +1,5 @@
-"""Training curves from a run's ``metrics.csv`` (one row per epoch, as the trainers write it), drawn on
-a :class:`~hrface.evaluation.plot_canvas.PlotCanvas` without matplotlib."""
+"""Training curves from a run's ``metrics.csv`` (one row per epoch, as the trainers write it), drawn with
+matplotlib (the ``hrface[plot]`` extra, imported only when drawing)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hrface.evaluation.landmarks import EvaluationError
-from hrface.evaluation.plot_canvas import CURVE_COLORS, PlotCanvas, nice_ticks
+from hrface.evaluation.plots import _finish, _label, _new_axes, _rgb
 from hrface.io.image import write_image
 
 __all__ = ["DEFAULT_COLUMNS", "PERCENT_COLUMNS", "plot_training", "read_metrics", "render_training_curves"]
@@ -51,7 +51,8 @@ def render_training_curves(
     size: tuple[int, int] = (800, 600),
 ) -> np.ndarray:
     """One curve per column against the epoch (percent for the ``PERCENT_COLUMNS``), the lowest value of
-    each (highest for AP / recall) in the legend.  Returns a uint8 BGR image of ``size``."""
+    each (highest for AP / recall) marked and given in the legend.  Needs matplotlib (``hrface[plot]``).
+    Returns a uint8 BGR image of ``size``."""
     epochs = metrics["epoch"]
     missing = [c for c in columns if c not in metrics]
     if missing:
@@ -62,34 +63,28 @@ def render_training_curves(
     finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
     if finite.size == 0:
         raise EvaluationError(f"the metrics CSV has no values yet for {', '.join(columns)}")
-    y_ticks, y_decimals = _ticks_above(float(finite.max()))
-    x_ticks, _ = _ticks_above(max(float(np.nanmax(epochs)), 1.0))
-    y_top, x_top = float(y_ticks[-1]), float(x_ticks[-1])
-    canvas = PlotCanvas(size, x_max=x_top)
-    canvas.axes(x_ticks, 0, y_ticks, y_decimals, y_max=y_top)
-    labels, colors = [], []
+    fig, ax = _new_axes(size, "drawing the training curves")
+    from matplotlib.ticker import MaxNLocator
+
     for i, (name, v) in enumerate(values.items()):
-        ok = np.isfinite(v)
-        color = CURVE_COLORS[i % len(CURVE_COLORS)]
-        if ok.any():  # a single epoch is drawn as a dot (a two-point polyline of one point)
-            xs, ys = np.resize(epochs[ok], max(2, ok.sum())), np.resize(v[ok] / y_top, max(2, ok.sum()))
-            canvas.curve(xs, ys, color)
-            best = int(np.nanargmax(v) if name in HIGHER_IS_BETTER else np.nanargmin(v))
-            value = f"{v[best]:.2f}%" if percent else f"{v[best]:.4g}"
-            name = f"{name}  (best {value} at epoch {int(epochs[best])})"
-        labels.append(name)
-        colors.append(color)
-    canvas.legend(labels, colors)
-    canvas.labels(title, "Epoch", "Percent" if percent else "Value")
-    return canvas.image()
-
-
-def _ticks_above(upper: float) -> tuple[np.ndarray, int]:
-    """Nice ticks from 0 whose last one is at or above ``upper``."""
-    ticks, decimals = nice_ticks(upper if upper > 0 else 1.0)
-    if ticks[-1] < upper:
-        ticks = np.append(ticks, ticks[-1] + (ticks[1] - ticks[0]))
-    return ticks, decimals
+        ok = np.isfinite(v) & np.isfinite(epochs)
+        xs, ys, color = epochs[ok], v[ok], _rgb(i)
+        if not xs.size:
+            ax.plot([], [], color=color, linewidth=2, label=f"{_label(name, 40)}  (no values yet)")
+            continue
+        best = int(np.argmax(ys) if name in HIGHER_IS_BETTER else np.argmin(ys))
+        value = f"{ys[best]:.2f}%" if percent else f"{ys[best]:.4g}"
+        label = f"{_label(name, 40)}  (best {value} at epoch {int(xs[best])})"
+        marker = "o" if xs.size <= 40 else None  # a single epoch shows as a dot
+        ax.plot(xs, ys, color=color, linewidth=2, marker=marker, markersize=3.5, label=label)
+        ax.plot(xs[best], ys[best], "*", color=color, markersize=13, markeredgecolor="black", markeredgewidth=0.6)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    last = max(float(np.nanmax(epochs)), 1.0)
+    ax.set_xlim(left=0, right=last + max(1.0, 0.03 * last))
+    if finite.min() >= 0:
+        ax.set_ylim(bottom=0, top=float(finite.max()) * 1.05 or 1.0)
+    ylabel = ", ".join(columns) + (" (%)" if percent else "")
+    return _finish(fig, ax, title, "Epoch", ylabel)
 
 
 def plot_training(
@@ -97,8 +92,9 @@ def plot_training(
     out: str | os.PathLike[str] | None = None,
     columns: Sequence[str] | None = None,
 ) -> Path:
-    """Draw ``run_dir/metrics.csv`` to ``out`` (default ``run_dir/training.png``, written atomically);
-    returns the PNG path.  ``columns`` default: the first of :data:`DEFAULT_COLUMNS` the run has values for."""
+    """Draw ``run_dir/metrics.csv`` with matplotlib (``hrface[plot]``) to ``out`` (default
+    ``run_dir/training.png``; written atomically, format from the suffix); returns the image path.
+    ``columns`` default: the first of :data:`DEFAULT_COLUMNS` the run has values for."""
     run_dir = Path(run_dir)
     metrics = read_metrics(run_dir / "metrics.csv")
     if not columns:

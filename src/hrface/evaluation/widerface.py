@@ -43,6 +43,7 @@ from ..data.detection.samples import DetectionSample
 from ..data.detection.widerface import read_wider_mat
 from ..data.landmarks.parsing import DatasetError, snippet, where
 from ..errors import one_line
+from ..extras import require
 from ..ops.boxes import box_iou_numpy
 
 __all__ = [
@@ -170,14 +171,14 @@ def load_widerface_ground_truth(gt_dir: str | os.PathLike[str]) -> WiderFaceGrou
 
 def _level_masks(path: Path, images: Sequence[DetectionSample]) -> tuple[np.ndarray, ...]:
     """Per image, (N,) bool of the faces listed (1-based) in the level file's ``gt_list``."""
-    import scipy.io
+    scipy_io = require("scipy.io", "eval", "reading MATLAB ground truth (.mat)")
 
     try:
-        events = scipy.io.loadmat(path)["gt_list"].ravel()
+        events = scipy_io.loadmat(path)["gt_list"].ravel()
         lists = [np.asarray(cell).ravel() for event in events for cell in np.asarray(event).ravel()]
     except KeyError:
         raise DatasetError(f"{path}: no gt_list in this .mat file (not a WIDER FACE level file?)") from None
-    except (OSError, ValueError, scipy.io.matlab.MatReadError) as e:
+    except (OSError, ValueError, scipy_io.matlab.MatReadError) as e:
         raise DatasetError(f"{path}: cannot read MATLAB file ({one_line(e, 120)})") from None
     if len(lists) != len(images):
         raise DatasetError(f"{path}: lists {len(lists)} images, wider_face_val.mat {len(images)}")
@@ -220,8 +221,9 @@ def read_prediction_file(path: str | os.PathLike[str]) -> np.ndarray:
         except ValueError:
             rows[k] = np.nan
         if not np.isfinite(rows[k]).all():
-            raise DatasetError(f"{where(path, n)}: expected five finite numbers 'x y w h score', got "
-                               f"{snippet(' '.join(tokens))}")
+            raise DatasetError(
+                f"{where(path, n)}: expected five finite numbers 'x y w h score', got {snippet(' '.join(tokens))}"
+            )
     return rows
 
 
@@ -243,9 +245,7 @@ def format_prediction_file(image_name: str, boxes_xyxy: Any, scores: Any) -> str
     return "\n".join(lines) + "\n"
 
 
-def read_widerface_predictions(
-    pred_dir: str | os.PathLike[str], gt: WiderFaceGroundTruth
-) -> list[np.ndarray | None]:
+def read_widerface_predictions(pred_dir: str | os.PathLike[str], gt: WiderFaceGroundTruth) -> list[np.ndarray | None]:
     """Per image of ``gt``, its (M, 5) predictions from ``PRED_DIR/EVENT/IMAGE.txt``, None without a file.
 
     Files of images not in ``gt`` are not read.  Raises :class:`DatasetError` when ``pred_dir`` is not

@@ -11,10 +11,7 @@ Graph interface (float32, NCHW):
 - HRNet: ``input`` (N, 3, S, S) normalised RGB → ``heatmaps`` (N, K, S/4, S/4); N is dynamic, S is the
   crop side the model was trained at (``hrface.input_size``).
 
-``metadata_props`` keys: ``hrface.kind`` ('retinaface' | 'hrnet'), ``hrface.options`` (JSON of the
-architecture options), ``hrface.input_size`` (HRNet), ``hrface.num_landmarks`` (HRNet),
-``hrface.max_size`` (a RetinaFace trained for a given image size),
-``hrface.precision`` ('fp32' | 'int8'), ``hrface.weights_sha256``, ``hrface.format``.
+The ``hrface.*`` metadata is described in :mod:`hrface.models.onnx_metadata`.
 
 The TorchScript-based exporter (``dynamo=False``) is used: torch 2.13's default dynamo exporter needs the
 extra ``onnxscript`` package and took ~7× longer for RetinaFace, for an equivalent graph.
@@ -29,16 +26,17 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..extras import require
 from ..io.files import atomic_write_bytes
+from ..models.onnx_metadata import EXPORT_FORMAT, META_PREFIX
 from .fold import fold_batchnorm
 
-EXPORT_FORMAT = "1"  # bump when the graph interface or the export recipe changes (re-exports cached files)
 OPSET = 17
-META_PREFIX = "hrface."
 DETECTOR_OUTPUTS = ("loc", "logits", "landm")
 LANDMARK_OUTPUTS = ("heatmaps",)
 
@@ -80,20 +78,29 @@ def state_dict_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, opset: int = OPSET) -> Path:
+def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, opset: int = OPSET, compact: bool = False) -> Path:
     """Write ``model`` (RetinaFace or HRNet, any weights) as an ONNX file, atomically; returns the path.
 
-    The file gets the ``hrface.*`` metadata described in the module doc. Needs the ``onnx`` package.
+    The file gets the ``hrface.*`` metadata of :mod:`hrface.models.onnx_metadata`. Needs the ``onnx``
+    package.  ``compact``: the form shipped inside the package (:func:`export_onnx_bytes`).
     """
-    atomic_write_bytes(path, export_onnx_bytes(model, opset=opset))
+    atomic_write_bytes(path, export_onnx_bytes(model, opset=opset, compact=compact))
     return Path(path)
 
 
-def export_onnx_bytes(model: nn.Module, *, opset: int = OPSET) -> bytes:
-    """The serialised ONNX model of :func:`export_onnx` (BatchNorm folded, metadata set)."""
+def export_onnx_bytes(model: nn.Module, *, opset: int = OPSET, compact: bool = False) -> bytes:
+    """The serialised ONNX model of :func:`export_onnx`.
+
+    By default BatchNorm is folded into the convolutions (float32 weights).  With ``compact`` (the
+    shipped models' form) the BatchNorm layers stay in the graph and every float tensor that float16
+    holds exactly (all of them for weights read from a half-precision checkpoint) is stored in float16
+    and cast back to float32 by the graph: half the file, the same values as the PyTorch model.  ONNX
+    Runtime folds the casts and the BatchNorms when it loads the graph (optimisation level 'basic' or
+    higher), so both forms run the same.
+    """
     onnx = import_onnx()
     kind = model_kind(model)
-    folded = fold_batchnorm(model).cpu().float()
+    network = model.cpu().float().eval() if compact else fold_batchnorm(model).cpu().float()
     if kind == "retinaface":
         sample = torch.zeros(1, 3, 64, 96)
         outputs = DETECTOR_OUTPUTS
@@ -109,17 +116,54 @@ def export_onnx_bytes(model: nn.Module, *, opset: int = OPSET) -> bytes:
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         try:
-            _trace_to_onnx(folded, sample, buffer, outputs, axes, opset)
+            _trace_to_onnx(network, sample, buffer, outputs, axes, opset, keep_batchnorm=compact)
         finally:
             torch.set_num_threads(threads)
     proto = onnx.load_from_string(buffer.getvalue())
+    if compact:
+        store_exact_float16(proto)
     set_metadata(proto, model_metadata(model))
     return proto.SerializeToString()
 
 
+def store_exact_float16(proto: object) -> int:
+    """Store each float32 initializer of an ``onnx.ModelProto`` that float16 represents exactly as float16,
+    with a ``Cast`` node at the head of the graph that restores the float32 tensor under its old name.
+    Returns how many initializers were converted (the others stay float32)."""
+    onnx = import_onnx()
+    from onnx import numpy_helper
+
+    casts, kept = [], []
+    for tensor in proto.graph.initializer:
+        values = numpy_helper.to_array(tensor)
+        with np.errstate(over="ignore"):  # a value beyond float16 becomes inf and fails the check below
+            half = values.astype(np.float16) if values.dtype == np.float32 else None
+        if half is None or not np.array_equal(half.astype(np.float32), values):
+            kept.append(tensor)
+            continue
+        stored = f"{tensor.name}::float16"
+        kept.append(numpy_helper.from_array(half, stored))
+        casts.append(onnx.helper.make_node("Cast", [stored], [tensor.name], to=onnx.TensorProto.FLOAT))
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(kept)
+    nodes = casts + list(proto.graph.node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    return len(casts)
+
+
 def _trace_to_onnx(
-    model: nn.Module, sample: torch.Tensor, buffer: io.BytesIO, outputs: tuple[str, ...], axes: dict, opset: int
+    model: nn.Module,
+    sample: torch.Tensor,
+    buffer: io.BytesIO,
+    outputs: tuple[str, ...],
+    axes: dict,
+    opset: int,
+    keep_batchnorm: bool = False,
 ) -> None:
+    # In the exporter's EVAL mode it fuses BatchNorm into the convolutions itself; PRESERVE exports the
+    # eval-mode model's BatchNorm nodes as they are (with their running statistics).
+    mode = torch.onnx.TrainingMode.PRESERVE if keep_batchnorm else torch.onnx.TrainingMode.EVAL
     torch.onnx.export(
         model,
         (sample,),
@@ -129,7 +173,8 @@ def _trace_to_onnx(
         output_names=list(outputs),
         dynamic_axes=axes,
         opset_version=opset,
-        do_constant_folding=True,
+        do_constant_folding=not keep_batchnorm,
+        training=mode,
     )
 
 
@@ -144,16 +189,5 @@ def set_metadata(proto: object, values: dict[str, str]) -> None:
             entry.key, entry.value = key, value
 
 
-def hrface_metadata(props: dict[str, str]) -> dict[str, str]:
-    """The ``hrface.*`` entries of an ONNX model's metadata map, without the prefix."""
-    return {k[len(META_PREFIX) :]: v for k, v in props.items() if k.startswith(META_PREFIX)}
-
-
 def import_onnx():  # noqa: ANN202 - the onnx module
-    try:
-        import onnx
-    except ImportError:
-        raise ConfigError(
-            "ONNX export needs the onnx package; pip install onnx onnxruntime"
-        ) from None
-    return onnx
+    return require("onnx", "torch", "ONNX export")

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError
 from ..io.files import atomic_write_bytes, iter_image_files
@@ -40,7 +39,7 @@ def detector_batches(detector_source: object, images: Sequence[np.ndarray]) -> I
 
     detector = Detector(detector_source, threshold=0.5)
     for image in images:
-        yield detector.to_batch([detector.resize(image)[0]]).numpy()
+        yield detector.to_batch([detector.resize(image)[0]])
 
 
 def landmark_batches(
@@ -57,7 +56,7 @@ def landmark_batches(
     if all_crops is None:
         raise ConfigError("no faces found in the calibration images; pass photos with faces")
     for start in range(0, len(all_crops), batch):
-        yield landmarker.preprocess(all_crops[start : start + batch]).numpy()
+        yield landmarker.preprocess(all_crops[start : start + batch])
 
 
 def quantize_int8(
@@ -110,8 +109,8 @@ def int8_output_error(
     ref, test = OrtRunner(fp32_model), OrtRunner(int8_model)
     worst = 0.0
     for batch in inputs:
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        x = np.ascontiguousarray(batch, dtype=np.float32)
         for a, b in zip(ref(x), test(x), strict=True):
             span = float(a.max() - a.min()) or 1.0
-            worst = max(worst, float((a - b).abs().max()) / span)
+            worst = max(worst, float(np.abs(a - b).max()) / span)
     return worst

@@ -8,10 +8,9 @@ pixels with :func:`hrface.landmarks.crop.heatmap_to_crop`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .crop import apply_affine, heatmap_to_crop
 
@@ -54,39 +53,38 @@ def _blur_radius(sigma: float) -> int:
     return max(1, math.ceil(3.0 * sigma))
 
 
-def _gaussian_blur_valid(hm: torch.Tensor, sigma: float) -> torch.Tensor:
+def _gaussian_blur_valid(hm: np.ndarray, sigma: float) -> np.ndarray:
     """Separable Gaussian blur (radius r = ceil(3 sigma)) of ``(M, H, W)`` maps, without padding: the
     ``(M, H - 2r, W - 2r)`` outputs whose kernel footprint lies inside the map."""
     r = _blur_radius(sigma)
-    t = torch.arange(-r, r + 1, dtype=hm.dtype, device=hm.device)
-    k = torch.exp(-(t**2) / (2.0 * sigma**2))
-    k = k / k.sum()
-    x = F.conv2d(hm[:, None], k.view(1, 1, 1, -1))
-    x = F.conv2d(x, k.view(1, 1, -1, 1))
-    return x[:, 0]
+    t = np.arange(-r, r + 1, dtype=np.float64)
+    k = np.exp(-(t**2) / (2.0 * sigma**2))
+    k = (k / k.sum()).astype(hm.dtype)
+    windows = np.lib.stride_tricks.sliding_window_view
+    x = windows(hm, 2 * r + 1, axis=2) @ k  # along x: (M, H, W - 2r)
+    return windows(x, 2 * r + 1, axis=1) @ k  # along y: (M, H - 2r, W - 2r)
 
 
-def _argmax(hm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Integer arg-max ``(ix, iy)`` (int64, ``(M,)`` each) and peak value of ``(M, H, W)`` maps."""
+def _argmax(hm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integer arg-max ``(ix, iy)`` (int64, ``(M,)`` each; the first maximum) and peak value of ``(M, H, W)`` maps."""
     w = hm.shape[-1]
-    score, idx = hm.flatten(1).max(dim=1)
-    return idx % w, idx // w, score
+    flat = hm.reshape(hm.shape[0], -1)
+    idx = flat.argmax(axis=1)
+    return idx % w, idx // w, flat[np.arange(len(flat)), idx]
 
 
-def _quarter_offset(hm: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor) -> torch.Tensor:
+def _quarter_offset(hm: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
     """Reference HRNet refinement: 0.25 px towards the larger neighbour per axis (0 on the border)."""
-    m_idx = torch.arange(hm.shape[0], device=hm.device)
+    m_idx = np.arange(hm.shape[0])
     h, w = hm.shape[-2:]
-    xl, xr = (ix - 1).clamp(0, w - 1), (ix + 1).clamp(0, w - 1)
-    yu, yd = (iy - 1).clamp(0, h - 1), (iy + 1).clamp(0, h - 1)
-    dx = torch.sign(hm[m_idx, iy, xr] - hm[m_idx, iy, xl])
-    dy = torch.sign(hm[m_idx, yd, ix] - hm[m_idx, yu, ix])
-    dx = torch.where((ix > 0) & (ix < w - 1), dx, torch.zeros_like(dx))
-    dy = torch.where((iy > 0) & (iy < h - 1), dy, torch.zeros_like(dy))
-    return 0.25 * torch.stack([dx, dy], dim=-1)
+    xl, xr = np.clip(ix - 1, 0, w - 1), np.clip(ix + 1, 0, w - 1)
+    yu, yd = np.clip(iy - 1, 0, h - 1), np.clip(iy + 1, 0, h - 1)
+    dx = np.sign(hm[m_idx, iy, xr] - hm[m_idx, iy, xl]) * ((ix > 0) & (ix < w - 1))
+    dy = np.sign(hm[m_idx, yd, ix] - hm[m_idx, yu, ix]) * ((iy > 0) & (iy < h - 1))
+    return 0.25 * np.stack([dx, dy], axis=-1).astype(np.float64)
 
 
-def _dark_offset(hm: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, sigma: float) -> torch.Tensor:
+def _dark_offset(hm: np.ndarray, ix: np.ndarray, iy: np.ndarray, sigma: float) -> np.ndarray:
     """DARK refinement (Zhang et al., CVPR 2020): Newton step on the log of the smoothed map.
 
     A quadratic is fitted to ``log(blur(hm))`` on the 3x3 stencil around the arg-max (the stencil is
@@ -100,21 +98,22 @@ def _dark_offset(hm: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, sigma: fl
     """
     m_count, h, w = hm.shape
     if h < 3 or w < 3:
-        return torch.zeros(m_count, 2, dtype=torch.float64, device=hm.device)
-    cx, cy = ix.clamp(1, w - 2), iy.clamp(1, h - 2)
-    m_idx = torch.arange(m_count, device=hm.device)[:, None, None]
+        return np.zeros((m_count, 2))
+    cx, cy = np.clip(ix, 1, w - 2), np.clip(iy, 1, h - 2)
+    m_idx = np.arange(m_count)[:, None, None]
     r = _blur_radius(sigma)
     # Only the (2r + 3)² window around each stencil is blurred (not the whole map): for the stencils
     # that use the blur (``inner``) the window lies inside the map, so its unpadded blur equals the
     # full map's blur there; elsewhere the window is clamped and its result unused.
-    d = torch.arange(-(r + 1), r + 2, device=hm.device)
-    rows, cols = (cy[:, None] + d).clamp(0, h - 1)[:, :, None], (cx[:, None] + d).clamp(0, w - 1)[:, None, :]
+    d = np.arange(-(r + 1), r + 2)
+    rows = np.clip(cy[:, None] + d, 0, h - 1)[:, :, None]
+    cols = np.clip(cx[:, None] + d, 0, w - 1)[:, None, :]
     window = hm[m_idx, rows, cols]  # (M, 2r + 3, 2r + 3)
-    blurred = torch.log(_gaussian_blur_valid(window, sigma).clamp_min(_LOG_FLOOR))  # (M, 3, 3)
-    raw = torch.log(window[:, r : r + 3, r : r + 3].clamp_min(_LOG_FLOOR))
+    blurred = np.log(np.maximum(_gaussian_blur_valid(window, sigma), _LOG_FLOOR))  # (M, 3, 3)
+    raw = np.log(np.maximum(window[:, r : r + 3, r : r + 3], _LOG_FLOOR))
     # Near the border the blur would mix in padding and bias the peak: use the raw map there.
     inner = (cx > r) & (cx < w - 1 - r) & (cy > r) & (cy < h - 1 - r)
-    patch = torch.where(inner[:, None, None], blurred, raw).to(torch.float64)  # (M, 3, 3) [y, x]
+    patch = np.where(inner[:, None, None], blurred, raw).astype(np.float64)  # (M, 3, 3) [y, x]
     f0 = patch[:, 1, 1]
     gx = 0.5 * (patch[:, 1, 2] - patch[:, 1, 0])
     gy = 0.5 * (patch[:, 2, 1] - patch[:, 0, 1])
@@ -123,28 +122,36 @@ def _dark_offset(hm: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, sigma: fl
     hxy = 0.25 * (patch[:, 2, 2] - patch[:, 0, 2] - patch[:, 2, 0] + patch[:, 0, 0])
     det = hxx * hyy - hxy * hxy
     neg_def = (hxx < 0) & (det > 0)
-    safe_det = torch.where(neg_def, det, torch.ones_like(det))
+    safe_det = np.where(neg_def, det, 1.0)
     # Newton: c - H^-1 g with H^-1 = [[hyy, -hxy], [-hxy, hxx]] / det
     sx_2d = -(hyy * gx - hxy * gy) / safe_det
     sy_2d = -(-hxy * gx + hxx * gy) / safe_det
     # 1-D fallback per axis; an axis that is not concave either stays at the arg-max
-    dx0, dy0 = (ix - cx).to(torch.float64), (iy - cy).to(torch.float64)
-    sx_1d = torch.where(hxx < 0, -gx / torch.where(hxx < 0, hxx, -torch.ones_like(hxx)), dx0)
-    sy_1d = torch.where(hyy < 0, -gy / torch.where(hyy < 0, hyy, -torch.ones_like(hyy)), dy0)
-    sx = torch.where(neg_def, sx_2d, sx_1d)
-    sy = torch.where(neg_def, sy_2d, sy_1d)
-    off = torch.stack([(cx - ix) + sx, (cy - iy) + sy], dim=-1)
-    off = torch.nan_to_num(off, nan=0.0, posinf=0.0, neginf=0.0)
-    return off.clamp(-1.0, 1.0)
+    dx0, dy0 = (ix - cx).astype(np.float64), (iy - cy).astype(np.float64)
+    sx_1d = np.where(hxx < 0, -gx / np.where(hxx < 0, hxx, -1.0), dx0)
+    sy_1d = np.where(hyy < 0, -gy / np.where(hyy < 0, hyy, -1.0), dy0)
+    sx = np.where(neg_def, sx_2d, sx_1d)
+    sy = np.where(neg_def, sy_2d, sy_1d)
+    off = np.stack([(cx - ix) + sx, (cy - iy) + sy], axis=-1)
+    return np.clip(np.nan_to_num(off, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
 
 
-def decode_heatmaps(
-    heatmaps: torch.Tensor | np.ndarray, method: str = "dark", sigma: float = DEFAULT_SIGMA
-) -> tuple[torch.Tensor, torch.Tensor] | tuple[np.ndarray, np.ndarray]:
+def as_numpy(values: Any) -> np.ndarray:
+    """A NumPy view or copy of an array-like: a torch tensor (any device, autograd or not) comes back to
+    the CPU; other inputs go through ``np.asarray``."""
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch here
+        values = values.detach().cpu()
+        if not values.dtype.is_floating_point or values.dtype.itemsize >= 4:
+            return values.numpy()
+        return values.float().numpy()  # float16 / bfloat16
+    return np.asarray(values)
+
+
+def decode_heatmaps(heatmaps: Any, method: str = "dark", sigma: float = DEFAULT_SIGMA) -> tuple[np.ndarray, np.ndarray]:
     """Sub-pixel landmark coordinates from ``(N, K, H, W)`` heatmaps.
 
     Args:
-        heatmaps: model output, torch tensor (any device) or numpy array.
+        heatmaps: model output, a NumPy array or a torch tensor (any device).
         method: ``"argmax"`` (integer peak), ``"quarter"`` (the reference's: peak moved 0.25 px
             towards the larger neighbour per axis) or ``"dark"`` (distribution-aware Taylor
             refinement of the log of the Gaussian-smoothed map, see :func:`_dark_offset`).
@@ -152,34 +159,28 @@ def decode_heatmaps(
 
     Returns:
         ``coords (N, K, 2)`` float32 ``(x, y)`` in heatmap pixels and ``scores (N, K)`` float32 =
-        each map's peak value; torch tensors on the input's device for torch input, numpy arrays
-        for numpy input.  Non-finite map values are treated as 0.
+        each map's peak value, NumPy arrays.  Non-finite map values are treated as 0.
     """
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; expected one of {DECODE_METHODS}")
-    is_numpy = not isinstance(heatmaps, torch.Tensor)
-    hm = torch.from_numpy(np.asarray(heatmaps)) if is_numpy else heatmaps.detach()
-    if hm.dim() != 4:
+    hm = as_numpy(heatmaps)
+    if hm.ndim != 4:
         raise ValueError(f"heatmaps must have shape (N, K, H, W), got {tuple(hm.shape)}")
     n, k, h, w = hm.shape
-    hm = torch.nan_to_num(hm.float().reshape(n * k, h, w), nan=0.0, posinf=0.0, neginf=0.0)
+    hm = np.nan_to_num(hm.astype(np.float32).reshape(n * k, h, w), nan=0.0, posinf=0.0, neginf=0.0)
     if hm.shape[0] == 0:
-        coords, scores = hm.new_zeros(n, k, 2), hm.new_zeros(n, k)
-    else:
-        ix, iy, scores = _argmax(hm)
-        coords = torch.stack([ix, iy], dim=-1).to(torch.float64)
-        if method == "quarter":
-            coords = coords + _quarter_offset(hm, ix, iy)
-        elif method == "dark":
-            coords = coords + _dark_offset(hm, ix, iy, sigma)
-        coords, scores = coords.float().reshape(n, k, 2), scores.reshape(n, k)
-    if is_numpy:
-        return coords.numpy(), scores.numpy()
-    return coords, scores
+        return np.zeros((n, k, 2), np.float32), np.zeros((n, k), np.float32)
+    ix, iy, scores = _argmax(hm)
+    coords = np.stack([ix, iy], axis=-1).astype(np.float64)
+    if method == "quarter":
+        coords = coords + _quarter_offset(hm, ix, iy)
+    elif method == "dark":
+        coords = coords + _dark_offset(hm, ix, iy, sigma)
+    return coords.astype(np.float32).reshape(n, k, 2), scores.reshape(n, k)
 
 
 def heatmaps_to_image(
-    heatmaps: torch.Tensor,
+    heatmaps: Any,
     crop_to_image: np.ndarray,
     input_size: int,
     method: str = "dark",
@@ -188,7 +189,7 @@ def heatmaps_to_image(
     """Landmarks in image pixels from the heatmaps of crops.
 
     Args:
-        heatmaps: (N, K, H, W) model output for N crops of ``input_size`` pixels.
+        heatmaps: (N, K, H, W) model output for N crops of ``input_size`` pixels (NumPy or torch).
         crop_to_image: (N, 2, 3) affine matrices mapping crop pixels back to image pixels (the inverse
             of the crop matrices, :func:`hrface.landmarks.crop.invert_affine`).
         method, sigma: as for :func:`decode_heatmaps`.
@@ -196,6 +197,7 @@ def heatmaps_to_image(
     Returns:
         ``points (N, K, 2)`` float64 ``(x, y)`` image pixels and ``scores (N, K)`` float64 peak values.
     """
-    coords, scores = decode_heatmaps(heatmaps.float(), method=method, sigma=sigma)
-    in_crop = heatmap_to_crop(coords.cpu().numpy().astype(np.float64), heatmaps.shape[-1], input_size)
-    return apply_affine(in_crop, crop_to_image), scores.cpu().numpy().astype(np.float64)
+    hm = as_numpy(heatmaps)
+    coords, scores = decode_heatmaps(hm, method=method, sigma=sigma)
+    in_crop = heatmap_to_crop(coords.astype(np.float64), hm.shape[-1], input_size)
+    return apply_affine(in_crop, crop_to_image), scores.astype(np.float64)

@@ -8,7 +8,6 @@ Checkpoints are read with ``torch.load(weights_only=True)`` (no arbitrary unpick
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,9 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, one_line
+from .arch import ArchSpec
 
 StateDict = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class ArchSpec:
-    """What a checkpoint is: ``kind`` 'retinaface' (with ``backbone``) or 'hrnet' (``width``, ``num_landmarks``)."""
-
-    kind: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
-        return f"{self.kind}({opts})"
 
 
 def read_state_dict(path: str | Path) -> StateDict:

@@ -3,6 +3,12 @@
 Model names resolve to weight files: files shipped inside the package (``hrface/weights``) or files
 in the cache directory ``$HRFACE_HOME`` (default ``~/.cache/hrface``). Nothing is ever downloaded:
 a missing file is an error that says where to get it and where to put it.
+
+A shipped model comes twice: ``NAME.safetensors`` (the training checkpoint, half precision, for the
+PyTorch side: fine-tuning, ``create_model``) and ``NAME.onnx``, the same weights as a ready ONNX graph
+that the base install runs without torch (made by ``hrface export NAME --shipped``, see
+:func:`hrface.export.onnx_export.export_shipped_onnx`).  Looking models up needs no torch; building one
+(:func:`create_model`) needs the ``hrface[torch]`` extra.
 """
 
 from __future__ import annotations
@@ -10,12 +16,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
-from .checkpoint import ArchSpec, check_finite, infer_architecture, load_weights, read_metadata, read_state_dict
+from ..extras import require
+from .arch import ArchSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
@@ -124,6 +132,16 @@ def _unknown_name(name: str) -> ConfigError:
     return ConfigError(f"unknown model name {name!r}; known models: {', '.join(MODELS)} (or pass a file path)")
 
 
+def shipped_onnx(name: str) -> Path | None:
+    """The ready ONNX file of a model shipped inside the package (``hrface/weights/NAME.onnx``), or None
+    for any other name (or when the file is absent, e.g. in a source tree before ``hrface export``)."""
+    info = MODELS.get(name)
+    if info is None or not info.packaged:
+        return None
+    path = PACKAGE_WEIGHTS / f"{info.name}.onnx"
+    return path if path.is_file() else None
+
+
 def weights_path(info: ModelInfo) -> Path:
     """Where the weight file of a named model is expected (packaged or in the cache directory)."""
     return (PACKAGE_WEIGHTS if info.packaged else weights_home()) / info.filename
@@ -151,7 +169,8 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelIn
 
 
 def build_model(arch: ArchSpec) -> nn.Module:
-    """An untrained model of the given architecture."""
+    """An untrained model of the given architecture (needs ``hrface[torch]``)."""
+    require("torch", "torch", "building a PyTorch model")
     if arch.kind == "retinaface":
         from .retinaface import RetinaFace
 
@@ -173,10 +192,13 @@ def create_model(name_or_path: str | os.PathLike[str], pretrained: bool = True, 
             with random weights.
         expect: 'retinaface' or 'hrnet': raise :class:`CheckpointError` if the checkpoint is another kind.
     """
+    from .checkpoint import check_finite, infer_architecture, load_weights, read_metadata, read_state_dict
+
     text = os.fspath(name_or_path)
     if not pretrained:
         model = build_model(get_model_info(text).arch)
         return model.eval()
+    require("torch", "torch", f"loading {text}")
     path, info = resolve_weights(text)
     state_dict = read_state_dict(path)
     arch = infer_architecture(state_dict, source=str(path))

@@ -1,24 +1,28 @@
 """Box operations (xyxy, pixels or normalised): areas, IoU matrix, non-maximum suppression.
 
-Vectorised torch implementations, plus a NumPy IoU matrix for evaluation code that works on arrays
-(many small matrices, where torch's per-call overhead dominates); no torchvision dependency.
+The runtime's operations (NumPy IoU matrix, NMS, box sizes) work on NumPy arrays; the torch IoU
+matrix serves training (prior matching on the training device).  No torchvision dependency.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def box_area(boxes: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
     """Areas of (…, 4) xyxy boxes. ``offset=1`` uses the legacy inclusive-pixel convention (w = x2 − x1 + 1)."""
-    return (boxes[..., 2] - boxes[..., 0] + offset).clamp(min=0) * (boxes[..., 3] - boxes[..., 1] + offset).clamp(
-        min=0
-    )
+    return (boxes[..., 2] - boxes[..., 0] + offset).clamp(min=0) * (boxes[..., 3] - boxes[..., 1] + offset).clamp(min=0)
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
     """IoU matrix (N, M) between xyxy boxes a (N, 4) and b (M, 4); empty unions give 0."""
+    import torch
+
     top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
     wh = (bottom_right - top_left + offset).clamp(min=0)
@@ -48,7 +52,7 @@ def box_iou_numpy(a: np.ndarray, b: np.ndarray, offset: float = 0.0) -> np.ndarr
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset: float = 0.0) -> torch.Tensor:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, offset: float = 0.0) -> np.ndarray:
     """Greedy non-maximum suppression.
 
     Args:
@@ -58,21 +62,14 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset:
         offset: 0 for continuous coordinates; 1 reproduces the reference's ``+1`` area convention.
 
     Returns:
-        int64 indices into ``boxes`` of the kept boxes, highest score first (ties keep input order),
-        on the device of ``boxes``.
+        int64 indices into ``boxes`` of the kept boxes, highest score first (ties keep input order).
 
     Each iteration keeps the best remaining box and drops, in one vectorised step, every remaining box
-    that overlaps it: the loop runs once per *kept* box and memory stays O(N). It runs in NumPy, whose
-    per-call overhead is ~40× lower than torch's for these small vector operations.
+    that overlaps it: the loop runs once per *kept* box and memory stays O(N).  (NumPy's per-call
+    overhead is ~40× lower than torch's for these small vector operations.)
     """
-    b = boxes.detach().to("cpu", torch.float64).numpy()
-    s = scores.detach().to("cpu", torch.float64).numpy()
-    keep = _greedy_nms(b, s, float(iou_threshold), float(offset))
-    return torch.from_numpy(keep).to(boxes.device)
-
-
-def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, offset: float) -> np.ndarray:
-    x1, y1, x2, y2 = boxes.T
+    x1, y1, x2, y2 = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).T
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     areas = np.clip(x2 - x1 + offset, 0, None) * np.clip(y2 - y1 + offset, 0, None)
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
@@ -84,5 +81,5 @@ def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, off
         inter = w * h
         union = areas[best] + areas[rest] - inter
         # iou <= threshold, written without division so that empty boxes (union 0) are kept, not NaN.
-        order = rest[inter <= iou_threshold * union]
+        order = rest[inter <= float(iou_threshold) * union]
     return np.asarray(keep, dtype=np.int64)

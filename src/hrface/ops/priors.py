@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import torch
+import numpy as np
 
 DEFAULT_MIN_SIZES: tuple[tuple[int, ...], ...] = ((16, 32), (64, 128), (256, 512))
 DEFAULT_STEPS: tuple[int, ...] = (8, 16, 32)
@@ -19,22 +19,19 @@ def feature_map_sizes(height: int, width: int, steps: tuple[int, ...] = DEFAULT_
 @lru_cache(maxsize=32)
 def _prior_boxes_cached(
     height: int, width: int, min_sizes: tuple[tuple[int, ...], ...], steps: tuple[int, ...]
-) -> torch.Tensor:
+) -> np.ndarray:
     levels = []
     for (rows, cols), sizes, step in zip(feature_map_sizes(height, width, steps), min_sizes, steps, strict=True):
-        cy, cx = torch.meshgrid(
-            (torch.arange(rows, dtype=torch.float64) + 0.5) * step / height,
-            (torch.arange(cols, dtype=torch.float64) + 0.5) * step / width,
+        cy, cx = np.meshgrid(
+            (np.arange(rows, dtype=np.float64) + 0.5) * step / height,
+            (np.arange(cols, dtype=np.float64) + 0.5) * step / width,
             indexing="ij",
         )
-        centres = torch.stack([cx, cy], dim=-1)  # (rows, cols, 2)
-        sizes_t = torch.tensor([[s / width, s / height] for s in sizes], dtype=torch.float64)  # (A, 2)
         a = len(sizes)
-        level = torch.cat(
-            [centres[:, :, None, :].expand(rows, cols, a, 2), sizes_t.expand(rows, cols, a, 2)], dim=-1
-        )
-        levels.append(level.reshape(-1, 4))
-    return torch.cat(levels).float()
+        centres = np.broadcast_to(np.stack([cx, cy], axis=-1)[:, :, None, :], (rows, cols, a, 2))
+        anchor_sizes = np.broadcast_to(np.array([[s / width, s / height] for s in sizes]), (rows, cols, a, 2))
+        levels.append(np.concatenate([centres, anchor_sizes], axis=-1).reshape(-1, 4))
+    return np.concatenate(levels).astype(np.float32)
 
 
 def prior_boxes(
@@ -42,12 +39,13 @@ def prior_boxes(
     width: int,
     min_sizes: tuple[tuple[int, ...], ...] = DEFAULT_MIN_SIZES,
     steps: tuple[int, ...] = DEFAULT_STEPS,
-) -> torch.Tensor:
+) -> np.ndarray:
     """Prior boxes for an input of ``height``×``width`` pixels.
 
     Returns (P, 4) float32 ``(cx, cy, w, h)`` normalised by the input width/height, ordered level
     (stride 8, 16, 32) → row → column → min size, the order of the network's outputs. The centre of
     cell (i, j) at stride s is ((j + 0.5)·s, (i + 0.5)·s) pixels. Results are cached per input size;
-    the returned tensor is shared, so do not modify it in place.
+    the returned array is shared, so do not modify it in place (training code takes
+    ``torch.from_numpy(...)`` of it, which shares the memory too).
     """
     return _prior_boxes_cached(int(height), int(width), tuple(map(tuple, min_sizes)), tuple(steps))

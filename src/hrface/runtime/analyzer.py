@@ -1,4 +1,4 @@
-"""The one-call pipeline: image → faces (box, score, 5 keypoints) → dense landmarks in image coordinates."""
+"""The one-call pipeline: image → faces (box, score, 5 keypoints) → dense landmarks in image coordinates → head pose."""
 
 from __future__ import annotations
 
@@ -7,16 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
+from ..geometry.pose import head_pose
 from ..io.image import to_bgr
 from .detector import DEFAULT_DETECTOR, Detector, MaxSize
 from .faces import Face
 from .inputs import image_batch
 from .landmarker import DEFAULT_LANDMARKER, Landmarker
 
-ModelArg = str | os.PathLike[str] | nn.Module
+ModelArg = str | os.PathLike[str] | Any  # a name, a checkpoint or .onnx path, or an nn.Module
 
 
 class FaceAnalyzer:
@@ -25,6 +24,7 @@ class FaceAnalyzer:
     >>> fa = FaceAnalyzer(detector="retinaface_mobilenet0.25_Final.pth", landmarker=None)
     >>> faces = fa("photo.jpg")            # or an ndarray (BGR; rgb=True for RGB) or a PIL image
     >>> faces[0].box, faces[0].keypoints   # pixels of the original image
+    >>> faces[0].pose                      # yaw, pitch, roll in degrees (hrface.geometry.pose), or None
 
     Args:
         detector: a :class:`Detector`, a registry name, or a RetinaFace checkpoint path.
@@ -32,7 +32,7 @@ class FaceAnalyzer:
             detection only.
         threshold, nms_iou, max_size: detector settings (see :class:`Detector`); ignored when a
             ready Detector is passed.
-        device: 'cpu', 'cuda', 'cuda:N' or 'auto' for the models built here.
+        device: 'cpu', or (with ``hrface[torch]``) 'cuda', 'cuda:N' or 'auto', for the models built here.
         backend: 'torch', 'onnxruntime' or 'auto' for the models built here (see
             :mod:`hrface.runtime.backends`); ``threads``: their intra-op threads (None: the default).
     """
@@ -45,7 +45,7 @@ class FaceAnalyzer:
         threshold: float = 0.5,
         nms_iou: float = 0.4,
         max_size: MaxSize = "auto",
-        device: str | torch.device | None = "cpu",
+        device: Any = "cpu",
         backend: str = "auto",
         threads: int | None = None,
     ) -> None:
@@ -85,4 +85,10 @@ class FaceAnalyzer:
             for face, face_points, face_scores in zip(faces, points, scores, strict=True):
                 face.landmarks = face_points
                 face.landmark_scores = face_scores
+        size = (image_bgr.shape[1], image_bgr.shape[0])
+        for face in faces:  # one solvePnP per face: from the 68 landmarks when there are, else the 5 keypoints
+            if face.landmarks is not None and len(face.landmarks) == 68:
+                face.pose = head_pose(face.landmarks, size, layout="68")
+            else:
+                face.pose = head_pose(face.keypoints, size, layout="5")
         return faces

@@ -1,47 +1,51 @@
-"""Runners: the forward pass of a model on one backend (PyTorch eager or ONNX Runtime).
+"""Runners: the forward pass of a model on one backend (ONNX Runtime or PyTorch eager).
 
 Pre- and post-processing live in :class:`~hrface.runtime.detector.Detector` and
-:class:`~hrface.runtime.landmarker.Landmarker` and are the same for every backend; a runner only maps a
-float32 batch (N, C, H, W) (a torch tensor on ``runner.device``) to the model's raw outputs (a tuple of
-torch tensors: RetinaFace ``loc, logits, landm``; HRNet ``heatmaps``).
+:class:`~hrface.runtime.landmarker.Landmarker`, in NumPy, and are the same for every backend; a runner
+only maps a float32 NumPy batch (N, C, H, W) to the model's raw outputs (a tuple of float32 NumPy
+arrays: RetinaFace ``loc, logits, landm``; HRNet ``heatmaps``).
 
 Backends:
-- ``"torch"``: the ``nn.Module`` in eval mode under ``torch.inference_mode``;
-- ``"onnxruntime"``: an ONNX Runtime CPU session (graph optimisation level ALL), created once. A model
-  given by name, checkpoint or ``nn.Module`` is exported on first use into ``weights_home()/onnx``,
-  under a name keyed by the SHA-256 of its weights, so a changed checkpoint re-exports (the export is
-  announced on the ``hrface`` logger, as it takes seconds; a cached file that no longer loads is exported
-  again); an ``.onnx`` file is loaded as it is (and always runs on ONNX Runtime, whatever the backend
-  argument);
-- ``"auto"`` (the default): onnxruntime when it (and ``onnx``, to export) is importable, the device is
-  the CPU and the model comes by name or file; torch on a GPU, without onnxruntime, or for a live
-  ``nn.Module`` (a model being trained or edited runs as it is, with no export).
+- ``"onnxruntime"``: an ONNX Runtime CPU session (graph optimisation level ALL), created once.  The
+  shipped models come as ready ONNX files inside the package (``hrface/weights/NAME.onnx``), so the base
+  install (no torch) runs them as they are.  Any other model given by name, checkpoint or ``nn.Module``
+  is exported on first use into ``weights_home()/onnx`` (this needs the ``hrface[torch]`` extra), under a
+  name keyed by the SHA-256 of its weights, so a changed checkpoint re-exports; the export is announced
+  on the ``hrface`` logger with its place, and a cached file that no longer loads is exported again.
+  An ``.onnx`` file is loaded as it is (and always runs on ONNX Runtime, whatever the backend argument);
+- ``"torch"``: the ``nn.Module`` in eval mode under ``torch.inference_mode`` (``hrface[torch]``);
+- ``"auto"`` (the default): onnxruntime on the CPU for a model given by name or file; torch on a GPU or
+  for a live ``nn.Module`` (a model being trained or edited runs as it is, with no export).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
-from torch import nn
+import numpy as np
 
 from ..errors import CheckpointError, ConfigError, one_line
-from ..models.registry import create_model, weights_home
+from ..extras import require
+from ..landmarks.heatmaps import as_numpy
+from ..models.onnx_metadata import hrface_metadata
+from ..models.registry import shipped_onnx, weights_home
 from .device import resolve_device
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger("hrface")
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 ORT_OPTIMIZATION = ("disable", "basic", "extended", "all")
-ModelSource = str | os.PathLike[str] | nn.Module
 
 
 @dataclass
@@ -61,14 +65,14 @@ class RunnerInfo:
 
 
 class Runner(Protocol):
-    """A forward pass: batch (N, C, H, W) float32 on ``device`` → tuple of raw output tensors."""
+    """A forward pass: float32 batch (N, C, H, W) → tuple of float32 raw output arrays."""
 
     backend: str
-    device: torch.device
+    device: str  # 'cpu', 'cuda:0', …
     info: RunnerInfo
     module: nn.Module | None  # the PyTorch model where one was built or given
 
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]: ...
 
 
 class TorchRunner:
@@ -76,17 +80,27 @@ class TorchRunner:
 
     backend = "torch"
 
-    def __init__(self, module: nn.Module, info: RunnerInfo, device: torch.device, threads: int | None = None) -> None:
+    def __init__(self, module: nn.Module, info: RunnerInfo, device: str, threads: int | None = None) -> None:
+        import torch
+
         if threads:
             torch.set_num_threads(int(threads))
         self.device = device
         self.module = module.to(device).eval()
         self.info = info
 
-    @torch.inference_mode()
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.module(batch.to(self.device))
-        return tuple(out) if isinstance(out, tuple | list) else (out,)
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        import torch
+
+        array = np.asarray(batch, dtype=np.float32)
+        if min(array.strides, default=0) < 0:  # torch.from_numpy takes no negative strides
+            array = np.ascontiguousarray(array)
+        # The batch keeps its memory layout (the landmarker's is channels-last, as it was before the NumPy
+        # runtime): the convolutions then round as they did, and a contiguous copy is saved.
+        with torch.inference_mode():
+            out = self.module(torch.from_numpy(array).to(self.device))
+        outputs = tuple(out) if isinstance(out, tuple | list) else (out,)
+        return tuple(as_numpy(o).astype(np.float32, copy=False) for o in outputs)
 
 
 class OrtRunner:
@@ -99,6 +113,8 @@ class OrtRunner:
     """
 
     backend = "onnxruntime"
+    device = "cpu"
+    module = None
 
     def __init__(
         self, model: str | os.PathLike[str] | bytes, threads: int | None = None, optimization: str = "all"
@@ -111,14 +127,12 @@ class OrtRunner:
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
             where = "ONNX model" if isinstance(model, bytes) else str(model)
             raise CheckpointError(f"{where}: not a loadable ONNX model ({one_line(exc, 160)})") from None
-        self.device = torch.device("cpu")
-        self.module = None
         self.input_name = self.session.get_inputs()[0].name
         self.info = info_from_metadata(self.session.get_modelmeta().custom_metadata_map, str(model)[:200])
 
-    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        array = batch.detach().to("cpu", torch.float32).contiguous().numpy()
-        return tuple(torch.from_numpy(out) for out in self.session.run(None, {self.input_name: array}))
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        array = np.ascontiguousarray(as_numpy(batch), dtype=np.float32)
+        return tuple(self.session.run(None, {self.input_name: array}))
 
 
 def session_options(threads: int | None = None, optimization: str = "all") -> Any:
@@ -143,61 +157,54 @@ def session_options(threads: int | None = None, optimization: str = "all") -> An
     return options
 
 
-def onnxruntime_available() -> bool:
-    """Whether ``import onnxruntime`` would succeed."""
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
 def import_onnxruntime():  # noqa: ANN201 - the onnxruntime module
+    """The ``onnxruntime`` module (a dependency of the base install)."""
     try:
         import onnxruntime
     except ImportError:
-        raise ConfigError(
-            "backend 'onnxruntime' needs the onnxruntime package; pip install onnxruntime, "
-            "or use backend='torch'"
-        ) from None
+        raise ConfigError("the onnxruntime package is missing; reinstall hrface (pip install hrface)") from None
     return onnxruntime
 
 
-def resolve_backend(backend: str, device: torch.device, source: ModelSource) -> str:
-    """'torch' or 'onnxruntime' for a requested ``backend`` (see the module doc for 'auto')."""
+def resolve_backend(backend: str, device: str, source: Any) -> str:
+    """'torch' or 'onnxruntime' for a requested ``backend`` on ``device`` (see the module doc for 'auto')."""
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    on_cpu = device == "cpu"
     if _is_onnx_file(source):
-        if device.type != "cpu":
+        if not on_cpu:
             raise ConfigError(f"{source}: an .onnx model runs on the CPU with onnxruntime; use device='cpu'")
         return "onnxruntime"  # whatever the backend asked for: only ONNX Runtime can run the file
     if backend == "auto":
-        if isinstance(source, nn.Module):
-            return "torch"
-        exportable = importlib.util.find_spec("onnx") is not None  # a checkpoint is exported on first use
-        return "onnxruntime" if device.type == "cpu" and exportable and onnxruntime_available() else "torch"
-    if backend == "onnxruntime" and device.type != "cpu":
+        return "torch" if is_module(source) or not on_cpu else "onnxruntime"
+    if backend == "onnxruntime" and not on_cpu:
         raise ConfigError("backend 'onnxruntime' runs on the CPU here; use device='cpu' or backend='torch'")
     return backend
 
 
 def create_runner(
-    source: ModelSource,
+    source: Any,
     kind: str,
     *,
     backend: str = "auto",
-    device: str | torch.device | None = "cpu",
+    device: Any = "cpu",
     threads: int | None = None,
     optimization: str = "all",
 ) -> Runner:
     """A runner for a model given by registry name, checkpoint path, ``.onnx`` path or ``nn.Module``.
 
     ``kind`` is the expected model kind ('retinaface' or 'hrnet'); a model of another kind raises
-    :class:`CheckpointError`. ``threads``: intra-op threads of the backend (None: its default).
+    :class:`CheckpointError`. ``threads``: intra-op threads of the backend (None: its default).  A shipped
+    model on ONNX Runtime, or an ``.onnx`` file, needs no torch; anything else needs ``hrface[torch]``.
     """
     _check_source(source, kind)
     dev = resolve_device(device)
     chosen = resolve_backend(backend, dev, source)
-    if chosen == "onnxruntime" and _is_onnx_file(source):
-        runner: Runner = OrtRunner(source, threads, optimization)
+    ready = source if _is_onnx_file(source) else shipped_onnx(source) if isinstance(source, str) else None
+    if chosen == "onnxruntime" and ready is not None:
+        runner: Runner = OrtRunner(ready, threads, optimization)
     else:
-        module = source if isinstance(source, nn.Module) else create_model(source, expect=kind)
+        module = source if is_module(source) else load_module(source, kind, chosen)
         if chosen == "torch":
             runner = TorchRunner(module, info_from_module(module, kind), dev, threads)
         else:
@@ -205,6 +212,21 @@ def create_runner(
     if runner.info.kind != kind:
         raise CheckpointError(f"{_describe(source)}: is a {runner.info.kind} model, expected {kind}")
     return runner
+
+
+def load_module(source: str | os.PathLike[str], kind: str, backend: str) -> nn.Module:
+    """The PyTorch model of a registry name or checkpoint path (needs the ``hrface[torch]`` extra)."""
+    why = "backend='torch'" if backend == "torch" else f"loading {os.fspath(source)}"
+    require("torch", "torch", why)
+    from ..models.registry import create_model
+
+    return create_model(source, expect=kind)
+
+
+def is_module(obj: object) -> bool:
+    """Whether ``obj`` is a ``torch.nn.Module`` (without importing torch when it is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def info_from_module(module: nn.Module, kind: str) -> RunnerInfo:
@@ -223,8 +245,6 @@ def info_from_module(module: nn.Module, kind: str) -> RunnerInfo:
 
 def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
     """:class:`RunnerInfo` from an ONNX model's ``hrface.*`` metadata (see :mod:`hrface.export.onnx_export`)."""
-    from ..export.onnx_export import hrface_metadata
-
     meta = hrface_metadata(props)
     if meta.get("kind") not in ("retinaface", "hrnet"):
         raise CheckpointError(f"{source}: ONNX model without hrface metadata; export it with 'hrface export'")
@@ -253,7 +273,7 @@ def onnx_cache_path(module: nn.Module) -> Path:
     return weights_home() / "onnx" / f"{meta['hrface.kind']}-{digest}.onnx"
 
 
-def cached_ort_runner(module: nn.Module, source: ModelSource, threads: int | None, optimization: str) -> OrtRunner:
+def cached_ort_runner(module: nn.Module, source: Any, threads: int | None, optimization: str) -> OrtRunner:
     """An ONNX Runtime runner on the cached export of ``module``.  A cached file that no longer loads (cut
     short, damaged on disk) is deleted and exported again, once, instead of failing every later run."""
     path = cached_onnx(module, source)
@@ -266,14 +286,14 @@ def cached_ort_runner(module: nn.Module, source: ModelSource, threads: int | Non
         return OrtRunner(cached_onnx(module, source), threads, optimization)
 
 
-def cached_onnx(module: nn.Module, source: ModelSource = "model") -> Path:
+def cached_onnx(module: nn.Module, source: Any = "model") -> Path:
     """Path of the cached ONNX export of ``module``, exporting it (atomically) if it is not there yet."""
     from ..export.onnx_export import export_onnx
 
     path = onnx_cache_path(module)
     if not path.is_file():
         what = _describe(source)
-        log.info("exporting %s to ONNX for onnxruntime (once; it takes a few seconds) into %s", what, path.parent)
+        log.info("exporting %s to ONNX for onnxruntime (once; it takes a few seconds) into %s", what, path)
         try:
             export_onnx(module, path)
         except OSError as exc:
@@ -285,7 +305,7 @@ def cached_onnx(module: nn.Module, source: ModelSource = "model") -> Path:
 
 
 def _check_source(source: object, kind: str) -> None:
-    if not isinstance(source, str | os.PathLike | nn.Module):
+    if not (isinstance(source, str | os.PathLike) or is_module(source)):
         what = {"retinaface": "detector", "hrnet": "landmark model"}.get(kind, "model")
         raise ConfigError(
             f"{what}: expected a model name, a checkpoint or .onnx path, or an nn.Module; got "
@@ -293,9 +313,9 @@ def _check_source(source: object, kind: str) -> None:
         )
 
 
-def _is_onnx_file(source: ModelSource) -> bool:
-    return not isinstance(source, nn.Module) and Path(os.fspath(source)).suffix.lower() == ".onnx"
+def _is_onnx_file(source: Any) -> bool:
+    return isinstance(source, str | os.PathLike) and Path(os.fspath(source)).suffix.lower() == ".onnx"
 
 
-def _describe(source: ModelSource) -> str:
-    return type(source).__name__ if isinstance(source, nn.Module) else os.fspath(source)
+def _describe(source: Any) -> str:
+    return os.fspath(source) if isinstance(source, str | os.PathLike) else type(source).__name__

@@ -9,11 +9,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import ConfigError
 from ..io.image import to_bgr
+from ..landmarks.heatmaps import as_numpy
 from ..ops import decode_boxes, decode_landmarks, nms, prior_boxes
 from .backends import create_runner
 from .faces import Face
@@ -52,7 +51,7 @@ class Detector:
             size; ``"auto"`` takes the size the model was trained for when its weights record one
             (hrface's own detector: 480), else :data:`DEFAULT_MAX_SIZE`.
         top_k: at most this many candidates (best scores) enter NMS; ``keep_top_k``: at most this many leave it.
-        device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
+        device: 'cpu', or (with ``hrface[torch]``) 'cuda', 'cuda:N', 'auto' or a ``torch.device``.
         backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`); the pre- and
             post-processing are the same for all.
         threads: intra-op threads of the backend (None: its default).
@@ -67,14 +66,14 @@ class Detector:
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | nn.Module = DEFAULT_DETECTOR,
+        model: str | os.PathLike[str] | Any = DEFAULT_DETECTOR,
         *,
         threshold: float = 0.5,
         nms_iou: float = 0.4,
         max_size: MaxSize = "auto",
         top_k: int = 5000,
         keep_top_k: int = 750,
-        device: str | torch.device | None = "cpu",
+        device: Any = "cpu",
         backend: str = "auto",
         threads: int | None = None,
         batch_size: int = 8,
@@ -98,7 +97,7 @@ class Detector:
         self.keep_top_k = keep_top_k
         self.batch_size = max(1, int(batch_size))
         self.large_faces = bool(large_faces)
-        self._mean = torch.tensor(BGR_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._mean = np.array(BGR_MEAN, np.float32).reshape(1, 3, 1, 1)
 
     @property
     def backend(self) -> str:
@@ -125,12 +124,11 @@ class Detector:
             image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
         return image_bgr, scale
 
-    def to_batch(self, images_bgr: Sequence[np.ndarray]) -> torch.Tensor:
-        """Same-size BGR uint8 images (h, w, 3) → mean-subtracted float batch (N, 3, h, w) on the device."""
-        stacked = np.ascontiguousarray(np.stack(images_bgr).transpose(0, 3, 1, 2))
-        return torch.from_numpy(stacked).to(self.device).float() - self._mean
+    def to_batch(self, images_bgr: Sequence[np.ndarray]) -> np.ndarray:
+        """Same-size BGR uint8 images (h, w, 3) → mean-subtracted float32 batch (N, 3, h, w)."""
+        return np.ascontiguousarray(np.stack(images_bgr).transpose(0, 3, 1, 2), dtype=np.float32) - self._mean
 
-    def preprocess(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, float]:
+    def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
         """BGR uint8 (H, W, 3) → mean-subtracted float batch (1, 3, h, w) and the resize factor h/H."""
         resized, scale = self.resize(image_bgr)
         return self.to_batch([resized]), scale
@@ -140,7 +138,6 @@ class Detector:
         or anything else :func:`~hrface.io.image.to_bgr` accepts; RGB with ``rgb``) or a PIL image."""
         return self.detect_batch([to_bgr(image, rgb=rgb, copy=False)])[0]
 
-    @torch.inference_mode()
     def detect_batch(self, images: Sequence[Any], rgb: bool = False) -> list[Detections]:
         """Detections of several images (each as :meth:`detect` takes it), in input order.
 
@@ -189,17 +186,15 @@ class Detector:
                 chunk = indices[start : start + self.batch_size]
                 loc, logits, landm = self.runner(self.to_batch([resized[i][0] for i in chunk]))
                 for row, i in enumerate(chunk):
-                    results[i] = self.postprocess(
-                        loc[row], logits[row], landm[row], (h, w), resized[i][1], threshold
-                    )
+                    results[i] = self.postprocess(loc[row], logits[row], landm[row], (h, w), resized[i][1], threshold)
         return results  # type: ignore[return-value]
 
     def postprocess(
         self,
-        loc: torch.Tensor,
-        logits: torch.Tensor,
-        landm: torch.Tensor,
-        input_hw: tuple[int, int] | torch.Size,
+        loc: np.ndarray,
+        logits: np.ndarray,
+        landm: np.ndarray,
+        input_hw: tuple[int, int],
         scale: float = 1.0,
         threshold: float | None = None,
     ) -> Detections:
@@ -210,18 +205,17 @@ class Detector:
         ``self.threshold`` when given.
         """
         h, w = int(input_hw[0]), int(input_hw[1])
-        scores = torch.softmax(logits.float(), dim=-1)[:, 1]
-        candidates = torch.nonzero(scores > (self.threshold if threshold is None else threshold)).squeeze(1)
-        if candidates.numel() > self.top_k:
-            candidates = candidates[torch.topk(scores[candidates], self.top_k).indices]
-        priors = prior_boxes(h, w).to(loc.device)[candidates]
-        size = torch.tensor([w, h], dtype=torch.float32, device=loc.device)
-        boxes = decode_boxes(loc[candidates].float(), priors) * size.repeat(2) / scale
-        points = decode_landmarks(landm[candidates].float(), priors) * size / scale
+        loc, landm = as_numpy(loc).astype(np.float32, copy=False), as_numpy(landm).astype(np.float32, copy=False)
+        logits = as_numpy(logits).astype(np.float32, copy=False)
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))  # softmax over (background, face)
+        scores = shifted[:, 1] / shifted.sum(axis=-1)
+        candidates = np.flatnonzero(scores > (self.threshold if threshold is None else threshold))
+        if candidates.size > self.top_k:
+            candidates = candidates[np.argsort(-scores[candidates], kind="stable")[: self.top_k]]
+        priors = prior_boxes(h, w)[candidates]
+        size = np.array([w, h], dtype=np.float32)
+        boxes = decode_boxes(loc[candidates], priors) * np.tile(size, 2) / np.float32(scale)
+        points = decode_landmarks(landm[candidates], priors) * size / np.float32(scale)
         scores = scores[candidates]
         keep = nms(boxes, scores, self.nms_iou, offset=1.0)[: self.keep_top_k]
-        return Detections(
-            boxes=boxes[keep].cpu().numpy(),
-            scores=scores[keep].cpu().numpy(),
-            keypoints=points[keep].cpu().numpy(),
-        )
+        return Detections(boxes=boxes[keep], scores=scores[keep], keypoints=points[keep])

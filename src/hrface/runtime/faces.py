@@ -7,6 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry.align import align_face
+from ..geometry.pose import Pose
+from ..landmarks.layouts import LAYOUTS
+
 
 @dataclass
 class Face:
@@ -19,6 +23,7 @@ class Face:
             mouth corner on the image's left, mouth corner on the image's right (the RetinaFace order).
         landmarks: (K, 2) float ``(x, y)`` dense landmarks of the landmark model's layout, or None.
         landmark_scores: (K,) heatmap peak values (a rough per-point confidence), or None.
+        pose: head pose (yaw, pitch, roll in degrees; :mod:`hrface.geometry.pose`), or None.
     """
 
     box: np.ndarray
@@ -26,14 +31,25 @@ class Face:
     keypoints: np.ndarray
     landmarks: np.ndarray | None = None
     landmark_scores: np.ndarray | None = None
+    pose: Pose | None = None
+
+    def align(self, image: np.ndarray, size: int = 112, template: str = "arcface") -> tuple[np.ndarray, np.ndarray]:
+        """Aligned ``size``×``size`` crop of this face from ``image`` (the (H, W, 3) uint8 array it was found in)
+        and the (2, 3) image → crop matrix; see :func:`hrface.geometry.align.align_face`.  Uses the landmarks
+        when they are of a known layout (68 points: eye centres, nose tip 30, mouth corners 48 / 54), else the
+        keypoints."""
+        landmarks = self.landmarks if self.landmarks is not None and len(self.landmarks) in LAYOUTS else None
+        return align_face(image, landmarks=landmarks, keypoints=self.keypoints, size=size, template=template)
 
     def to_dict(self, decimals: int = 2) -> dict[str, Any]:
-        """JSON-ready dict: ``box``, ``score``, ``keypoints``, ``landmarks`` (null without a landmark model)."""
+        """JSON-ready dict: ``box``, ``score``, ``keypoints``, ``landmarks`` (null without a landmark model),
+        ``pose`` (``{"yaw", "pitch", "roll"}`` in degrees rounded to 0.01, or null)."""
         return {
             "box": _rounded(self.box, decimals),
             "score": round(float(self.score), 5),
             "keypoints": _rounded(self.keypoints, decimals),
             "landmarks": None if self.landmarks is None else _rounded(self.landmarks, decimals),
+            "pose": None if self.pose is None else self.pose.to_dict(2),
         }
 
 

@@ -6,8 +6,6 @@ import os
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import ConfigError
 from ..io.image import to_bgr
@@ -57,7 +55,7 @@ class Landmarker:
         enlarge: crop side as a multiple of the box's longer side.
         decode: heatmap decoding method.
         batch_size: faces per forward pass (all faces of an image go through in batches of this size).
-        device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
+        device: 'cpu', or (with ``hrface[torch]``) 'cuda', 'cuda:N', 'auto' or a ``torch.device``.
         backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`).
         threads: intra-op threads of the backend (None: its default).
         flip: test-time flip averaging: the mirrored crops also go through the model, and their
@@ -72,12 +70,12 @@ class Landmarker:
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | nn.Module = DEFAULT_LANDMARKER,
+        model: str | os.PathLike[str] | Any = DEFAULT_LANDMARKER,
         *,
         enlarge: float = DEFAULT_ENLARGE,
         decode: str = "dark",
         batch_size: int = 32,
-        device: str | torch.device | None = "cpu",
+        device: Any = "cpu",
         backend: str = "auto",
         threads: int | None = None,
         flip: bool = False,
@@ -100,9 +98,9 @@ class Landmarker:
             raise ConfigError(f"flip=True needs a known landmark layout; this model has {self.num_landmarks} points")
         self.flip = bool(flip)
         self.align = bool(align)
-        self._flip_perm = torch.as_tensor(self.layout.flip_permutation()) if self.layout is not None else None
-        self._mean = torch.tensor(RGB_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(RGB_STD, device=self.device).view(1, 3, 1, 1)
+        self._flip_perm = np.asarray(self.layout.flip_permutation()) if self.layout is not None else None
+        self._mean = np.array(RGB_MEAN, np.float32).reshape(1, 3, 1, 1)
+        self._std = np.array(RGB_STD, np.float32).reshape(1, 3, 1, 1)
 
     @property
     def backend(self) -> str:
@@ -115,10 +113,9 @@ class Landmarker:
         """Landmarks of the faces ``boxes`` (N, 4) in a path / ndarray (BGR unless ``rgb``) / PIL image."""
         return self.predict(image, boxes, keypoints, rgb=rgb)
 
-    def preprocess(self, crops_bgr: np.ndarray) -> torch.Tensor:
-        """Crops (N, S, S, 3) BGR uint8 → normalised RGB float batch (N, 3, S, S)."""
-        batch = torch.from_numpy(np.ascontiguousarray(crops_bgr[..., ::-1])).to(self.device)
-        batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    def preprocess(self, crops_bgr: np.ndarray) -> np.ndarray:
+        """Crops (N, S, S, 3) BGR uint8 → normalised RGB float32 batch (N, 3, S, S)."""
+        batch = crops_bgr[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
         return (batch - self._mean) / self._std
 
     def crop(
@@ -131,8 +128,7 @@ class Landmarker:
         matrices = crop_matrices(centers, sizes, self.input_size, rotations=rotations)
         return warp_crops(image_bgr, matrices, self.input_size), invert_affine(matrices)
 
-    @torch.inference_mode()
-    def forward(self, crops_bgr: np.ndarray) -> torch.Tensor:
+    def forward(self, crops_bgr: np.ndarray) -> np.ndarray:
         """Heatmaps (N, K, S/4, S/4) of crops (N, S, S, 3), ``batch_size`` crops per forward pass
         (averaged with those of the mirrored crops when ``flip``)."""
         heatmaps = self._heatmaps(crops_bgr)
@@ -141,14 +137,13 @@ class Landmarker:
         # Crop pixel u mirrors to S - 1 - u, i.e. heatmap pixel h to H - 1 - h: flipping the map's last
         # axis is exact, and channel i of the mirrored face is semantic point flip_perm[i].
         mirrored = self._heatmaps(np.ascontiguousarray(crops_bgr[:, :, ::-1]))
-        mirrored = mirrored.flip(-1)[:, self._flip_perm.to(mirrored.device)]
+        mirrored = mirrored[:, self._flip_perm, :, ::-1]
         return 0.5 * (heatmaps + mirrored)
 
-    def _heatmaps(self, crops_bgr: np.ndarray) -> torch.Tensor:
+    def _heatmaps(self, crops_bgr: np.ndarray) -> np.ndarray:
         chunks = range(0, len(crops_bgr), self.batch_size)
-        return torch.cat([self.runner(self.preprocess(crops_bgr[i : i + self.batch_size]))[0] for i in chunks])
+        return np.concatenate([self.runner(self.preprocess(crops_bgr[i : i + self.batch_size]))[0] for i in chunks])
 
-    @torch.inference_mode()
     def predict(
         self, image_bgr: Any, boxes: np.ndarray, keypoints: np.ndarray | None = None, rgb: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:

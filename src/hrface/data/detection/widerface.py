@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import one_line
+from ...extras import require
 from ..landmarks.parsing import DatasetError, is_number, parse_floats, read_lines, snippet, where
 from .labels import xywh_to_xyxy
 from .samples import DetectionSample, require_image, sample_at
@@ -126,12 +127,12 @@ def read_wider_mat(
     ``drop_invalid`` leaves out faces flagged in ``invalid_label_list``. Raises :class:`DatasetError`
     (one line) for an unreadable file, missing variables, or lists whose lengths disagree.
     """
-    import scipy.io
+    scipy_io = require("scipy.io", "eval", "reading MATLAB ground truth (.mat)")
 
     root = Path(image_root) if image_root is not None else Path(path).parent
     try:
-        mat = scipy.io.loadmat(path)
-    except (OSError, ValueError, scipy.io.matlab.MatReadError) as e:
+        mat = scipy_io.loadmat(path)
+    except (OSError, ValueError, scipy_io.matlab.MatReadError) as e:
         raise DatasetError(f"{where(path)}: cannot read MATLAB file ({one_line(e, 120)})") from None
     needed = ["event_list", "file_list", "face_bbx_list"] + (["invalid_label_list"] if drop_invalid else [])
     missing = [key for key in needed if key not in mat]

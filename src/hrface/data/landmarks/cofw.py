@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from ...errors import one_line
+from ...extras import require
 from ...io.image import write_image
 from .parsing import DatasetError, check_box
 from .samples import LandmarkSample
@@ -78,8 +79,8 @@ def _missing(path: Path, key: str, keys: tuple[str, ...]) -> DatasetError:
 
 
 def _load_v5(path: Path, keys: tuple[str, ...]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
+    scipy_io = require("scipy.io", "eval", "reading COFW ground truth (.mat)")
+    loadmat, MatReadError = scipy_io.loadmat, scipy_io.matlab.MatReadError
 
     try:
         mat = loadmat(path, variable_names=list(keys))

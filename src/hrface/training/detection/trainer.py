@@ -116,7 +116,7 @@ def train_detector(
     if not train_samples:
         raise ConfigError("no training images")
     out = Path(config.output_dir)
-    device = resolve_device(config.device)
+    device = torch.device(resolve_device(config.device))
     seed_all(config.seed)
     model = build_model(ArchSpec("retinaface", {"backbone": config.model.backbone}))
     if config.model.backbone_weights and not resume:  # a resumed run takes every weight from last.pt
@@ -129,7 +129,7 @@ def train_detector(
     optimizer, scheduler, state = start_run(model, config, resume)
     train_set = DetectionTrainDataset(train_samples, config.image_size, True, config.seed, config.augmentation)
     val_set = DetectionTrainDataset(val_samples, config.image_size, train=False, seed=config.seed)
-    priors = prior_boxes(config.image_size, config.image_size).to(device)
+    priors = torch.from_numpy(prior_boxes(config.image_size, config.image_size)).to(device)
     show = show_progress(progress)
 
     def loss_fn(batch: tuple[torch.Tensor, list[torch.Tensor]]) -> tuple[torch.Tensor, int, dict[str, float]]:
@@ -228,7 +228,7 @@ def evaluate(
         sums["val_loss"] += loss.total.item() * n
         for key, value in loss.parts().items():
             sums[f"val_{key}"] += value * n
-        with np.errstate(invalid="ignore"):  # an early model may decode infinite boxes: NMS drops them
+        with np.errstate(over="ignore", invalid="ignore"):  # an early model may decode infinite boxes: NMS drops them
             detections += [detector.postprocess(loc[i], logits[i], landm[i], (side, side)) for i in range(n)]
         faces += [_faces_of_rows(rows.numpy(), side) for rows in targets]
     model.train()

@@ -102,7 +102,7 @@ def train(
     k = config.model.num_landmarks
     layout = get_layout(k)
     out = Path(config.output_dir)
-    device = resolve_device(config.device)
+    device = torch.device(resolve_device(config.device))
     seed_all(config.seed)
     model = build_model(ArchSpec("hrnet", {"width": config.model.width, "num_landmarks": k}))
     if config.model.weights and not resume:  # a resumed run takes every weight from last.pt
