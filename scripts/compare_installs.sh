@@ -62,14 +62,16 @@ for name in old new; do
   result[$name.rate]=$(echo "$photos / $total" | bc -l)
   result[$name.torch]=$("$env/bin/pip" show torch >/dev/null 2>&1 && echo yes || echo no)
 done
-printf '%-44s %12s %12s %10s\n' "measure (this machine, one run)" "old $old_ref" "new $new_ref" "old/new"
-row() { printf '%-44s %12.2f %12.2f %10.2f\n' "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)"; }
+printf '%-44s %12s %12s %8s\n' "measure (this machine, one run)" "old $old_ref" "new $new_ref" "gain"
+# gain: how many times smaller / faster the new install is (old / new for costs, new / old for images/s)
+row() { printf '%-44s %12.2f %12.2f %7.2fx\n' "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)"; }
 row "environment size on disk (MB)" "${result[old.size]}" "${result[new.size]}"
 row "installed packages" "${result[old.packages]}" "${result[new.packages]}"
 row "hrface --help, new process (s, median of 5)" "${result[old.help]}" "${result[new.help]}"
 row "hrface detect 1 photo, first run (s)" "${result[old.first]}" "${result[new.first]}"
 row "hrface detect 1 photo, second run (s)" "${result[old.second]}" "${result[new.second]}"
-row "hrface detect $photos photos (images/s)" "${result[old.rate]}" "${result[new.rate]}"
+printf '%-44s %12.2f %12.2f %7.2fx\n' "hrface detect $photos photos (images/s)" "${result[old.rate]}" "${result[new.rate]}" \
+  "$(echo "${result[new.rate]} / ${result[old.rate]}" | bc -l)"
 echo "torch installed: old ${result[old.torch]}, new ${result[new.torch]}"
 echo "same faces: $(python3 - "$work/old-folder.jsonl" "$work/new-folder.jsonl" <<'EOF'
 import json, sys

@@ -71,7 +71,17 @@ def test_models_lists_the_shipped_onnx_files() -> None:
     result = run_base_cli("models")
     assert result.returncode == 0, result.stderr
     for name in SHIPPED:
-        assert f"{name}.onnx (runs without torch)" in result.stdout
+        assert f"{name}.onnx (present; a ready ONNX graph, runs without torch)" in result.stdout
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_registry_hash_is_the_shipped_file(name: str) -> None:
+    import hashlib
+
+    from hrface.models.registry import MODELS, shipped_onnx
+
+    path = shipped_onnx(name)
+    assert path is not None and hashlib.sha256(path.read_bytes()).hexdigest() == MODELS[name].sha256
 
 
 BASE_FACES = """
@@ -217,3 +227,37 @@ def test_bench_runs_the_onnx_backend_without_torch() -> None:
     assert result.returncode == 0, result.stderr
     assert "onnxruntime" in result.stdout and "hrface_w18_300w_128" in result.stdout
     assert "training throughput" not in result.stdout  # needs torch: left out, not failed
+
+
+def test_compact_export_reads_back_as_the_state_dict(tmp_path: Path) -> None:
+    """Every state_dict key survives a compact export (also tensors of equal value, which the exporter would
+    merge), float16 values come back exactly; a folded export is refused as a checkpoint with one line."""
+    import torch
+
+    from hrface.errors import CheckpointError
+    from hrface.export import export_onnx
+    from hrface.models.checkpoint import read_state_dict
+    from hrface.models.hrnet import HRNet
+
+    torch.manual_seed(0)
+    model = HRNet(num_landmarks=68, width=4).eval()
+    model.input_size = 64
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())  # as a half-precision checkpoint holds them
+    expected = model.state_dict()
+    values = [(tuple(t.shape), t.numpy().tobytes()) for k, t in expected.items() if t.is_floating_point()]
+    assert len(set(values)) < len(
+        values
+    )  # equal-valued tensors exist (BatchNorm ones / zeros), which a plain export merges
+    compact = export_onnx(model, tmp_path / "compact.onnx", compact=True)
+    restored = read_state_dict(compact)
+    assert set(restored) == set(expected)
+    for key, tensor in expected.items():
+        if not key.endswith("num_batches_tracked"):
+            assert torch.equal(restored[key], tensor), key
+    folded = export_onnx(model, tmp_path / "folded.onnx")
+    with pytest.raises(CheckpointError, match="cannot be read back as a checkpoint") as info:
+        read_state_dict(folded)
+    assert "\n" not in str(info.value)

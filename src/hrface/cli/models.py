@@ -53,9 +53,8 @@ def run(args: argparse.Namespace) -> int:
         status = "present" if path.is_file() else "missing"
         print(f"{info.name}  [{info.task}, {info.arch.describe()}]")
         print(f"    {info.description}")
-        print(f"    file:   {path} ({status})")
-        if shipped_onnx(info.name) is not None:
-            print(f"    onnx:   {shipped_onnx(info.name)} (runs without torch)")
+        ready = "; a ready ONNX graph, runs without torch" if shipped_onnx(info.name) is not None else ""
+        print(f"    file:   {path} ({status}{ready})")
         print(f"    source: {info.source}")
         if info.sha256:
             print(f"    sha256: {info.sha256}")

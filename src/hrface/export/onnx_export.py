@@ -33,7 +33,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..extras import require
 from ..io.files import atomic_write_bytes
-from ..models.onnx_metadata import EXPORT_FORMAT, META_PREFIX
+from ..models.onnx_metadata import EXPORT_FORMAT, HALF_SUFFIX, META_PREFIX, STATE_DICT_WEIGHTS
 from .fold import fold_batchnorm
 
 OPSET = 17
@@ -69,9 +69,12 @@ def model_metadata(model: nn.Module) -> dict[str, str]:
 
 
 def state_dict_sha256(model: nn.Module) -> str:
-    """SHA-256 over the names, shapes, dtypes and bytes of a model's state_dict (its weights' identity)."""
+    """SHA-256 over the names, shapes, dtypes and bytes of a model's state_dict (its weights' identity); the
+    BatchNorm batch counters (``num_batches_tracked``, which do not change the outputs) are left out."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            continue
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
@@ -92,9 +95,11 @@ def export_onnx_bytes(model: nn.Module, *, opset: int = OPSET, compact: bool = F
     """The serialised ONNX model of :func:`export_onnx`.
 
     By default BatchNorm is folded into the convolutions (float32 weights).  With ``compact`` (the
-    shipped models' form) the BatchNorm layers stay in the graph and every float tensor that float16
-    holds exactly (all of them for weights read from a half-precision checkpoint) is stored in float16
-    and cast back to float32 by the graph: half the file, the same values as the PyTorch model.  ONNX
+    shipped models' form) the BatchNorm layers stay in the graph, the initializers keep the state_dict's
+    key names (so :func:`hrface.models.checkpoint.read_state_dict` reads the weights back for PyTorch),
+    and every float tensor that float16 holds exactly (all of them for weights read from a half-precision
+    checkpoint) is stored in float16 and cast back to float32 by the graph: half the file, the same values
+    as the PyTorch model.  ONNX
     Runtime folds the casts and the BatchNorms when it loads the graph (optimisation level 'basic' or
     higher), so both forms run the same.
     """
@@ -120,10 +125,22 @@ def export_onnx_bytes(model: nn.Module, *, opset: int = OPSET, compact: bool = F
         finally:
             torch.set_num_threads(threads)
     proto = onnx.load_from_string(buffer.getvalue())
+    meta = model_metadata(model)
     if compact:
+        _drop_initializer_inputs(proto)
         store_exact_float16(proto)
-    set_metadata(proto, model_metadata(model))
+        meta[META_PREFIX + "weights"] = STATE_DICT_WEIGHTS
+    set_metadata(proto, meta)
     return proto.SerializeToString()
+
+
+def _drop_initializer_inputs(proto: object) -> None:
+    """Remove the weights from the graph's inputs (a compact export keeps them there while tracing, see
+    :func:`_trace_to_onnx`), so that ONNX Runtime treats them as constants and folds them."""
+    weights = {tensor.name for tensor in proto.graph.initializer}
+    inputs = [value for value in proto.graph.input if value.name not in weights]
+    del proto.graph.input[:]
+    proto.graph.input.extend(inputs)
 
 
 def store_exact_float16(proto: object) -> int:
@@ -141,7 +158,7 @@ def store_exact_float16(proto: object) -> int:
         if half is None or not np.array_equal(half.astype(np.float32), values):
             kept.append(tensor)
             continue
-        stored = f"{tensor.name}::float16"
+        stored = f"{tensor.name}{HALF_SUFFIX}"
         kept.append(numpy_helper.from_array(half, stored))
         casts.append(onnx.helper.make_node("Cast", [stored], [tensor.name], to=onnx.TensorProto.FLOAT))
     del proto.graph.initializer[:]
@@ -162,7 +179,9 @@ def _trace_to_onnx(
     keep_batchnorm: bool = False,
 ) -> None:
     # In the exporter's EVAL mode it fuses BatchNorm into the convolutions itself; PRESERVE exports the
-    # eval-mode model's BatchNorm nodes as they are (with their running statistics).
+    # eval-mode model's BatchNorm nodes as they are (with their running statistics).  The exporter also
+    # merges initializers of equal value (e.g. two zero biases) unless they are graph inputs: kept as inputs
+    # while tracing, every state_dict key keeps its own initializer (the inputs are removed afterwards).
     mode = torch.onnx.TrainingMode.PRESERVE if keep_batchnorm else torch.onnx.TrainingMode.EVAL
     torch.onnx.export(
         model,
@@ -174,6 +193,7 @@ def _trace_to_onnx(
         dynamic_axes=axes,
         opset_version=opset,
         do_constant_folding=not keep_batchnorm,
+        keep_initializers_as_inputs=keep_batchnorm,
         training=mode,
     )
 

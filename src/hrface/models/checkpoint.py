@@ -1,8 +1,9 @@
 """Reading checkpoints safely, recognising their architecture, and loading them strictly.
 
-Checkpoints are read with ``torch.load(weights_only=True)`` (no arbitrary unpickling) or from
-``.safetensors``. The reference repositories' wrappers are accepted: a ``{'state_dict': …}`` dict and a
-``module.`` key prefix (from ``nn.DataParallel``).
+Checkpoints are read with ``torch.load(weights_only=True)`` (no arbitrary unpickling), from
+``.safetensors``, or from a compact ONNX export (the shipped models: their graph's initializers). The
+reference repositories' wrappers are accepted: a ``{'state_dict': …}`` dict and a ``module.`` key prefix
+(from ``nn.DataParallel``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import CheckpointError, one_line
+from ..extras import require
 from .arch import ArchSpec
+from .onnx_metadata import HALF_SUFFIX, STATE_DICT_WEIGHTS, hrface_metadata
 
 StateDict = dict[str, torch.Tensor]
 
@@ -34,6 +38,8 @@ def read_state_dict(path: str | Path) -> StateDict:
         raise CheckpointError(f"{path}: checkpoint file is empty; download or copy it again")
     if path.suffix == ".safetensors":
         obj: Any = _read_safetensors(path)
+    elif path.suffix.lower() == ".onnx":
+        obj = _read_onnx(path)
     else:
         obj = _read_torch(path)
     return unwrap_state_dict(obj, source=str(path))
@@ -43,6 +49,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """The string metadata of a ``.safetensors`` file (e.g. ``input_size`` of a trained landmark model);
     ``{}`` for other checkpoint formats or a file without metadata."""
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        meta = hrface_metadata({p.key: p.value for p in _load_onnx(path).metadata_props})
+        return {key: meta[key] for key in ("input_size", "max_size") if key in meta}
     if path.suffix != ".safetensors":
         return {}
     from safetensors import SafetensorError, safe_open
@@ -62,6 +71,38 @@ def _read_safetensors(path: Path) -> StateDict:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({one_line(exc, 120)})") from None
+
+
+def _load_onnx(path: Path) -> Any:
+    onnx = require("onnx", "torch", f"reading the weights of {path}")
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # onnx raises protobuf's own errors for a damaged file
+        raise CheckpointError(f"{path}: not a readable ONNX file ({one_line(exc, 120)})") from None
+
+
+def _read_onnx(path: Path) -> StateDict:
+    """The state_dict held by a compact ONNX export (``hrface export --compact``, the shipped models' form):
+    its initializers under their key names, float16 ones back in float32; BatchNorm batch counters, which
+    the graph does not hold, are set to 0."""
+    from onnx import numpy_helper
+
+    proto = _load_onnx(path)
+    meta = hrface_metadata({p.key: p.value for p in proto.metadata_props})
+    if meta.get("weights") != STATE_DICT_WEIGHTS:
+        raise CheckpointError(
+            f"{path}: an ONNX graph whose weights cannot be read back as a checkpoint (BatchNorm folded); pass the "
+            "checkpoint it was exported from, or a file from 'hrface export --compact'"
+        )
+    tensors: StateDict = {}
+    for initializer in proto.graph.initializer:
+        values = numpy_helper.to_array(initializer)
+        if values.dtype == np.float16:
+            values = values.astype(np.float32)
+        tensors[initializer.name.removesuffix(HALF_SUFFIX)] = torch.from_numpy(np.array(values))
+    for key in [k for k in tensors if k.endswith(".running_mean")]:
+        tensors.setdefault(key.removesuffix("running_mean") + "num_batches_tracked", torch.tensor(0))
+    return tensors
 
 
 def _read_torch(path: Path) -> Any:

@@ -4,10 +4,9 @@ Model names resolve to weight files: files shipped inside the package (``hrface/
 in the cache directory ``$HRFACE_HOME`` (default ``~/.cache/hrface``). Nothing is ever downloaded:
 a missing file is an error that says where to get it and where to put it.
 
-A shipped model comes twice: ``NAME.safetensors`` (the training checkpoint, half precision, for the
-PyTorch side: fine-tuning, ``create_model``) and ``NAME.onnx``, the same weights as a ready ONNX graph
-that the base install runs without torch (made by ``hrface export NAME --shipped``, see
-:func:`hrface.export.onnx_export.export_shipped_onnx`).  Looking models up needs no torch; building one
+A shipped model is one file, ``NAME.onnx``: a compact ONNX graph (``hrface export --compact``) that the
+base install runs without torch, and whose initializers are the model's half-precision state_dict, which
+the PyTorch side (``create_model``, fine-tuning) reads back.  Looking models up needs no torch; building one
 (:func:`create_model`) needs the ``hrface[torch]`` extra.
 """
 
@@ -72,11 +71,11 @@ MODELS: dict[str, ModelInfo] = {
             "hrface_retinaface_mnet025_300w",
             "detector",
             ArchSpec("retinaface", {"backbone": "mobilenet0.25"}),
-            "hrface_retinaface_mnet025_300w.safetensors",
+            "hrface_retinaface_mnet025_300w.onnx",
             _HRFACE_TRAINED.format(config="retinaface_mnet025_300w.yaml", card="hrface_retinaface_mnet025_300w.md"),
             "RetinaFace MobileNetV1-0.25 trained on 300W AFW + HELEN train photos (772 photos, 966 faces), "
             "run at 480 px; held-out AP 90.7 %, recall 90.9 %, keypoint NME 12.4 % (research use only: 300W data)",
-            sha256="b4f0db3eb4974424f8661282cee683a3ac2ad05a7c7727b1169b778737e88109",
+            sha256="8116ca96fd5a19aef84934cb516d8c72a7c60050e05b3cce26108b1df4746acb",
             packaged=True,
             extra={"max_size": 480},
         ),
@@ -84,11 +83,11 @@ MODELS: dict[str, ModelInfo] = {
             "hrface_w18_300w_128",
             "landmarker",
             ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
-            "hrface_w18_300w_128.safetensors",
+            "hrface_w18_300w_128.onnx",
             _HRFACE_TRAINED.format(config="hrnet_w18_300w_128.yaml", card="hrface_w18_300w_128.md"),
             "HRNetV2-W18, 68 landmarks, 128x128 crops, trained from scratch on 300W AFW + HELEN train "
             "(966 faces); held-out NME 6.73 % from detector boxes (research use only: 300W data)",
-            sha256="76a0bab2b443b73d6c2e9abc00062ab0982e4b1be8dae4c179532d2a2d982fb9",
+            sha256="1615c9bb5d5fafb68bb9edb68a304fcd241452b09f6ce323b024728f9395fa98",
             packaged=True,
             extra={"input_size": 128},
         ),
@@ -134,11 +133,11 @@ def _unknown_name(name: str) -> ConfigError:
 
 def shipped_onnx(name: str) -> Path | None:
     """The ready ONNX file of a model shipped inside the package (``hrface/weights/NAME.onnx``), or None
-    for any other name (or when the file is absent, e.g. in a source tree before ``hrface export``)."""
+    for any other name."""
     info = MODELS.get(name)
-    if info is None or not info.packaged:
+    if info is None or not info.packaged or not info.filename.endswith(".onnx"):
         return None
-    path = PACKAGE_WEIGHTS / f"{info.name}.onnx"
+    path = PACKAGE_WEIGHTS / info.filename
     return path if path.is_file() else None
 
 
@@ -163,7 +162,7 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelIn
                 f"and save it there (or set HRFACE_HOME), or pass the checkpoint's path instead of the name"
             )
         return expected, info
-    if path.suffix in {".pth", ".pt", ".tar", ".safetensors", ".ckpt"} or os.sep in text:
+    if path.suffix in {".pth", ".pt", ".tar", ".safetensors", ".ckpt", ".onnx"} or os.sep in text:
         raise CheckpointError(f"{path}: checkpoint file not found; pass an existing file or a model name")
     raise _unknown_name(text)
 
