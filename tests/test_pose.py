@@ -16,7 +16,15 @@ from hrface import Face, FaceAnalyzer
 from hrface.data.landmarks import read_300w_folder
 from hrface.data.landmarks.pts import read_pts
 from hrface.errors import ConfigError, InputError
-from hrface.geometry.pose import MEAN_FACE_FILE, Pose, camera_matrix, head_pose, mean_face_5, mean_face_68
+from hrface.geometry.pose import (
+    MEAN_FACE_FILE,
+    Pose,
+    camera_matrix,
+    face_pose,
+    head_pose,
+    mean_face_5,
+    mean_face_68,
+)
 from hrface.io.image import read_image
 from hrface.landmarks.layouts import LAYOUT_68
 
@@ -162,6 +170,19 @@ def test_degenerate_input_gives_none_and_bad_arguments_raise() -> None:
         head_pose(nan, SIZE, layout="98")
     with pytest.raises(InputError, match="image_size"):
         head_pose(project(mean_face_68(), 0, 0, 0), (0, 480))
+
+
+def test_face_pose_prefers_68_landmarks_to_keypoints_and_gives_none_for_nothing() -> None:
+    landmarks = project(mean_face_68(), 20, -10, 5)
+    keypoints = project(mean_face_5(), -25, 15, 0)  # another pose: tells which points were used
+    np.testing.assert_allclose(angles(face_pose(landmarks, keypoints, SIZE)), [20, -10, 5], atol=1e-3)
+    np.testing.assert_allclose(angles(face_pose(None, keypoints, SIZE)), [-25, 15, 0], atol=1e-3)
+    np.testing.assert_allclose(angles(face_pose(landmarks, None, SIZE)), [20, -10, 5], atol=1e-3)
+    other_layout = np.zeros((98, 2))  # landmarks of another layout: the keypoints are used
+    np.testing.assert_allclose(angles(face_pose(other_layout, keypoints, SIZE)), [-25, 15, 0], atol=1e-3)
+    assert face_pose(None, None, SIZE) is None and face_pose(other_layout, None, SIZE) is None
+    assert face_pose(np.full((68, 2), 5.0), keypoints, SIZE) is None  # degenerate landmarks: no fallback
+    assert face_pose(landmarks, keypoints, SIZE) == head_pose(landmarks, SIZE)
 
 
 def test_face_dict_carries_the_pose(analyzer: FaceAnalyzer) -> None:

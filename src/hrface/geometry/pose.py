@@ -7,7 +7,8 @@ the image-right side, y down (eyes → mouth), z away from the camera (the nose 
 outer eye corners (36, 45) are 1.0 apart and the origin is the centroid of the 68 points.  The eye centres
 and mouth corners lie in one plane parallel to x–y.  The 5-point model is (image-left eye centre =
 mean of 36–41, image-right eye centre = mean of 42–47, nose tip 30, mouth corners 48 / 54), the points
-hrface derives as keypoints from 68 landmarks.
+hrface derives as keypoints from 68 landmarks.  :func:`face_pose` picks the points of a face: its 68 landmarks
+when it has them, else its 5 keypoints.
 
 **Camera.** Pinhole, focal length ``f = max(width, height)`` pixels in x and y, principal point at the image
 centre ``((width - 1) / 2, (height - 1) / 2)`` (0-based pixel centres, as everywhere in hrface), no
@@ -134,3 +135,17 @@ def head_pose(points_2d: Any, image_size: tuple[int, int], *, layout: str = "68"
     if not ok or not (np.isfinite(rvec).all() and np.isfinite(tvec).all()) or tvec[2, 0] <= 0:
         return None
     return pose_from_rotation(cv2.Rodrigues(rvec)[0], tvec)
+
+
+def face_pose(landmarks: Any, keypoints: Any, image_size: tuple[int, int]) -> Pose | None:
+    """Head pose of one face: from its ``landmarks`` when they are 68 points (300W order), else from its 5
+    ``keypoints`` (the detector's order); None when it has neither or the fit fails (see :func:`head_pose`).
+
+    The one place where a face's pose is computed: :class:`~hrface.FaceAnalyzer` (raw points) and
+    :class:`~hrface.video.VideoAnalyzer` (smoothed points) both call it.  ``image_size`` is ``(width, height)``.
+    """
+    if landmarks is not None and len(landmarks) == 68:
+        return head_pose(landmarks, image_size, layout="68")
+    if keypoints is not None:
+        return head_pose(keypoints, image_size, layout="5")
+    return None

@@ -130,21 +130,24 @@ def iter_image_files(inputs: Iterable[str | os.PathLike[str]] | str | os.PathLik
                 yield found if isinstance(found, Path) else found.path
 
 
-def walk_images(folder: str | os.PathLike[str]) -> Iterator[Path | FolderIssue]:
+def walk_images(
+    folder: str | os.PathLike[str], extensions: frozenset[str] = IMAGE_EXTENSIONS
+) -> Iterator[Path | FolderIssue]:
     """Search ``folder`` recursively for image files, and say what could not be searched.
 
     Depth first, entries sorted by name (paths come in the sorted order of their components);
-    yields the entries whose suffix is in :data:`IMAGE_EXTENSIONS` (case-insensitive) whatever they
+    yields the entries whose suffix is in ``extensions`` (:data:`IMAGE_EXTENSIONS` by default; lower case,
+    compared case-insensitively) whatever they
     are, so that :func:`~hrface.io.image.read_image` reports a broken link, a link loop or a FIFO
     named like an image instead of it being skipped.  Hidden entries (``.name``) are skipped.
     Directory symlinks are followed once: a link back to a folder already searched, a folder that
     cannot be listed, and a broken or looping link without an image suffix each give a
     :class:`FolderIssue`.
     """
-    yield from _walk(Path(folder), set())
+    yield from _walk(Path(folder), set(), extensions)
 
 
-def _walk(folder: Path, seen: set[str]) -> Iterator[Path | FolderIssue]:
+def _walk(folder: Path, seen: set[str], extensions: frozenset[str]) -> Iterator[Path | FolderIssue]:
     real = os.path.realpath(folder)
     if real in seen:
         yield FolderIssue(folder, f"{folder}: link to a folder already searched ({real}); not followed", False)
@@ -165,8 +168,8 @@ def _walk(folder: Path, seen: set[str]) -> Iterator[Path | FolderIssue]:
         except OSError:  # a link loop
             is_dir = False
         if is_dir:
-            yield from _walk(path, seen)
-        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+            yield from _walk(path, seen, extensions)
+        elif os.path.splitext(entry.name)[1].lower() in extensions:
             yield path
         elif entry.is_symlink() and not os.path.exists(path):
             yield FolderIssue(path, f"{path}: broken or looping symbolic link; skipped", False)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry.pose import head_pose
+from ..geometry.pose import face_pose
 from ..io.image import to_bgr
 from .detector import DEFAULT_DETECTOR, Detector, MaxSize
 from .faces import Face
@@ -87,8 +87,5 @@ class FaceAnalyzer:
                 face.landmark_scores = face_scores
         size = (image_bgr.shape[1], image_bgr.shape[0])
         for face in faces:  # one solvePnP per face: from the 68 landmarks when there are, else the 5 keypoints
-            if face.landmarks is not None and len(face.landmarks) == 68:
-                face.pose = head_pose(face.landmarks, size, layout="68")
-            else:
-                face.pose = head_pose(face.keypoints, size, layout="5")
+            face.pose = face_pose(face.landmarks, face.keypoints, size)
         return faces

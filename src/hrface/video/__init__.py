@@ -10,7 +10,7 @@ Only numpy and OpenCV are imported (no torch); the models run as :class:`~hrface
 from .analyzer import TrackedFace, VideoAnalyzer, video_records
 from .reader import VIDEO_EXTENSIONS, VideoLoadError, VideoSource, VideoWriter, is_video, read_frames
 from .smoothing import FaceSmoother, OneEuroFilter, face_size
-from .tracking import FaceTracker, Track, box_iou, linear_assignment
+from .tracking import FaceTracker, Track, linear_assignment
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -23,7 +23,6 @@ __all__ = [
     "VideoLoadError",
     "VideoSource",
     "VideoWriter",
-    "box_iou",
     "face_size",
     "is_video",
     "linear_assignment",

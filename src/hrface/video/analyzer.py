@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry.pose import face_pose
+from ..io.image import to_bgr
 from ..runtime.analyzer import FaceAnalyzer
 from ..runtime.faces import Face
 from .reader import Source, VideoSource, VideoWriter
@@ -52,8 +54,10 @@ class VideoAnalyzer:
 
     Each frame goes through ``analyzer`` (detection + landmarks), its boxes through a
     :class:`~hrface.video.tracking.FaceTracker`, and each face through its track's
-    :class:`~hrface.video.smoothing.FaceSmoother` (box, keypoints and landmarks; scores stay raw).  The filter
-    state of a track is dropped with the track (after ``max_lost`` frames unseen).
+    :class:`~hrface.video.smoothing.FaceSmoother` (box, keypoints and landmarks; scores stay raw).  The head
+    ``pose`` of a smoothed face is computed again from its smoothed points
+    (:func:`~hrface.geometry.pose.face_pose`), so it is as steady as they are.  The filter state of a track is
+    dropped with the track (after ``max_lost`` frames unseen).
 
     Args:
         analyzer: the :class:`~hrface.FaceAnalyzer` to run per frame (None: ``FaceAnalyzer()``, the shipped models).
@@ -93,10 +97,16 @@ class VideoAnalyzer:
     def process(self, frame_bgr: Any, time_s: float) -> list[TrackedFace]:
         """Faces of one frame (anything :meth:`FaceAnalyzer.analyze` takes; BGR) taken at ``time_s`` seconds
         (increasing from frame to frame), best score first."""
-        return self.update(self.analyzer.analyze(frame_bgr), time_s)
+        frame = to_bgr(frame_bgr, copy=False)
+        return self.update(self.analyzer.analyze(frame), time_s, (frame.shape[1], frame.shape[0]))
 
-    def update(self, faces: list[Face], time_s: float) -> list[TrackedFace]:
-        """Track and smooth one frame's already analysed ``faces`` (the per-frame step of :meth:`process`)."""
+    def update(self, faces: list[Face], time_s: float, image_size: tuple[int, int] | None = None) -> list[TrackedFace]:
+        """Track and smooth one frame's already analysed ``faces`` (the per-frame step of :meth:`process`).
+
+        ``image_size``: the frame's ``(width, height)``, which the pose of a smoothed face is computed with
+        (:func:`~hrface.geometry.pose.face_pose` of its smoothed landmarks / keypoints); without it (or with
+        ``smooth=False``) each face keeps the pose it was analysed with.
+        """
         time_s = float(time_s)
         if time_s <= self._last_time:
             raise ValueError(f"frame times must increase: {time_s} s after {self._last_time} s")
@@ -111,6 +121,8 @@ class VideoAnalyzer:
                 if smoother is None:
                     smoother = self._smoothers[track_id] = FaceSmoother(**self.filter_options)
                 tracked = smoother(tracked, time_s)
+                if image_size is not None:
+                    tracked.pose = face_pose(tracked.landmarks, tracked.keypoints, image_size)
             out.append(tracked)
         active = self.tracker.active_ids
         for track_id in [t for t in self._smoothers if t not in active]:

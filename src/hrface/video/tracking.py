@@ -5,7 +5,8 @@ Each track keeps its last matched box (``x1, y1, x2, y2`` pixels) and a constant
 velocity takes it at the new frame's time, so fast motion still overlaps.  Every frame:
 
 1. **Overlap matching**: detections are assigned to tracks by the Hungarian algorithm (optimal, pure numpy,
-   :func:`linear_assignment`) on the cost ``1 − IoU(predicted track box, detection box)``; pairs with an IoU
+   :func:`linear_assignment`) on the cost ``1 − IoU(predicted track box, detection box)``
+   (:func:`hrface.ops.box_iou_numpy`, continuous coordinates: ``offset=0``); pairs with an IoU
    below ``min_iou`` are not matched.
 2. **Proximity matching**: a track and a detection both left over are matched when the detection's centre lies
    within ``reacquire_distance`` × the track's size (√(w·h)) of the predicted centre and the sizes differ by
@@ -24,20 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FaceTracker", "Track", "box_iou", "linear_assignment"]
+from ..ops import box_iou_numpy
 
+__all__ = ["FaceTracker", "Track", "linear_assignment"]
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (N, M) of boxes (N, 4) and (M, 4), ``x1, y1, x2, y2`` in continuous pixel units (area w·h)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def linear_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +163,7 @@ class FaceTracker:
         predicted = np.array([t.predict(now) for t in self.tracks]).reshape(-1, 4)
         matched_tracks: set[int] = set()
         if len(boxes) and self.tracks:
-            iou = box_iou(predicted, boxes)
+            iou = box_iou_numpy(predicted, boxes, offset=0.0)
             rows, cols = linear_assignment(1.0 - iou)
             for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
                 if iou[r, c] >= self.min_iou:
