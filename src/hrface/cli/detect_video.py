@@ -56,76 +56,62 @@ def process_video(
     crops: CropWriter | None,
     progress: bool,
 ) -> Counter:
-    """Write the records of one video file or camera to ``sink``; counts of frames, faces and errors."""
-    from ..video import VideoAnalyzer, VideoSource
-    from ..video.reader import VideoWriter
+    """Write the records of one video file or camera to ``sink`` (:func:`hrface.video.video_records`); counts
+    of frames, faces and errors.  Ctrl-C ends a camera run normally."""
+    from ..video import VideoAnalyzer, VideoSource, video_records
 
     counts: Counter = Counter()
-    name = f"camera:{source}" if isinstance(source, int) else str(source)
-    last, top_id = (-1, -1) if isinstance(source, int) else sink.videos.get(image_key(source), (-1, -1))
+    camera = isinstance(source, int)
+    name = f"camera:{source}" if camera else str(source)
+    last, top_id = (-1, -1) if camera else sink.videos.get(image_key(source), (-1, -1))
     try:
         video = VideoSource(source, every=args.every, max_frames=args.max_frames)
     except Exception as exc:  # an unreadable video is an error record; the run goes on
         sink.write({"video": name, "error": error_text(exc)})
         counts["errors"] += 1
         return counts
-    tracker = VideoAnalyzer(analyzer, smooth=not args.no_smooth)
-    tracker.tracker.next_id = top_id + 1  # a resumed video: new tracks, ids above the recorded ones
-    writer = VideoWriter(drawing, (video.fps or 30.0) / video.every, (video.width, video.height)) if drawing else None
-    window = _window(args, isinstance(source, int))
-    frames = _progress(video, progress and not isinstance(source, int))
+    window = _window(camera)
+    stem = Path(Path(name).name).stem
+
+    def on_frame(frame: Any, faces: list, record: dict[str, Any]) -> bool:
+        if crops is not None:
+            crops.write_faces(frame, faces, record["faces"], stem, f"{record['frame']:06d}")
+        return window and _show(frame, faces)
+
+    records = video_records(
+        video,
+        VideoAnalyzer(analyzer, smooth=not args.no_smooth),
+        draw=drawing,
+        after_frame=last,
+        first_track_id=top_id + 1,  # a resumed video: new tracks, ids above the recorded ones
+        on_frame=on_frame,
+    )
     try:
-        with video:
-            for index, time_s, frame in frames:
-                if index <= last:
-                    continue  # recorded by an earlier run
-                faces = tracker.process(frame, time_s)
-                record = {"video": name, "frame": index, "time": round(time_s, 3)}
-                record |= {"width": video.width, "height": video.height, "faces": [f.to_dict() for f in faces]}
-                if crops is not None:
-                    crops.write_faces(frame, faces, record["faces"], Path(Path(name).name).stem, f"{index:06d}")
-                sink.write(record)
-                counts["frames"] += 1
-                counts["faces"] += len(faces)
-                if writer is not None or window:
-                    drawn = _draw(frame, faces)
-                    if writer is not None:
-                        writer.write(drawn)
-                    if window and _show(name, drawn):
-                        break
+        for record in _progress(records, video, progress and not camera):
+            sink.write(record)
+            counts["frames"] += 1
+            counts["faces"] += len(record["faces"])
     except KeyboardInterrupt:
-        if not isinstance(source, int):
-            if writer is not None:
-                writer.abort()
+        if not camera:
             raise
-        # Ctrl-C is how a camera run ends: keep what was recorded and drawn.
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.close()
+    finally:
+        records.close()
     return counts
 
 
-def _progress(video: Any, enabled: bool) -> Any:
+def _progress(records: Any, video: Any, enabled: bool) -> Any:
+    """A bar of analysed frames on stderr for a video of known length."""
     if not enabled or not video.frame_count:
-        return video
+        return records
     from tqdm import tqdm
 
     total = -(-video.frame_count // video.every)
     if video.max_frames is not None:
         total = min(total, video.max_frames)
-    return tqdm(video, total=total, unit="frame", file=sys.stderr, dynamic_ncols=True, leave=False, desc=video.name)
+    return tqdm(records, total=total, unit="frame", file=sys.stderr, dynamic_ncols=True, leave=False, desc=video.name)
 
 
-def _draw(frame: Any, faces: list) -> Any:
-    from ..io.draw import draw_faces
-
-    return draw_faces(frame, faces)
-
-
-def _window(args: argparse.Namespace, camera: bool) -> bool:
+def _window(camera: bool) -> bool:
     """A live window for a camera only when a display exists and OpenCV can open windows (not the headless
     build); otherwise the frames go to ``--draw`` only."""
     if not camera or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -139,9 +125,11 @@ def _window(args: argparse.Namespace, camera: bool) -> bool:
     return True
 
 
-def _show(name: str, frame: Any) -> bool:
-    """Show a frame; True when the user pressed q or Esc."""
+def _show(frame: Any, faces: list) -> bool:
+    """Show a frame with its faces drawn; True when the user pressed q or Esc."""
     import cv2
 
-    cv2.imshow("hrface", frame)
+    from ..io.draw import draw_faces
+
+    cv2.imshow("hrface", draw_faces(frame, faces))
     return (cv2.waitKey(1) & 0xFF) in (ord("q"), 27)

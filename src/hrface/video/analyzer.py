@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,13 +145,16 @@ class VideoAnalyzer:
 
 
 def video_records(
-    source: Source,
+    source: Source | VideoSource,
     video_analyzer: VideoAnalyzer | None = None,
     *,
     every: int = 1,
     max_frames: int | None = None,
     draw: str | os.PathLike[str] | None = None,
     decimals: int = 2,
+    after_frame: int = -1,
+    first_track_id: int = 0,
+    on_frame: Callable[[np.ndarray, list[TrackedFace], dict[str, Any]], bool | None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One JSON-ready record per analysed frame of a video file or camera::
 
@@ -159,23 +162,36 @@ def video_records(
          "faces": [{"track_id": 0, "box": [...], "score": 0.99, "keypoints": [...], "landmarks": [...]}, ...]}
 
     ``frame`` is the 0-based frame index in the source, ``time`` its time in seconds (rounded to 1 ms);
-    ``video`` is the path as given or ``"camera:N"``.  The source is opened at once
-    (:class:`~hrface.video.reader.VideoLoadError` for an unreadable one).
+    ``video`` is the path as given or ``"camera:N"``.  A path or camera index is opened at once
+    (:class:`~hrface.video.reader.VideoLoadError` for an unreadable one); an open :class:`VideoSource` is read
+    as it is (``every`` and ``max_frames`` are then its own).
 
     Args:
         video_analyzer: the :class:`VideoAnalyzer` to use (None: ``VideoAnalyzer()``); it is reset first.
         every, max_frames: analyse every ``every``-th frame, at most ``max_frames`` of them.
         draw: also write the analysed frames, annotated (:func:`hrface.io.draw.draw_faces`), to this video file
-            (atomically, see :class:`~hrface.video.reader.VideoWriter`; kept only when the generator is run to
-            the end), at the source's fps / ``every`` so that it lasts as long as the source.
+            (atomically, see :class:`~hrface.video.reader.VideoWriter`), at the source's fps / ``every`` so that
+            it lasts as long as the source.  A file's drawing is kept only when the generator runs to the end;
+            a camera's also when it is stopped (Ctrl-C, or the consumer closing the generator).
         decimals: rounding of coordinates (as :meth:`Face.to_dict`).
+        after_frame: skip the frames up to this index (decoded, not analysed): a resumed run.
+        first_track_id: the first new track's id (a resumed run: above the ids already recorded).
+        on_frame: called as ``on_frame(frame_bgr, faces, record)`` before each record is yielded (it may add
+            to the record); a true return value ends the video there (e.g. a key pressed in a window).
     """
-    video = VideoSource(source, every=every, max_frames=max_frames)
-    return _records(video, video_analyzer or VideoAnalyzer(), draw, decimals)
+    video = source if isinstance(source, VideoSource) else VideoSource(source, every=every, max_frames=max_frames)
+    va = video_analyzer or VideoAnalyzer()
+    return _records(video, va, draw, decimals, after_frame, first_track_id, on_frame)
 
 
 def _records(
-    video: VideoSource, va: VideoAnalyzer, draw: str | os.PathLike[str] | None, decimals: int
+    video: VideoSource,
+    va: VideoAnalyzer,
+    draw: str | os.PathLike[str] | None,
+    decimals: int,
+    after_frame: int,
+    first_track_id: int,
+    on_frame: Callable[..., bool | None] | None,
 ) -> Iterator[dict[str, Any]]:
     from ..io.draw import draw_faces
 
@@ -183,20 +199,32 @@ def _records(
     if draw is not None:
         writer = VideoWriter(draw, (video.fps or 30.0) / video.every, (video.width, video.height))
     va.reset()
+    va.tracker.next_id = int(first_track_id)
     with video:
         try:
             for index, time_s, frame in video:
+                if index <= after_frame:
+                    continue
                 faces = va.process(frame, time_s)
+                record = {"video": video.name, "frame": index, "time": round(time_s, 3)}
+                record |= {"width": video.width, "height": video.height}
+                record["faces"] = [face.to_dict(decimals) for face in faces]
+                stop = on_frame(frame, faces, record) if on_frame is not None else False
                 if writer is not None:
                     writer.write(draw_faces(frame, faces))
-                yield {
-                    "video": video.name,
-                    "frame": index,
-                    "time": round(time_s, 3),
-                    "width": video.width,
-                    "height": video.height,
-                    "faces": [face.to_dict(decimals) for face in faces],
-                }
+                yield record
+                if stop:
+                    break
+        except (KeyboardInterrupt, GeneratorExit) as end:
+            if not video.is_camera:  # a file's drawing is kept only when the whole video was read
+                if writer is not None:
+                    writer.abort()
+                raise
+            if writer is not None:  # a camera run ends this way: keep what was drawn
+                writer.close()
+            if isinstance(end, GeneratorExit):
+                raise
+            return
         except BaseException:
             if writer is not None:
                 writer.abort()
