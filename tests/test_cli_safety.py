@@ -254,13 +254,13 @@ def test_folder_problems_are_named(tmp_path, photos, detector, capsys) -> None:
     err = capsys.readouterr().err
     link = photos / "sub" / "up"
     assert f"hrface: warning: {link}: link to a folder already searched ({photos}); not followed\n" in err
-    assert f"hrface: warning: {tmp_path / 'empty'}: no image files in this folder (searched for .bmp" in err
+    assert f"hrface: warning: {tmp_path / 'empty'}: no image or video files in this folder (searched for .avi, .bmp" in err
 
 
 def test_no_image_at_all_and_a_bad_pixel_cap_are_single_usage_errors(tmp_path, photos, capsys, monkeypatch) -> None:
     (tmp_path / "empty").mkdir()
     assert main(["detect", str(tmp_path / "empty")]) == 2
-    one_error_line(capsys, f"no image files in {tmp_path / 'empty'} (searched for .bmp, .gif")
+    one_error_line(capsys, f"no image or video files in {tmp_path / 'empty'} (searched for .avi, .bmp, .gif")
     monkeypatch.setenv("HRFACE_MAX_PIXELS", "abc")
     out = tmp_path / "faces.jsonl"
     assert main(["detect", str(photos), "-o", str(out)]) == 2
