@@ -254,7 +254,8 @@ def test_folder_problems_are_named(tmp_path, photos, detector, capsys) -> None:
     err = capsys.readouterr().err
     link = photos / "sub" / "up"
     assert f"hrface: warning: {link}: link to a folder already searched ({photos}); not followed\n" in err
-    assert f"hrface: warning: {tmp_path / 'empty'}: no image or video files in this folder (searched for .avi, .bmp" in err
+    empty = tmp_path / "empty"
+    assert f"hrface: warning: {empty}: no image or video files in this folder (searched for .avi, .bmp" in err
 
 
 def test_no_image_at_all_and_a_bad_pixel_cap_are_single_usage_errors(tmp_path, photos, capsys, monkeypatch) -> None:
