@@ -18,7 +18,18 @@ import pytest
 from conftest import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRA_PACKAGES = ("torch", "onnx", "safetensors", "scipy", "matplotlib")
+EXTRA_PACKAGES = (
+    "torch",
+    "onnx",
+    "safetensors",
+    "scipy",
+    "matplotlib",
+    "ray",
+    "pyarrow",
+    "pandas",
+    "fastapi",
+    "uvicorn",
+)
 SHIPPED = ("hrface_retinaface_mnet025_300w", "hrface_w18_300w_128")
 
 
@@ -46,8 +57,8 @@ def test_base_dependencies_hold_no_torch() -> None:
     assert "onnxruntime" in base
     extras = project["optional-dependencies"]
     assert any(dep.startswith("torch==") for dep in extras["torch"])  # pinned: no CUDA build on this machine
-    assert {"torch", "plot", "eval", "all", "test"} <= set(extras)
-    assert extras["all"] == ["hrface[torch,plot,eval]"]
+    assert {"torch", "plot", "eval", "ray", "serve", "all", "test"} <= set(extras)
+    assert extras["all"] == ["hrface[torch,plot,eval,ray,serve]"]
 
 
 @pytest.mark.parametrize(
@@ -61,7 +72,8 @@ def test_base_dependencies_hold_no_torch() -> None:
 )
 def test_start_imports_no_heavy_module(code: str) -> None:
     """Nothing blocked: the modules are merely not imported."""
-    check = "\nprint(sorted(m for m in ('torch', 'onnx', 'scipy', 'matplotlib') if m in sys.modules))"
+    heavy = ("torch", "onnx", "scipy", "matplotlib", "ray", "pyarrow", "pandas", "fastapi", "uvicorn")
+    check = f"\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
     result = run_python(code + check, block=())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -18,6 +18,8 @@ EXTRAS: dict[str, str] = {
     "torch": "the PyTorch backend, published .pth checkpoints, export, training and create_model",
     "plot": "plots (CED, precision-recall and training curves) drawn with matplotlib",
     "eval": "MATLAB ground truth (WIDER FACE .mat, COFW) and the detector accuracy benchmark, read with SciPy",
+    "ray": "hrface detect --engine ray and hrface.distributed: runs over large image sets on Ray Data (with pyarrow)",
+    "serve": "hrface serve: the HTTP API and web page (FastAPI, uvicorn, python-multipart)",
     "all": "every optional feature",
 }
 """Install extras (``pip install "hrface[NAME]"``) and what each adds."""

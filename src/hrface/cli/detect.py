@@ -22,6 +22,7 @@ from ..runtime.detector import DEFAULT_DETECTOR, Detector
 from ..runtime.landmarker import DEFAULT_LANDMARKER, Landmarker
 from ..video.reader import VIDEO_EXTENSIONS, is_video
 from .crops import CropWriter, add_crop_arguments
+from .detect_ray import add_ray_arguments, ray_engine, run_ray
 from .detect_video import add_video_arguments, check_video_arguments, process_video, video_drawing_path
 from .records import RecordSink, error_text
 
@@ -41,15 +42,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "inputs", nargs="*", metavar="INPUT", help="image and video files and/or folders (searched recursively)"
     )
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or checkpoint path")
-    parser.add_argument(
-        "--landmarker", default=DEFAULT_LANDMARKER, help="landmark model name or checkpoint path, or 'none'"
-    )
-    parser.add_argument("--threshold", type=float, default=0.5, help="minimum face score (default 0.5)")
-    parser.add_argument("--nms-iou", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
-    add_max_size_argument(parser, "auto")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    add_backend_arguments(parser)
+    add_model_arguments(parser)
     parser.add_argument("--output", "-o", type=Path, help="write JSON lines to this file (default: standard output)")
     parser.add_argument(
         "--draw", type=Path, metavar="DIR", help="write annotated images (and videos, as .mp4) into this folder"
@@ -63,7 +56,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     add_video_arguments(parser)
+    add_ray_arguments(parser)
     parser.set_defaults(run=run)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The models and how they run: ``--detector``, ``--landmarker``, ``--threshold``, ``--nms-iou``,
+    ``--max-size``, ``--device``, ``--backend``, ``--threads`` (shared by detect and serve; see
+    :func:`build_analyzer`)."""
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or checkpoint path")
+    parser.add_argument(
+        "--landmarker", default=DEFAULT_LANDMARKER, help="landmark model name or checkpoint path, or 'none'"
+    )
+    parser.add_argument("--threshold", type=float, default=0.5, help="minimum face score (default 0.5)")
+    parser.add_argument("--nms-iou", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
+    add_max_size_argument(parser, "auto")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    add_backend_arguments(parser)
 
 
 def add_max_size_argument(parser: argparse.ArgumentParser, default: str) -> None:
@@ -126,6 +135,8 @@ class Source:
 def run(args: argparse.Namespace) -> int:
     """Everything that can be checked is checked before the models load and the first image is read:
     the environment, the inputs, that no output replaces an input, that the outputs can be written."""
+    if ray_engine(args):
+        return run_ray(args)
     max_pixels_limit()  # a bad HRFACE_MAX_PIXELS is one usage error, not an error record per image
     check_video_arguments(args)
     if not args.inputs and args.camera is None:

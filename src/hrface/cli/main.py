@@ -17,6 +17,7 @@ from . import (
     eval_detector,
     export,
     models,
+    serve,
     train_detector,
     train_landmarks,
     widerface,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(commands)
     bench.add_parser(commands)
     models.add_parser(commands)
+    serve.add_parser(commands)
     train_landmarks.add_parsers(commands)
     train_detector.add_parsers(commands)
     data_tools.add_parsers(commands)

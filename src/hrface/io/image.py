@@ -11,6 +11,7 @@ Every user-caused failure raises an :class:`~hrface.errors.ImageLoadError` (or
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import stat
@@ -19,7 +20,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import cv2
 import numpy as np
@@ -42,6 +43,7 @@ from hrface.io.pixels import (
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ImageWriteError",
+    "decode_image_bytes",
     "frame_count",
     "max_pixels_limit",
     "read_image",
@@ -96,9 +98,13 @@ def _is_16bit_colour(im: Any) -> bool:
     return im.mode in ("RGB", "RGBA", "RGBX", "LA") and _declares_16bit(im)
 
 
-def _decode_16bit_colour(path: Path, where: str) -> np.ndarray:
-    """Decode a 16-bit colour PNG/TIFF with OpenCV and scale it to 8 bits (round(v / 257))."""
-    data = np.fromfile(path, dtype=np.uint8)
+def _decode_16bit_colour(source: Path | io.BytesIO, where: str) -> np.ndarray:
+    """Decode a 16-bit colour PNG/TIFF (a file, or bytes in memory) with OpenCV and scale it to 8 bits
+    (round(v / 257))."""
+    if isinstance(source, io.BytesIO):
+        data = np.frombuffer(source.getbuffer(), dtype=np.uint8)
+    else:
+        data = np.fromfile(source, dtype=np.uint8)
     a = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if a is None or a.ndim not in (2, 3):
         raise ImageLoadError(f"{where}: 16-bit image data could not be decoded; re-export it as 8-bit")
@@ -108,7 +114,7 @@ def _decode_16bit_colour(path: Path, where: str) -> np.ndarray:
     return channels_to_bgr(a, rgb=False)  # OpenCV already gives BGR(A)
 
 
-def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None, where: str | None = None) -> np.ndarray:
     """Read an image file as a new C-contiguous uint8 BGR ``H×W×3`` array.
 
     Decoding is strict (truncated or corrupt files raise, never a partly grey image); the EXIF
@@ -123,13 +129,24 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
 
     Raises :class:`~hrface.errors.ImageLoadError` with a one-line message otherwise.  Pillow's
     global ``ImageFile.LOAD_TRUNCATED_IMAGES`` is left untouched (strictness assumes it is False,
-    its default).
+    its default).  ``where`` names the image in error messages (default: ``path``).
     """
     cap = max_pixels_limit(max_pixels)
-    where = str(path)
+    where = str(path) if where is None else where
     _check_regular_file(Path(path), where)
     with _pillow_bomb_check_replaced(cap):
         return _read(Path(path), where, cap)
+
+
+def decode_image_bytes(data: bytes, where: str, *, max_pixels: int | None = None) -> np.ndarray:
+    """Decode the bytes of an image file (read elsewhere: object storage, an archive, a Ray dataset) exactly
+    as :func:`read_image` decodes a file, with the same conversions, pixel cap and one-line
+    :class:`~hrface.errors.ImageLoadError` messages; ``where`` names the image in them (its path or URI)."""
+    cap = max_pixels_limit(max_pixels)
+    if not data:
+        raise ImageLoadError(f"{where}: file is empty (0 bytes); re-copy or re-export the image")
+    with _pillow_bomb_check_replaced(cap):
+        return _read(io.BytesIO(data), where, cap)
 
 
 _FILE_KINDS = {
@@ -164,9 +181,9 @@ def _check_regular_file(p: Path, where: str) -> None:
         raise ImageLoadError(f"{where}: file is empty (0 bytes); re-copy or re-export the image")
 
 
-def frame_count(path: str | os.PathLike[str]) -> int:
-    """Frames (animated GIF, PNG or WebP) or pages (TIFF) in an image file; 1 for a still image or when
-    the file cannot tell.  :func:`read_image` gives the first only."""
+def frame_count(path: str | os.PathLike[str] | IO[bytes]) -> int:
+    """Frames (animated GIF, PNG or WebP) or pages (TIFF) in an image file (or a binary file object); 1 for a
+    still image or when the file cannot tell.  :func:`read_image` gives the first only."""
     from PIL import Image
 
     with warnings.catch_warnings():
@@ -178,7 +195,8 @@ def frame_count(path: str | os.PathLike[str]) -> int:
             return 1
 
 
-def _read(p: Path, where: str, cap: int) -> np.ndarray:
+def _read(p: Path | io.BytesIO, where: str, cap: int) -> np.ndarray:
+    """Decode a file, or the bytes of one (``io.BytesIO``), as :func:`read_image` describes."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:

@@ -1,0 +1,117 @@
+"""``hrface serve``: the HTTP API and web page (:mod:`hrface.serving`) on uvicorn; needs ``hrface[serve]``.
+
+fastapi and uvicorn are imported only when the command runs, so ``hrface --help`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import logging
+import socket
+import sys
+
+from ..errors import ConfigError
+from ..extras import require
+from .detect import add_model_arguments
+
+log = logging.getLogger("hrface")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="serve the models over HTTP: a JSON API (POST /v1/detect) and a web page",
+        description="Load the models once and serve POST /v1/detect (an image as multipart field 'image' or as "
+        "the raw body; the answer is hrface detect's JSON record), GET /health, GET /v1/models, the API docs at "
+        "/docs and a web page at /.  Needs the hrface[serve] extra.  No authentication: it listens on "
+        "127.0.0.1 unless told otherwise.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0: any free port)")
+    parser.add_argument("--workers", type=int, default=1, help="inference threads: images analysed at once (default 1)")
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=20.0, help="largest accepted upload in MiB (default 20; 413 above)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="answer 503 to a request not done in S s (default 30)"
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=32,
+        help="requests accepted at once, analysed or waiting (default 32; 503 'busy' above)",
+    )
+    add_model_arguments(parser)  # --threshold, --max-size: the defaults of requests that do not set them
+    parser.add_argument("--quiet", "-q", action="store_true", help="no access log")
+    parser.set_defaults(run=run)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (refusals such as a port in use become one-line errors, exit 2)."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port}: must be 0 to 65535")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return socket.create_server((host, port), family=family, backlog=256)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: not a known address ({exc.strerror}); use 127.0.0.1") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port or --host") from None
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the extra and the options, load the models (errors: one line, exit 2), bind, then serve until
+    Ctrl-C or SIGTERM (exit 0)."""
+    require("fastapi", "serve", "hrface serve")
+    require("uvicorn", "serve", "hrface serve")
+    require("python_multipart", "serve", "hrface serve")
+    import uvicorn
+
+    from ..serving import create_app
+    from ..serving.options import Limits, ServeOptions, default_threads
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    landmarker = None if args.landmarker.lower() == "none" else args.landmarker
+    options = ServeOptions(
+        args.detector,
+        landmarker,
+        args.threshold,
+        args.nms_iou,
+        args.max_size,
+        args.device,
+        args.backend,
+        default_threads(args.workers, args.threads),
+    )
+    Limits(args.max_upload_mb, args.timeout, args.workers, args.max_queue)  # one-line errors before loading
+    sock = bind(args.host, args.port)  # a port in use is found before the models load
+    analyzer = options.build()
+    app = create_app(
+        analyzer,
+        max_upload_mb=args.max_upload_mb,
+        timeout_s=args.timeout,
+        workers=args.workers,
+        max_queue=args.max_queue,
+        model_names=options.model_names(),
+    )
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    if not is_loopback(args.host):
+        log.warning(f"listening on {args.host}: anyone who can reach this port can use the server (no authentication)")
+    print(f"hrface: serving on http://{shown}:{port}/ (API docs at /docs); Ctrl-C to stop", file=sys.stderr, flush=True)
+    config = uvicorn.Config(
+        app, log_level="info", access_log=not args.quiet, timeout_graceful_shutdown=max(5, int(args.timeout))
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once it has shut down: a normal stop
+        uvicorn.Server(config).run(sockets=[sock])
+    print("hrface: server stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,135 @@
+"""What the server runs (models and their settings) and its limits; no web framework needed here."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..io.image import max_pixels_limit
+from ..models.registry import MODELS, list_models, weights_path
+from ..runtime import FaceAnalyzer
+from ..runtime.detector import DEFAULT_DETECTOR
+from ..runtime.landmarker import DEFAULT_LANDMARKER
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """The models the server loads once at startup, with the defaults of every request.
+
+    ``landmarker`` None: detection only.  The other fields are those of :class:`~hrface.FaceAnalyzer`.
+    """
+
+    detector: str = DEFAULT_DETECTOR
+    landmarker: str | None = DEFAULT_LANDMARKER
+    threshold: float = 0.5
+    nms_iou: float = 0.4
+    max_size: int | str | None = "auto"
+    device: str = "cpu"
+    backend: str = "auto"
+    threads: int | None = None
+
+    def build(self) -> FaceAnalyzer:
+        """Load the models (one-line :class:`~hrface.errors.HrfaceError` when they cannot be)."""
+        return FaceAnalyzer(
+            self.detector,
+            self.landmarker,
+            threshold=self.threshold,
+            nms_iou=self.nms_iou,
+            max_size=self.max_size,
+            device=self.device,
+            backend=self.backend,
+            threads=self.threads,
+        )
+
+    def model_names(self) -> dict[str, str | None]:
+        return {"detector": self.detector, "landmarker": self.landmarker}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-server limits.
+
+    Attributes:
+        max_upload_mb: the largest accepted upload (MiB; the request body of a raw upload, the ``image`` part
+            of a multipart one).
+        timeout_s: every ``/v1/detect`` request is answered within this time (503 past it).
+        workers: inference threads (requests analysed at once); more wait in a queue.
+        max_queue: requests accepted at once (analysed or waiting); more are answered 503 at once.
+        max_pixels: the pixel cap of a decoded image (None: ``$HRFACE_MAX_PIXELS`` or the default).
+    """
+
+    max_upload_mb: float = 20.0
+    timeout_s: float = 30.0
+    workers: int = 1
+    max_queue: int = 32
+    max_pixels: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.max_upload_mb > 0:
+            raise ConfigError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"timeout_s must be positive, got {self.timeout_s}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ConfigError(f"workers must be a whole number of at least 1, got {self.workers!r}")
+        if self.max_queue < self.workers:
+            raise ConfigError(f"max_queue ({self.max_queue}) must be at least workers ({self.workers})")
+        object.__setattr__(self, "max_pixels", max_pixels_limit(self.max_pixels))  # a bad env var fails here
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_threads(workers: int, threads: int | None) -> int | None:
+    """Intra-op threads per model run: as given, else the cores shared out between ``workers`` threads
+    (None, the backend's default, for one worker), so that N concurrent runs do not oversubscribe the CPU."""
+    if threads is not None or workers <= 1:
+        return threads
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_loaded(model: Any, name: str | None) -> dict[str, Any] | None:
+    """What ``/v1/models`` says of a loaded Detector or Landmarker: its name (a registry name or the path it was
+    loaded from, None when unknown), its sha256 (the registry's, or the file's) and its settings."""
+    if model is None:
+        return None
+    info: dict[str, Any] = {"name": name, "sha256": None, "backend": model.backend, "device": str(model.device)}
+    if name in MODELS:
+        info["sha256"] = MODELS[name].sha256
+    elif name is not None and Path(name).is_file():
+        info["sha256"] = _sha256(Path(name))
+    for key in ("threshold", "nms_iou", "max_size", "num_landmarks", "input_size"):
+        if hasattr(model, key):
+            info[key] = getattr(model, key)
+    return info
+
+
+def registry_models() -> list[dict[str, Any]]:
+    """The known model names (:data:`hrface.models.registry.MODELS`) with their hashes and whether present."""
+    return [
+        {
+            "name": m.name,
+            "task": m.task,
+            "file": m.filename,
+            "sha256": m.sha256,
+            "packaged": m.packaged,
+            "present": weights_path(m).is_file(),
+            "description": m.description,
+        }
+        for m in list_models()
+    ]
