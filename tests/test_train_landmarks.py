@@ -202,6 +202,27 @@ def test_resume_is_exact(samples, tmp_path):
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 2
 
 
+def test_precision_bf16_autocasts_on_the_cpu_and_auto_stays_float32():
+    from hrface.training.common import autocast, uses_bf16
+
+    cpu = torch.device("cpu")
+    conv = torch.nn.Conv2d(3, 4, 3)
+    x = torch.randn(1, 3, 8, 8)
+    with autocast(cpu, "bf16"):
+        assert conv(x).dtype == torch.bfloat16
+    for precision in ("auto", "fp32"):
+        with autocast(cpu, precision):
+            assert conv(x).dtype == torch.float32
+    assert uses_bf16(torch.device("cuda"), "auto") and not uses_bf16(torch.device("cuda"), "fp32")
+
+
+def test_bf16_training_on_the_cpu_writes_finite_metrics(samples, tmp_path):
+    config = tiny_landmark_config(tmp_path, schedule={"epochs": 1}, precision="bf16")
+    result = train(config, samples[:4], samples[4:], progress=False)
+    rows = list(csv.DictReader((Path(config.output_dir) / METRICS_CSV).open()))
+    assert result["finished"] and all(math.isfinite(float(rows[0][k])) for k in ("train_loss", "val_nme"))
+
+
 # --- config -------------------------------------------------------------------------------------------
 
 
@@ -229,6 +250,7 @@ def test_load_config_yaml_defaults_and_paths(tmp_path):
         ("data: {train: [{format: csv, path: x, root: y}]}\n", "'root'"),
         ("batch_size: many\n", "batch_size"),
         ("input_size: 100\n", "heatmap_size"),
+        ("precision: fp16\n", "precision must be one of auto, bf16, fp32"),
     ],
 )
 def test_bad_config_keys_raise(tmp_path, text, match):

@@ -11,13 +11,13 @@ from ..extras import require
 from ..io.files import atomic_write_bytes, check_writable_file
 from ..runtime.detector import DEFAULT_DETECTOR
 
-MAX_INT8_POINT_SHIFT = 0.001
-"""Largest mean point shift of an INT8 landmark model, as a fraction of the crop side: about 0.3 NME
-points, as the inter-ocular distance is about 0.28 of the crop side (1.25 × box)."""
-
-
-def _nme_points(shift: float, side: int) -> float:
-    return 100 * shift / (0.28 * side)
+MAX_INT8_POINT_SHIFT = 0.005
+"""Largest mean point shift of an INT8 landmark model, as a fraction of the crop side.  The inter-ocular
+distance is about 0.28 of the crop side (1.25 × box), so 0.5 % of the side is 1.8 % of it.  INT8 rounding
+moves points independently of the model's own error, so a shift ``s`` turns an error ``e`` into about
+``sqrt(e² + s²)``: at ``e`` = 5 % that is 0.3 NME points.  Measured: ``hrface_w18_300w_v2_128`` moves by
+0.24 px on 128 px crops and its validation NME changes by 0.01 points; ``hrface_w18_300w_128`` (v1) moved
+by 28 px (NME 134 %)."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -109,6 +109,6 @@ def check_landmark_int8(fp32: Path, int8: Path, batches: list, model_name: str) 
         raise ConfigError(
             f"INT8 refused for this landmark model: on the calibration faces its points move by {shift:.2f} px "
             f"on average on {side} px crops ({100 * shift / side:.2f} % of the crop, limit "
-            f"{100 * MAX_INT8_POINT_SHIFT:.1f} %), about {_nme_points(shift, side):.1f} NME points; use the fp32 "
+            f"{100 * MAX_INT8_POINT_SHIFT:.1f} %); use the fp32 "
             f"ONNX model (per-layer errors: python -m hrface.benchmark.int8_layers {model_name} --calibration DIR)"
         )

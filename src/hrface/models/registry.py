@@ -80,15 +80,28 @@ MODELS: dict[str, ModelInfo] = {
             extra={"max_size": 480},
         ),
         ModelInfo(
+            "hrface_w18_300w_v2_128",
+            "landmarker",
+            ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
+            "hrface_w18_300w_v2_128.onnx",
+            _HRFACE_TRAINED.format(config="hrnet_w18_300w_v2_final.yaml", card="hrface_w18_300w_v2_128.md"),
+            "HRNetV2-W18, 68 landmarks, 128x128 crops, trained from scratch on 300W AFW + HELEN train "
+            "(1,087 faces, Adaptive Wing, real-use augmentation); held-out NME 4.87 % from detector boxes "
+            "(research use only: 300W data)",
+            sha256="d1dce3938e6b2c642fd95f21f57133e68c7bf3d802621162045769573a62c022",
+            packaged=True,
+            extra={"input_size": 128},
+        ),
+        ModelInfo(
             "hrface_w18_300w_128",
             "landmarker",
             ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
             "hrface_w18_300w_128.onnx",
-            _HRFACE_TRAINED.format(config="hrnet_w18_300w_128.yaml", card="hrface_w18_300w_128.md"),
-            "HRNetV2-W18, 68 landmarks, 128x128 crops, trained from scratch on 300W AFW + HELEN train "
-            "(966 faces); held-out NME 6.73 % from detector boxes (research use only: 300W data)",
+            "the hrface git history, where it was shipped until December 2026 (git show "
+            "8a96773:src/hrface/weights/hrface_w18_300w_128.onnx; model card: docs/models/hrface_w18_300w_128.md)",
+            "HRNetV2-W18, 68 landmarks, 128x128 crops, trained from scratch on 300W AFW + HELEN train with 87 "
+            "mislabelled faces (966 faces); held-out NME 6.48 % (replaced by hrface_w18_300w_v2_128)",
             sha256="1615c9bb5d5fafb68bb9edb68a304fcd241452b09f6ce323b024728f9395fa98",
-            packaged=True,
             extra={"input_size": 128},
         ),
         *[

@@ -55,11 +55,15 @@ class ScheduleConfig:
     lr_factor: float = 0.1
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
 def training_checks(config: Any) -> list[tuple[bool, str]]:
     """``(ok, message)`` checks of the fields every trainer config has: ``optimizer``, ``schedule``,
-    ``batch_size``, ``workers``, ``seed`` and ``eval_every``."""
+    ``batch_size``, ``workers``, ``seed``, ``eval_every`` and ``precision``."""
     c = config
     return [
+        (c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}"),
         (c.optimizer.name in ("adam", "sgd"), f"optimizer.name must be 'adam' or 'sgd', got {c.optimizer.name!r}"),
         (c.optimizer.lr > 0, "optimizer.lr must be positive"),
         (c.schedule.epochs > 0, "schedule.epochs must be positive"),

@@ -170,7 +170,8 @@ class DetectionTrainConfig:
     """Everything a detector training run depends on.
 
     ``image_size``: side of the square network input (pixels; a multiple of 32 keeps every pyramid
-    level whole).  ``device``: 'auto', 'cpu', 'cuda', 'cuda:N'.  Validation (loss and detection AP on
+    level whole).  ``device``: 'auto', 'cpu', 'cuda', 'cuda:N'; ``precision``: 'auto' (bfloat16
+    autocast on CUDA, float32 elsewhere), 'bf16' (on any device) or 'fp32'.  Validation (loss and detection AP on
     the validation images, without augmentation) runs every ``eval_every`` epochs and after the last;
     ``select`` picks the epoch whose weights are kept (``best.pt``, ``model.safetensors``): ``val_ap``
     (highest validation AP), ``val_keypoint_nme`` (lowest keypoint error) or ``last`` (the final epoch,
@@ -188,6 +189,7 @@ class DetectionTrainConfig:
     workers: int = 4
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     output_dir: str = "runs/retinaface"
     eval_every: int = 1
     select: str = "val_ap"

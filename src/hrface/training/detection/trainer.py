@@ -134,7 +134,7 @@ def train_detector(
 
     def loss_fn(batch: tuple[torch.Tensor, list[torch.Tensor]]) -> tuple[torch.Tensor, int, dict[str, float]]:
         images, targets = batch
-        with autocast(device):
+        with autocast(device, config.precision):
             outputs = model(to_device(images, device))
         loss = targets_loss(outputs, targets, priors, config, device)
         return loss.total, len(images), loss.parts()
@@ -221,7 +221,7 @@ def evaluate(
     side = config.image_size
     for batch in epoch_loader(dataset, config.batch_size, config.workers, device, None, detection_collate):
         images, targets = batch
-        with autocast(device):
+        with autocast(device, config.precision):
             loc, logits, landm = (out.float() for out in model(to_device(images, device)))
         loss = targets_loss((loc, logits, landm), targets, priors, config, device)
         n = len(images)

@@ -104,7 +104,9 @@ class LandmarkTrainConfig:
     Sizes are pixels: the model sees ``input_size``² crops and outputs ``heatmap_size``² maps
     (HRNet: ``heatmap_size = input_size / 4``).  ``sigma`` is the targets' Gaussian σ in heatmap
     pixels (None: :func:`~hrface.runtime.landmarker.heatmap_sigma`).  ``device``: 'auto', 'cpu',
-    'cuda', 'cuda:N'.  Validation runs every ``eval_every`` epochs (and after the last).  ``loss``:
+    'cuda', 'cuda:N'; ``precision``: 'auto' (bfloat16 autocast on CUDA, float32 elsewhere), 'bf16'
+    (bfloat16 autocast on any device, e.g. a CPU with AVX-512 BF16) or 'fp32'.  Validation runs every
+    ``eval_every`` epochs (and after the last).  ``loss``:
     'mse' (the reference heatmap MSE) or 'awing' (Adaptive Wing, :func:`~.losses.adaptive_wing_loss`).
     ``pack``: optional face pack (``hrface pack-faces``) to read training and validation crops from
     instead of the photos (for a small, self-contained working tree, e.g. on a GPU machine).
@@ -125,6 +127,7 @@ class LandmarkTrainConfig:
     workers: int = 2
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     output_dir: str = "runs/landmarks"
     eval_every: int = 1
     loss: str = "mse"

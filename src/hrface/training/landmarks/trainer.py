@@ -118,7 +118,7 @@ def train(
     show = show_progress(progress)
 
     def loss_fn(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int, dict[str, float]]:
-        with autocast(device):
+        with autocast(device, config.precision):
             pred = model(to_device(batch["image"], device))
         loss = train_loss(pred, batch["heatmaps"].to(device), batch["target_weight"].to(device))
         return loss, len(batch["index"]), {}
@@ -135,7 +135,7 @@ def train(
             step = max(1, len(train_samples) // config.precise_bn)  # evenly spread over the training faces
             calibration = LandmarkTrainDataset(train_samples[::step][: config.precise_bn], k, False, config)
             loader = epoch_loader(calibration, config.batch_size, config.workers, device, None)
-            recalibrate_batchnorm(model, (batch["image"] for batch in loader), device)
+            recalibrate_batchnorm(model, (batch["image"] for batch in loader), device, config.precision)
         val_loss, val_nme = evaluate(model, val_set, layout, config, device)
         return {"val_loss": val_loss, "val_nme": val_nme}
 
@@ -184,7 +184,7 @@ def evaluate(
     model.eval()
     loss_sum, nmes = 0.0, []
     for batch in epoch_loader(dataset, config.batch_size, config.workers, device, None):
-        with autocast(device):
+        with autocast(device, config.precision):
             pred = model(to_device(batch["image"], device)).float()
         loss_sum += heatmap_loss(pred, batch["heatmaps"].to(device), batch["target_weight"].to(device)).item() * len(
             pred
