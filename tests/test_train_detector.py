@@ -220,7 +220,7 @@ def test_fine_tuning_starts_from_weights_and_can_keep_the_last_epoch(tmp_path, i
     tuned = tiny_config(
         tmp_path / "tuned",
         model={"weights": str(Path(first.output_dir) / BEST_WEIGHTS)},
-        optimizer={"lr": 1e-9, "momentum": 0.0, "weight_decay": 0.0},  # the weights barely move
+        optimizer={"lr": 1e-12, "momentum": 0.0, "weight_decay": 0.0},  # the weights barely move
         select="last",
     )
     result = train_detector(tuned, images[:4], images[4:], progress=False)
