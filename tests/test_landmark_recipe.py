@@ -312,3 +312,44 @@ def test_trainer_with_precise_bn_validates_on_recalibrated_statistics(face, tmp_
     assert result["epoch"] == 1 and result["best_nme"] is not None
     with pytest.raises(ConfigError, match="precise_bn"):
         config(tmp_path, precise_bn=-1)
+
+
+# --- frozen BatchNorm in the last epochs -----------------------------------------------------------------
+
+
+def test_frozen_bn_training_mode_keeps_statistics_and_learns_the_affine_weights():
+    from hrface.training.common import set_training_mode
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.5))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for frozen in (True, False):
+        stats = model[1].running_mean.clone(), model[1].running_var.clone()
+        weight = model[1].weight.detach().clone()
+        set_training_mode(model, frozen)
+        assert model.training and model[2].training and model[1].training != frozen
+        optimizer.zero_grad()
+        model(torch.randn(4, 3, 8, 8) * 3 + 1).square().mean().backward()
+        optimizer.step()
+        assert not torch.equal(model[1].weight, weight)  # the affine weights learn either way
+        unchanged = torch.equal(model[1].running_mean, stats[0]) and torch.equal(model[1].running_var, stats[1])
+        assert unchanged == frozen
+
+
+def test_trainer_freezes_batchnorm_statistics_in_the_last_epochs(face, tmp_path):
+    cfg = config(tmp_path, schedule={"epochs": 2, "lr_steps": [2], "frozen_bn_epochs": 1})
+    faces = [face, face, face, face]  # two steps per epoch at batch size 2
+
+    def state() -> dict[str, torch.Tensor]:
+        return torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+
+    train(cfg, faces, [], max_steps=2, progress=False)  # the first epoch: statistics still learnt
+    first = state()
+    train(cfg, faces, [], resume=True, progress=False)
+    second = state()
+    stats = [k for k in first if k.endswith(("running_mean", "running_var"))]
+    weights = [k for k in first if k.endswith(".weight")]
+    assert stats and all(torch.equal(first[k], second[k]) for k in stats)
+    assert any(not torch.equal(first[k], second[k]) for k in weights)
+    with pytest.raises(ConfigError, match="frozen_bn_epochs"):
+        config(tmp_path, schedule={"epochs": 2, "lr_steps": [2], "frozen_bn_epochs": 2})

@@ -334,3 +334,15 @@ def test_imagenet_backbone_weights_are_loaded():
     assert all(torch.equal(before[k], after[k]) for k in after if not k.startswith("body."))
     with pytest.raises(CheckpointError, match="missing keys"):
         load_backbone_weights(RetinaFace("resnet50"), path)
+
+
+def test_frozen_bn_epochs_keep_the_detectors_batchnorm_statistics(tmp_path, images):
+    config = tiny_config(tmp_path / "run", schedule={"epochs": 2, "lr_steps": [2], "frozen_bn_epochs": 1})
+    train_set, val_set = images[:4], images[4:]  # batch 2: 2 steps per epoch
+    train_detector(config, train_set, val_set, max_steps=2, progress=False)
+    first = torch.load(Path(config.output_dir) / LAST_CHECKPOINT, weights_only=True)["model"]
+    train_detector(config, train_set, val_set, resume=True, progress=False)
+    second = torch.load(Path(config.output_dir) / LAST_CHECKPOINT, weights_only=True)["model"]
+    stats = [k for k in first if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(first[k], second[k]) for k in stats)
+    assert any(not torch.equal(first[k], second[k]) for k in first if k.endswith(".weight"))

@@ -172,10 +172,12 @@ def train_steps(
     max_steps: int | None,
     description: str,
     show: bool,
+    frozen_bn: bool = False,
 ) -> bool:
     """One optimizer step per batch of ``loader``, updating ``state``'s counters and running sums;
-    False if ``max_steps`` stopped before the loader's end."""
-    model.train()
+    False if ``max_steps`` stopped before the loader's end.  ``frozen_bn``: BatchNorm layers stay in
+    eval mode (:func:`set_training_mode`)."""
+    set_training_mode(model, frozen_bn)
     bar = tqdm(loader, total=len(loader), disable=not show, desc=description)
     for batch in bar:
         if max_steps is not None and state.global_step >= max_steps:
@@ -191,6 +193,23 @@ def train_steps(
             state.part_sums[key] = state.part_sums.get(key, 0.0) + value * n
         bar.set_postfix(loss=f"{state.loss_sum / state.loss_count:.3g}", refresh=False)
     return True
+
+
+def set_training_mode(model: nn.Module, frozen_bn: bool = False) -> None:
+    """``model.train()``; with ``frozen_bn`` every BatchNorm stays in eval mode, so it normalises with
+    its running statistics (not the batch's) and leaves them unchanged; its affine weights still learn.
+    Training the last epochs so removes the gap between the batch statistics a network is trained with
+    and the running ones it is evaluated with."""
+    model.train()
+    if frozen_bn:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def frozen_bn_epoch(epoch: int, schedule: Any) -> bool:
+    """Whether 0-based ``epoch`` is one of ``schedule``'s last ``frozen_bn_epochs``."""
+    return epoch >= schedule.epochs - schedule.frozen_bn_epochs
 
 
 def uses_bf16(device: torch.device, precision: str = "auto") -> bool:

@@ -48,11 +48,14 @@ class OptimizerConfig:
 
 @dataclass
 class ScheduleConfig:
-    """Epochs and the step schedule: the lr is multiplied by ``lr_factor`` at each epoch in ``lr_steps``."""
+    """Epochs and the step schedule: the lr is multiplied by ``lr_factor`` at each epoch in ``lr_steps``.
+    The last ``frozen_bn_epochs`` epochs train with every BatchNorm in eval mode: its running statistics
+    stay fixed and normalise as at inference, while its scale and shift still learn."""
 
     epochs: int = 60
     lr_steps: list[int] = field(default_factory=lambda: [30, 50])
     lr_factor: float = 0.1
+    frozen_bn_epochs: int = 0
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -67,6 +70,10 @@ def training_checks(config: Any) -> list[tuple[bool, str]]:
         (c.optimizer.name in ("adam", "sgd"), f"optimizer.name must be 'adam' or 'sgd', got {c.optimizer.name!r}"),
         (c.optimizer.lr > 0, "optimizer.lr must be positive"),
         (c.schedule.epochs > 0, "schedule.epochs must be positive"),
+        (
+            0 <= c.schedule.frozen_bn_epochs < c.schedule.epochs,
+            "schedule.frozen_bn_epochs must be in [0, epochs) (the first epoch learns the statistics)",
+        ),
         (
             c.batch_size > 0 and c.workers >= 0 and c.seed >= 0 and c.eval_every > 0,
             "batch_size and eval_every must be positive, workers and seed non-negative",

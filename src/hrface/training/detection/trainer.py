@@ -37,6 +37,7 @@ from ..common import (
     EpochSampler,
     autocast,
     epoch_loader,
+    frozen_bn_epoch,
     run_epochs,
     run_result,
     seed_all,
@@ -144,7 +145,8 @@ def train_detector(
         sampler = EpochSampler(len(train_set), config.seed, state.epoch, skip=state.step_in_epoch * config.batch_size)
         loader = epoch_loader(train_set, config.batch_size, config.workers, device, sampler, detection_collate)
         description = f"epoch {state.epoch + 1}/{config.schedule.epochs}"
-        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show)
+        frozen = frozen_bn_epoch(state.epoch, config.schedule)
+        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen)
 
     loop = EpochLoop(
         out=out,

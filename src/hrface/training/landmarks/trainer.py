@@ -40,6 +40,7 @@ from ..common import (
     EpochSampler,
     autocast,
     epoch_loader,
+    frozen_bn_epoch,
     recalibrate_batchnorm,
     run_epochs,
     run_result,
@@ -128,7 +129,8 @@ def train(
         sampler = EpochSampler(len(train_set), config.seed, state.epoch, skip=state.step_in_epoch * config.batch_size)
         loader = epoch_loader(train_set, config.batch_size, config.workers, device, sampler)
         description = f"epoch {state.epoch + 1}/{config.schedule.epochs}"
-        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show)
+        frozen = frozen_bn_epoch(state.epoch, config.schedule)
+        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen)
 
     def validate() -> dict[str, float | None]:
         if config.precise_bn:
