@@ -145,3 +145,37 @@ def test_max_size_option_takes_pixels_auto_or_none(capsys) -> None:
             main(["detect", "photo.jpg", "--max-size", bad])
         assert exit_info.value.code == 2
         assert "--max-size" in capsys.readouterr().err
+
+
+def test_threshold_option_takes_a_score_or_auto(capsys) -> None:
+    from hrface.cli.detect import parse_threshold
+
+    assert (parse_threshold("0.3"), parse_threshold("Auto"), parse_threshold("1")) == (0.3, "auto", 1.0)
+    for bad in ("1.5", "high"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["detect", "photo.jpg", "--threshold", bad])
+        assert exit_info.value.code == 2
+        assert "--threshold" in capsys.readouterr().err
+
+
+def test_auto_threshold_is_the_weights_own(tmp_path) -> None:
+    from hrface.errors import CheckpointError, ConfigError
+    from hrface.models.packaging import pack_weights
+    from hrface.models.registry import MODELS
+    from hrface.runtime.detector import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, Detector
+
+    shipped = MODELS[DEFAULT_DETECTOR].extra["score_threshold"]
+    assert Detector().threshold == shipped == 0.8  # read from the shipped ONNX file's metadata
+    assert Detector(backend="torch").threshold == shipped  # and from the registry entry / weights for torch
+    assert Detector(threshold=0.3).threshold == 0.3
+    published = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
+    assert Detector(published).threshold == DEFAULT_THRESHOLD == 0.5
+    packed = tmp_path / "sure.safetensors"
+    pack_weights(published, packed, metadata={"score_threshold": "0.65"})
+    assert Detector(packed).threshold == 0.65
+    assert Detector(packed, backend="onnxruntime").threshold == 0.65  # through the ONNX export's metadata
+    pack_weights(published, packed, metadata={"score_threshold": "2"})
+    with pytest.raises(CheckpointError, match="score_threshold"):
+        Detector(packed)
+    with pytest.raises(ConfigError, match="threshold must be .auto. or in"):
+        Detector(published, threshold="high")

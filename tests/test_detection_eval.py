@@ -84,6 +84,11 @@ def test_keypoint_errors_over_found_faces() -> None:
     # faces without keypoints are left out of the keypoint metrics, not of the box metrics
     m = evaluate_detections(det, [faces(A, B, has_keypoints=np.array([False, True]))], score_threshold=0.1)
     assert (m.recall, m.keypoint_faces) == (1.0, 1)
+    # another normalising distance per face (e.g. the outer eye corners; 25 px here): errors divided by it
+    m = evaluate_detections(det, [faces(A, B)], keypoint_norms=[np.array([25.0, 99.0])])
+    assert m.keypoint_nme == pytest.approx(1.3 / 25) and m.keypoint_recall == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="keypoint norm arrays"):
+        evaluate_detections(det, [faces(A, B)], keypoint_norms=[])
     # nothing found: keypoint metrics undefined
     m = evaluate_detections([detections()], [faces(A)])
     assert math.isnan(m.keypoint_nme) and math.isnan(m.keypoint_recall) and m.ap == 0.0
@@ -123,6 +128,13 @@ def test_eval_detector_command_on_three_afw_photos(tmp_path: Path, capsys) -> No
     assert m["recall"] >= 0.75 and m["ap"] >= 0.75
     assert 0 < m["keypoint_nme"] < 0.15 and m["keypoint_faces"] == m["found"]
     assert str(weights) in capsys.readouterr().out
+    # the 300W normalisation: the outer eye corners are farther apart than the eye centres, so the NME is lower
+    assert main([*args, "--json", str(out), "--keypoint-norm", "outer-corners"]) == 0
+    outer = json.loads(out.read_text())[str(weights)]
+    assert outer["recall"] == m["recall"] and 0.6 < outer["keypoint_nme"] / m["keypoint_nme"] < 0.9
+    assert "outer-eye-corner" in capsys.readouterr().out
+    assert main([*args, "--keypoint-norm", "outer-corners", "--small-faces", "2"]) == 2
+    assert "--keypoint-norm outer-corners needs the landmarks" in capsys.readouterr().err
 
     assert (
         main(

@@ -10,7 +10,7 @@ from conftest import published_detector, shared_path
 from hrface.io.image import read_image
 from hrface.ops import box_iou_numpy
 from hrface.runtime.detector import Detector
-from hrface.runtime.large_faces import COARSE_ABOVE, COARSE_SIDE, coarse_scale, merge_passes
+from hrface.runtime.large_faces import PUBLISHED, CoarsePass, merge_passes
 
 
 def found(*rows: tuple[list[float], float]):
@@ -20,9 +20,24 @@ def found(*rows: tuple[list[float], float]):
 
 
 def test_the_coarse_pass_runs_only_for_large_inputs():
-    assert coarse_scale(1000, 4000, 1.0) == COARSE_SIDE / 1000
-    assert coarse_scale(3000, 4000, COARSE_ABOVE / 3000) is None  # shorter side exactly 768 at the input
-    assert coarse_scale(3000, 4000, 0.5) == pytest.approx(COARSE_SIDE / 3000)
+    assert (PUBLISHED.above, PUBLISHED.side, PUBLISHED.largest_face) == (768, 640, 512)
+    assert CoarsePass.for_train_size(None) == PUBLISHED
+    assert PUBLISHED.scale(1000, 4000, 1.0) == 640 / 1000
+    assert PUBLISHED.scale(3000, 4000, 768 / 3000) is None  # shorter side exactly 768 at the input
+    assert PUBLISHED.scale(3000, 4000, 0.5) == pytest.approx(640 / 3000)
+    small = CoarsePass.for_train_size(320)  # a detector trained on 320-px inputs
+    assert (small.above, small.side, small.largest_face) == (384, 320, 256)
+    assert small.scale(600, 900, 1.0) == pytest.approx(320 / 600)
+    assert small.scale(600, 900, 0.6) is None  # 360 px
+
+
+def test_the_detector_takes_the_coarse_pass_from_the_weights_train_size(tmp_path):
+    from hrface.models.packaging import pack_weights
+
+    assert Detector(published_detector()).coarse_pass == PUBLISHED  # no train_size: the published 640
+    packed = tmp_path / "small.safetensors"
+    pack_weights(published_detector(), packed, metadata={"train_size": "320"})
+    assert Detector(packed).coarse_pass == CoarsePass.for_train_size(320)
 
 
 def test_large_coarse_faces_replace_their_parts_and_larger_detections_need_a_coarse_match():
@@ -42,12 +57,25 @@ def test_large_coarse_faces_replace_their_parts_and_larger_detections_need_a_coa
     boxes, scores, _ = merge_passes(fine, found(([1000, 1000, 2000, 2100], 0.4)), 1.0, 0.2, 0.5, 10)
     assert scores.tolist() == [0.7]
     # a first-pass face scoring higher than a large coarse box inside which it lies is no part of it;
-    # a first-pass detection that is the large face itself keeps the coarse one out
+    # a first-pass detection that is the large face itself gives way to the coarse one (box and keypoints)
     face = found(([1100, 1200, 1400, 1450], 0.95))
     boxes, scores, _ = merge_passes(face, found(([1000, 1000, 2000, 2100], 0.6)), 1.0, 0.1, 0.5, 10)
     assert scores.tolist() == [0.95, 0.6]
     same = found(([1010, 1000, 2000, 2080], 0.9))
-    assert merge_passes(same, found(([1000, 1000, 2000, 2100], 0.99)), 1.0, 0.01, 0.5, 10) is same
+    boxes, scores, _ = merge_passes(same, found(([1000, 1000, 2000, 2100], 0.99)), 1.0, 0.01, 0.5, 10)
+    np.testing.assert_array_equal(boxes, [[1000, 1000, 2000, 2100]])
+    boxes, scores, _ = merge_passes(same, found(([1000, 1000, 2000, 2100], 0.6)), 1.0, 0.01, 0.5, 10)
+    np.testing.assert_array_equal(boxes, [[1000, 1000, 2000, 2100]])
+    assert scores.tolist() == [0.9]  # the higher of the two scores
+    # the same 1,000-px face is no large face for a detector whose largest face is 1,200 px: kept as found
+    assert merge_passes(same, found(([1000, 1000, 2000, 2100], 0.99)), 1.0, 0.01, 0.5, 10, 1200.0) is same
+    # a face within the model's size (424 px < 512) stands against a less sure or low-scoring large coarse box
+    inside = found(([1100, 1150, 1500, 1600], 0.9))
+    for coarse_score in (0.8, 0.3):
+        assert merge_passes(inside, found(([1000, 1000, 1600, 1700], coarse_score)), 1.0, 0.2, 0.02, 10) is inside
+    # ... and gives way to a surer one: one face, not two
+    boxes, scores, _ = merge_passes(inside, found(([1000, 1000, 1600, 1700], 0.95)), 1.0, 0.2, 0.02, 10)
+    assert boxes.tolist() == [[1000, 1000, 1600, 1700]] and scores.tolist() == [0.95]
     # nothing large and nothing to confirm: the first pass as it was
     small = found(([10, 10, 50, 50], 0.9))
     assert merge_passes(small, found(), 1.0, 0.2, 0.5, 10) is small
@@ -79,3 +107,15 @@ def test_no_false_faces_on_photos_upscaled_to_4000_px_at_default_settings(name):
     assert new_faces(Detector(), original, big, scale) == 0  # the default detector
     if name == "takeo.ppm":  # the test can fail: one pass at 1,920 px finds parts of the face
         assert new_faces(Detector(published_detector(), large_faces=False), original, big, scale) >= 1
+
+
+def test_inputs_far_beyond_the_models_size_are_warned_about_once(caplog):
+    blank = np.full((2000, 4000, 3), 128, np.uint8)
+    with caplog.at_level("WARNING", logger="hrface"):
+        Detector(published_detector()).detect(blank)  # default: downscaled to 1,920 px
+        assert not caplog.records
+        detector = Detector(published_detector(), max_size=None)
+        detector.detect(blank)
+        detector.detect(blank)
+    assert len(caplog.records) == 1
+    assert "4000-px input, more than twice the 1920 px" in caplog.records[0].getMessage()

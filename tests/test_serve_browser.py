@@ -102,11 +102,12 @@ def test_page_draws_the_faces_of_the_api(browser, server) -> None:
     wait_for(browser, "done")
     expected = api_faces(server.url, photo)
     canvas = browser.find_element("id", "canvas")
-    assert int(canvas.get_attribute("data-faces")) == len(expected) == 2
-    assert canvas.get_attribute("width") == "1920" and "2 faces drawn" in canvas.get_attribute("aria-label")
+    assert int(canvas.get_attribute("data-faces")) == len(expected) >= 2
+    assert canvas.get_attribute("width") == "1920"
+    assert f"{len(expected)} faces drawn" in canvas.get_attribute("aria-label")
     shown = json.loads(browser.find_element("id", "json").text)
     assert shown["faces"] == expected and shown["image"] == photo.name
-    assert browser.find_element("id", "status").text.startswith("2 faces in 1920×1080 px")
+    assert browser.find_element("id", "status").text.startswith(f"{len(expected)} faces in 1920×1080 px")
     green = browser.execute_script(GREEN)
     assert green > 500  # the boxes are drawn ...
     browser.find_element("id", "show-boxes").click()
@@ -119,8 +120,9 @@ def test_page_draws_the_faces_of_the_api(browser, server) -> None:
         "document.getElementById('canvas').dataset.state = 'sent'; s.dispatchEvent(new Event('input'));"
     )
     wait_for(browser, "done")
-    assert int(canvas.get_attribute("data-faces")) == len(api_faces(server.url, photo, threshold=0.95)) == 1
-    assert len(json.loads(browser.find_element("id", "json").text)["faces"]) == 1
+    strict = len(api_faces(server.url, photo, threshold=0.95))
+    assert int(canvas.get_attribute("data-faces")) == strict and 1 <= strict < len(expected)
+    assert len(json.loads(browser.find_element("id", "json").text)["faces"]) == strict
 
 
 def test_page_shows_server_errors(browser, server, tmp_path) -> None:

@@ -68,7 +68,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--landmarker", default=DEFAULT_LANDMARKER, help="landmark model name or checkpoint path, or 'none'"
     )
-    parser.add_argument("--threshold", type=float, default=0.5, help="minimum face score (default 0.5)")
+    parser.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default="auto",
+        metavar="SCORE|auto",
+        help="minimum face score (default auto: the detector's own, 0.8 for the shipped one, else 0.5)",
+    )
     parser.add_argument("--nms-iou", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
     add_max_size_argument(parser, "auto")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
@@ -85,6 +91,19 @@ def add_max_size_argument(parser: argparse.ArgumentParser, default: str) -> None
         help="downscale images whose longer side exceeds PX pixels for detection; 'auto': the size the "
         f"detector was trained for if its weights record one, else 1920; 'none': original size (default {default})",
     )
+
+
+def parse_threshold(text: str) -> float | str:
+    """'auto' → 'auto', else a score in [0, 1]."""
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a score in [0, 1] or 'auto', got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
 
 
 def parse_max_size(text: str) -> int | str | None:

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.detection import DetectionSample, read_wider_bbx_gt
-from ..data.detection.convert import detection_samples_from_landmarks
+from ..data.detection.convert import detection_samples_from_landmarks, outer_corner_distances
 from ..data.landmarks import load_split, read_300w_folder
 from ..errors import ConfigError
 from ..evaluation.detection import DetectionMetrics, detection_table, evaluate_detections, size_table
@@ -69,6 +69,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     d.add_argument("--threshold", type=float, default=0.5, help="score threshold of recall and keypoints")
     d.add_argument(
+        "--keypoint-norm",
+        choices=("eye-centres", "outer-corners"),
+        default="eye-centres",
+        help="distance that normalises keypoint errors: between the ground-truth eye centres (default), or "
+        "between the outer eye corners of the landmarks (the 300W literature's; --pts-dir photos only)",
+    )
+    d.add_argument(
         "--max-size",
         type=parse_max_size,
         nargs="+",
@@ -90,7 +97,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_eval_detector(args: argparse.Namespace) -> int:
     _check(args)
-    photos, description = _ground_truth(args)
+    photos, description, norms = _ground_truth(args)
     detectors = _detectors(args)
     found: dict[str, list[Any]] = {name: [] for name in detectors}
     truths = []
@@ -100,7 +107,8 @@ def run_eval_detector(args: argparse.Namespace) -> int:
         for name, detector in detectors.items():
             found[name].append(detector.detect(image))
     results: dict[str, DetectionMetrics] = {
-        name: evaluate_detections(found[name], truths, score_threshold=args.threshold) for name in detectors
+        name: evaluate_detections(found[name], truths, score_threshold=args.threshold, keypoint_norms=norms)
+        for name in detectors
     }
     print(detection_table(results))
     print()
@@ -121,15 +129,17 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError("give at least one --model (or a peer: --yunet, --scrfd)")
     if args.small_faces is not None and (args.wider_gt or args.small_faces < 1):
         raise ConfigError("--small-faces N needs N >= 1 and --pts-dir photos")
+    if args.keypoint_norm == "outer-corners" and (args.wider_gt or args.small_faces is not None):
+        raise ConfigError("--keypoint-norm outer-corners needs the landmarks: use --pts-dir without --small-faces")
     if args.save_test and args.small_faces is None:
         raise ConfigError("--save-test writes the small-face test: give --small-faces N too")
 
 
-def _ground_truth(args: argparse.Namespace) -> tuple[list[DetectionSample], str]:
-    """The annotated photos and a one-line description of the test."""
+def _ground_truth(args: argparse.Namespace) -> tuple[list[DetectionSample], str, list[np.ndarray] | None]:
+    """The annotated photos, a one-line description of the test and the keypoint norms (None: eye centres)."""
     if args.wider_gt:
         photos = read_wider_bbx_gt(args.wider_gt, check_images=True)
-        return photos, f"WIDER FACE boxes of {args.wider_gt}, original size"
+        return photos, f"WIDER FACE boxes of {args.wider_gt}, original size", None
     samples = [sample for folder in args.pts_dir for sample in read_300w_folder(folder)]
     if args.split_file:
         train, val = load_split(args.split_file).apply(samples)
@@ -139,11 +149,14 @@ def _ground_truth(args: argparse.Namespace) -> tuple[list[DetectionSample], str]
     photos = detection_samples_from_landmarks(samples)
     origin = f"the {args.subset} photos of {args.split_file}" if args.split_file else "the photos"
     if args.small_faces is None:
-        return photos, f"{origin}; boxes mapped from the landmarks, keypoints = eye centres, nose tip, mouth corners"
+        text = f"{origin}; boxes mapped from the landmarks, keypoints = eye centres, nose tip, mouth corners"
+        if args.keypoint_norm == "outer-corners":
+            return photos, text + "; keypoint errors / outer-eye-corner distance", outer_corner_distances(samples)
+        return photos, text, None
     if args.save_test:
         labels = save_small_face_test(args.save_test, photos, args.small_faces, args.seed)
         print(f"small-face test written to {labels}", file=sys.stderr)
-    return photos, f"small-face test: {args.small_faces} mosaics (seed {args.seed}) of {len(photos)} of {origin}"
+    return photos, f"small-face test: {args.small_faces} mosaics (seed {args.seed}) of {len(photos)} of {origin}", None
 
 
 def _images(photos: list[DetectionSample], args: argparse.Namespace) -> Iterator[tuple[np.ndarray, Any]]:

@@ -18,7 +18,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         commands,
         "train-detector",
         "train the RetinaFace detector from a YAML config",
-        "configs/retinaface_mnet025_300w.yaml",
+        "configs/retinaface_mnet025_v2.yaml",
         run_train,
     )
     p = commands.add_parser(

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..extras import require
 from ..io.image import max_pixels_limit
-from ..runtime.detector import DEFAULT_DETECTOR, MaxSize
+from ..runtime.detector import DEFAULT_DETECTOR, MaxSize, Threshold
 from ..runtime.landmarker import DEFAULT_LANDMARKER
 
 DEFAULT_BATCH_SIZE = 16
@@ -21,7 +21,7 @@ def analyze_dataset(
     *,
     detector: str | os.PathLike[str] = DEFAULT_DETECTOR,
     landmarker: str | os.PathLike[str] | None = DEFAULT_LANDMARKER,
-    threshold: float = 0.5,
+    threshold: Threshold = "auto",
     nms_iou: float = 0.4,
     max_size: MaxSize = "auto",
     device: str = "cpu",

@@ -19,7 +19,8 @@ Definitions (see :func:`evaluate_detections`):
   **precision** likewise over those detections.
 * **Keypoint errors**, over the faces found at ``score_threshold`` that have keypoints: the Euclidean
   error of each of the 5 points divided by the face's inter-ocular distance (the distance between the
-  two ground-truth eye keypoints, i.e. the eye centres).  **NME** is the mean over faces of the mean
+  two ground-truth eye keypoints, i.e. the eye centres; ``keypoint_norms`` replaces it, e.g. with the
+  outer-eye-corner distance of the 300W literature, about 1.3 times larger).  **NME** is the mean over faces of the mean
   of their 5 errors; ``point_errors`` is the mean per point; **keypoint recall** is the fraction of
   all (face, point) pairs whose error is at most ``keypoint_tolerance`` (0.1 = a tenth of the
   inter-ocular distance).
@@ -135,13 +136,19 @@ def evaluate_detections(
     iou_threshold: float = 0.5,
     score_threshold: float = 0.5,
     keypoint_tolerance: float = 0.1,
+    keypoint_norms: Sequence[np.ndarray] | None = None,
 ) -> DetectionMetrics:
     """Box AP / recall / precision and keypoint NME / recall of ``detections`` against ``ground_truth``,
-    both one entry per photo in the same order.  Definitions in the module docstring."""
+    both one entry per photo in the same order.  Definitions in the module docstring.
+
+    ``keypoint_norms``: per photo, the (N,) distances (pixels) that normalise each face's keypoint errors;
+    None: the distance between its two eye keypoints."""
     if len(detections) != len(ground_truth):
         raise ValueError(f"{len(detections)} detection sets for {len(ground_truth)} photos")
+    if keypoint_norms is not None and len(keypoint_norms) != len(ground_truth):
+        raise ValueError(f"{len(keypoint_norms)} keypoint norm arrays for {len(ground_truth)} photos")
     scores, hits, found_faces, face_errors, sizes = [], [], [], [], []
-    for det, gt in zip(detections, ground_truth, strict=True):
+    for index, (det, gt) in enumerate(zip(detections, ground_truth, strict=True)):
         det_scores = np.asarray(det.scores, np.float64).reshape(-1)
         order = np.argsort(-det_scores, kind="stable")
         gt_boxes = np.asarray(gt.boxes, np.float64).reshape(-1, 4)
@@ -154,7 +161,10 @@ def evaluate_detections(
         found[face_of[keep]] = True
         errors = np.full((len(gt_boxes), 5), np.nan)
         errors[face_of[keep]] = _keypoint_errors(
-            np.asarray(det.keypoints).reshape(-1, 5, 2)[order][keep], gt, face_of[keep]
+            np.asarray(det.keypoints).reshape(-1, 5, 2)[order][keep],
+            gt,
+            face_of[keep],
+            None if keypoint_norms is None else np.asarray(keypoint_norms[index], np.float64).reshape(len(gt_boxes)),
         )
         found_faces.append(found)
         face_errors.append(errors)
@@ -205,12 +215,15 @@ def _size_buckets(size: np.ndarray, found: np.ndarray, face_err: np.ndarray) -> 
     return tuple(out)
 
 
-def _keypoint_errors(det_points: np.ndarray, gt: PhotoFaces, face_of: np.ndarray) -> np.ndarray:
+def _keypoint_errors(
+    det_points: np.ndarray, gt: PhotoFaces, face_of: np.ndarray, norms: np.ndarray | None = None
+) -> np.ndarray:
     """(K, 5) errors / inter-ocular distance of detections (K, 5, 2) matched to faces ``face_of`` (K,);
-    NaN rows for faces without keypoints or with a zero or non-finite inter-ocular distance."""
+    ``norms`` (N,) replaces the eye-keypoint distance of each face.  NaN rows for faces without
+    keypoints or with a zero or non-finite inter-ocular distance."""
     gt_points = np.asarray(gt.keypoints, np.float64).reshape(-1, 5, 2)[face_of]
     has = np.broadcast_to(np.asarray(gt.has_keypoints, bool), (len(np.asarray(gt.boxes).reshape(-1, 4)),))
-    iod = np.linalg.norm(gt_points[:, 0] - gt_points[:, 1], axis=-1)
+    iod = np.linalg.norm(gt_points[:, 0] - gt_points[:, 1], axis=-1) if norms is None else norms[face_of]
     usable = has[face_of] & np.isfinite(iod) & (iod > 0) & np.isfinite(gt_points).all(axis=(1, 2))
     err = np.full((len(face_of), 5), np.nan)
     err[usable] = np.linalg.norm(det_points[usable] - gt_points[usable], axis=-1) / iod[usable, None]

@@ -61,6 +61,10 @@ def model_metadata(model: nn.Module) -> dict[str, str]:
         meta["options"] = json.dumps({"backbone": model.backbone_name})
         if getattr(model, "max_size", None):
             meta["max_size"] = str(int(model.max_size))
+        if getattr(model, "train_size", None):
+            meta["train_size"] = str(int(model.train_size))
+        if getattr(model, "score_threshold", None):
+            meta["score_threshold"] = repr(float(model.score_threshold))
     else:
         meta["options"] = json.dumps({"width": int(model.width), "num_landmarks": int(model.num_landmarks)})
         meta["input_size"] = str(int(model.input_size))

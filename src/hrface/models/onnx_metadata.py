@@ -2,7 +2,9 @@
 
 Keys (``metadata_props``, strings): ``hrface.kind`` ('retinaface' | 'hrnet'), ``hrface.options`` (JSON of
 the architecture options), ``hrface.input_size`` and ``hrface.num_landmarks`` (HRNet), ``hrface.max_size``
-(a RetinaFace trained for a given image size), ``hrface.precision`` ('fp32' | 'int8'),
+(a RetinaFace trained for a given image size), ``hrface.train_size`` (its training input side),
+``hrface.score_threshold`` (its recommended minimum score),
+``hrface.precision`` ('fp32' | 'int8'),
 ``hrface.weights_sha256`` and ``hrface.format``; ``hrface.weights`` = ``'state_dict'`` marks a compact
 export (the shipped form) whose initializers are the model's state_dict under its own key names (float16
 ones with :data:`HALF_SUFFIX`), so that the PyTorch side can read its weights back.  Reading the metadata

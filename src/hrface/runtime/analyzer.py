@@ -10,7 +10,7 @@ import numpy as np
 
 from ..geometry.pose import face_pose
 from ..io.image import to_bgr
-from .detector import DEFAULT_DETECTOR, Detector, MaxSize
+from .detector import DEFAULT_DETECTOR, Detector, MaxSize, Threshold
 from .faces import Face
 from .inputs import image_batch
 from .landmarker import DEFAULT_LANDMARKER, Landmarker
@@ -42,7 +42,7 @@ class FaceAnalyzer:
         detector: Detector | ModelArg = DEFAULT_DETECTOR,
         landmarker: Landmarker | ModelArg | None = DEFAULT_LANDMARKER,
         *,
-        threshold: float = 0.5,
+        threshold: Threshold = "auto",
         nms_iou: float = 0.4,
         max_size: MaxSize = "auto",
         device: Any = "cpu",

@@ -54,7 +54,8 @@ class RunnerInfo:
 
     ``kind`` 'retinaface' | 'hrnet'; ``options`` the architecture options; ``input_size`` the crop side
     (pixels) of a landmark model; ``num_landmarks`` K of a landmark model; ``max_size`` the longer image
-    side (pixels) a detector was trained for, when its weights say so.
+    side (pixels) a detector was trained for, ``train_size`` the side of its square training inputs
+    (pixels) and ``score_threshold`` its recommended minimum face score, when its weights say so.
     """
 
     kind: str
@@ -62,6 +63,8 @@ class RunnerInfo:
     input_size: int | None = None
     num_landmarks: int | None = None
     max_size: int | None = None
+    train_size: int | None = None
+    score_threshold: float | None = None
 
 
 class Runner(Protocol):
@@ -239,8 +242,14 @@ def info_from_module(module: nn.Module, kind: str) -> RunnerInfo:
             input_size=int(getattr(module, "input_size", DEFAULT_CROP_SIZE)),
             num_landmarks=int(module.num_landmarks),
         )
-    max_size = getattr(module, "max_size", None)
-    return RunnerInfo(kind, max_size=int(max_size) if max_size else None)
+    max_size, train_size = getattr(module, "max_size", None), getattr(module, "train_size", None)
+    score = getattr(module, "score_threshold", None)
+    return RunnerInfo(
+        kind,
+        max_size=int(max_size) if max_size else None,
+        train_size=int(train_size) if train_size else None,
+        score_threshold=float(score) if score else None,
+    )
 
 
 def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
@@ -253,11 +262,13 @@ def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
         input_size = int(meta["input_size"]) if "input_size" in meta else None
         num_landmarks = int(meta["num_landmarks"]) if "num_landmarks" in meta else None
         max_size = int(meta["max_size"]) if "max_size" in meta else None
+        train_size = int(meta["train_size"]) if "train_size" in meta else None
+        score = float(meta["score_threshold"]) if "score_threshold" in meta else None
     except (ValueError, TypeError):
         raise CheckpointError(f"{source}: unreadable hrface metadata in the ONNX model") from None
     if meta["kind"] == "hrnet" and (not input_size or not num_landmarks):
         raise CheckpointError(f"{source}: landmark ONNX model without input_size / num_landmarks metadata")
-    return RunnerInfo(meta["kind"], options, input_size, num_landmarks, max_size)
+    return RunnerInfo(meta["kind"], options, input_size, num_landmarks, max_size, train_size, score)
 
 
 def onnx_cache_path(module: nn.Module) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,12 +18,16 @@ from ..ops import decode_boxes, decode_landmarks, nms, prior_boxes
 from .backends import create_runner
 from .faces import Face
 from .inputs import image_batch
-from .large_faces import COARSE_SCORE_FACTOR, coarse_scale, merge_passes
+from .large_faces import COARSE_SCORE_FACTOR, CoarsePass, merge_passes
 
 BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels, as in the reference training
-DEFAULT_DETECTOR = "hrface_retinaface_mnet025_300w"  # shipped in the package (model card beside the file)
+DEFAULT_DETECTOR = "hrface_retinaface_mnet025_300w_v2"  # shipped in the package (model card beside the file)
+log = logging.getLogger("hrface")
+
 DEFAULT_MAX_SIZE = 1920  # longer image side (pixels) above which photos are downscaled, unless the model says
 MaxSize = int | str | None  # pixels, "auto" (the model's own size, else DEFAULT_MAX_SIZE) or None (original)
+DEFAULT_THRESHOLD = 0.5  # minimum face score, unless the model records its own (score_threshold metadata)
+Threshold = float | str  # a score in [0, 1] or "auto" (the model's own threshold, else DEFAULT_THRESHOLD)
 
 
 @dataclass
@@ -44,20 +49,23 @@ class Detector:
     Args:
         model: registry name, checkpoint path, ``.onnx`` file (from ``hrface export``), or a ready
             :class:`~hrface.models.retinaface.RetinaFace`.
-        threshold: minimum face score of a returned detection.
+        threshold: minimum face score of a returned detection; ``"auto"`` takes the threshold the model's
+            weights record (hrface's own detector: 0.8, where its false faces are as rare as the previous
+            detector's at 0.5), else :data:`DEFAULT_THRESHOLD` (0.5).
         nms_iou: IoU above which the lower-scoring of two detections is suppressed.
         max_size: images whose longer side exceeds this many pixels are downscaled (area interpolation)
             before detection; results are mapped back to original pixels. ``None`` keeps the original
             size; ``"auto"`` takes the size the model was trained for when its weights record one
-            (hrface's own detector: 480), else :data:`DEFAULT_MAX_SIZE`.
+            (hrface's own detector: 960), else :data:`DEFAULT_MAX_SIZE`.
         top_k: at most this many candidates (best scores) enter NMS; ``keep_top_k``: at most this many leave it.
         device: 'cpu', or (with ``hrface[torch]``) 'cuda', 'cuda:N', 'auto' or a ``torch.device``.
         backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`); the pre- and
             post-processing are the same for all.
         threads: intra-op threads of the backend (None: its default).
         batch_size: images per forward pass in :meth:`detect_batch`.
-        large_faces: when the network input's shorter side exceeds 768 px, also detect on the photo
-            downscaled to a 640-px shorter side: faces larger than the largest prior (512 px) come from
+        large_faces: when the network input's shorter side exceeds 1.2 × the model's training input side
+            (768 px for the published 640), also detect on the photo downscaled to a shorter side of the
+            training size: faces larger than 0.8 × that size (at most 512 px, the largest prior) come from
             there, and the first pass's larger detections must be found there too (:mod:`.large_faces`).
 
     NMS uses the reference's inclusive-pixel area convention (``+1``) so results match the published
@@ -68,7 +76,7 @@ class Detector:
         self,
         model: str | os.PathLike[str] | Any = DEFAULT_DETECTOR,
         *,
-        threshold: float = 0.5,
+        threshold: Threshold = "auto",
         nms_iou: float = 0.4,
         max_size: MaxSize = "auto",
         top_k: int = 5000,
@@ -79,8 +87,8 @@ class Detector:
         batch_size: int = 8,
         large_faces: bool = True,
     ) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
+        if threshold != "auto" and (isinstance(threshold, (str, bool)) or not 0.0 <= threshold <= 1.0):
+            raise ConfigError(f"threshold must be 'auto' or in [0, 1], got {threshold!r}")
         if not 0.0 < nms_iou <= 1.0:
             raise ConfigError(f"nms_iou must be in (0, 1], got {nms_iou}")
         if max_size is not None and max_size != "auto" and (not isinstance(max_size, int) or max_size < 32):
@@ -88,7 +96,9 @@ class Detector:
         self.runner = create_runner(model, "retinaface", backend=backend, device=device, threads=threads)
         self.device = self.runner.device
         self.model = self.runner.module  # the nn.Module, or None for an .onnx file
-        self.threshold = threshold
+        if threshold == "auto":
+            threshold = self.runner.info.score_threshold or DEFAULT_THRESHOLD
+        self.threshold = float(threshold)
         self.nms_iou = nms_iou
         if max_size == "auto":
             max_size = self.runner.info.max_size or DEFAULT_MAX_SIZE
@@ -97,6 +107,9 @@ class Detector:
         self.keep_top_k = keep_top_k
         self.batch_size = max(1, int(batch_size))
         self.large_faces = bool(large_faces)
+        self.coarse_pass = CoarsePass.for_train_size(self.runner.info.train_size)
+        self.made_for = self.runner.info.max_size or DEFAULT_MAX_SIZE  # the longer input side (px) it is made for
+        self._warned_large = False
         self._mean = np.array(BGR_MEAN, np.float32).reshape(1, 3, 1, 1)
 
     @property
@@ -148,12 +161,13 @@ class Detector:
         """
         images_bgr = image_batch(images, rgb)
         resized = [self.resize(image) for image in images_bgr]
+        self._warn_if_too_large(resized)
         results = self._detect_resized(resized)
         if not self.large_faces:
             return results
         coarse: dict[int, tuple[np.ndarray, float]] = {}
         for i, (image, (_, scale)) in enumerate(zip(images_bgr, resized, strict=True)):
-            factor = coarse_scale(*image.shape[:2], scale)
+            factor = self.coarse_pass.scale(*image.shape[:2], scale)
             if factor is not None:
                 h, w = image.shape[:2]
                 size = (max(1, round(w * factor)), max(1, round(h * factor)))
@@ -168,9 +182,26 @@ class Detector:
                 coarse[i][1],
                 self.threshold,
                 self.keep_top_k,
+                self.coarse_pass.largest_face,
             )
             results[i] = Detections(*merged)
         return results
+
+    def _warn_if_too_large(self, resized: Sequence[tuple[np.ndarray, float]]) -> None:
+        """Log one warning per detector when a network input's longer side exceeds twice the size the model is
+        made for (``max_size`` None or large on a large photo): the priors stop at 512 px, and smooth,
+        blown-up regions come out as false faces there (:mod:`.large_faces`)."""
+        if self._warned_large:
+            return
+        longest = max((max(image.shape[:2]) for image, _ in resized), default=0)
+        if longest > 2 * self.made_for:
+            self._warned_large = True
+            log.warning(
+                "detecting on a %d-px input, more than twice the %d px this detector is made for: faces larger than "
+                "its priors and false faces are likely; use max_size 'auto' (--max-size auto, the default) or less",
+                longest,
+                self.made_for,
+            )
 
     def _detect_resized(
         self, resized: Sequence[tuple[np.ndarray, float]], threshold: float | None = None

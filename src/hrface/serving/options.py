@@ -25,7 +25,7 @@ class ServeOptions:
 
     detector: str = DEFAULT_DETECTOR
     landmarker: str | None = DEFAULT_LANDMARKER
-    threshold: float = 0.5
+    threshold: float | str = "auto"
     nms_iou: float = 0.4
     max_size: int | str | None = "auto"
     device: str = "cpu"

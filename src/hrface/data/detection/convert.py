@@ -18,7 +18,7 @@ from ..landmarks.samples import LandmarkSample
 from ..landmarks.split import photo_id
 from .samples import DetectionSample
 
-__all__ = ["WIDER_BOX_FROM_POINTS", "detection_samples_from_landmarks"]
+__all__ = ["WIDER_BOX_FROM_POINTS", "detection_samples_from_landmarks", "outer_corner_distances"]
 
 
 def detection_samples_from_landmarks(
@@ -37,11 +37,8 @@ def detection_samples_from_landmarks(
     summary of its layout (68, 98, 29 or 19 points); faces with non-finite summary points get
     ``has_keypoints`` False.
     """
-    groups: dict[tuple[str, str], list[LandmarkSample]] = {}
-    for sample in samples:
-        groups.setdefault((photo_id(sample), str(sample.image)), []).append(sample)
     out = []
-    for (photo, _), faces in groups.items():
+    for (photo, _), faces in _by_image(samples).items():
         boxes = [box_from_points(face.points) for face in faces]
         keypoints = [get_layout(len(face.points)).five_points(face.points) for face in faces]
         first = faces[0]
@@ -55,3 +52,22 @@ def detection_samples_from_landmarks(
             )
         )
     return out
+
+
+def outer_corner_distances(samples: Sequence[LandmarkSample]) -> list[np.ndarray]:
+    """Per image of :func:`detection_samples_from_landmarks` (same order), the (M,) distances in pixels
+    between each face's outer eye corners (the landmark NME's inter-ocular distance), e.g. to normalise
+    keypoint errors as the 300W literature does (``keypoint_norms`` of
+    :func:`~hrface.evaluation.detection.evaluate_detections`)."""
+    return [
+        np.array([get_layout(len(face.points)).interocular(face.points) for face in faces], np.float64)
+        for faces in _by_image(samples).values()
+    ]
+
+
+def _by_image(samples: Sequence[LandmarkSample]) -> dict[tuple[str, str], list[LandmarkSample]]:
+    """Faces grouped by (photo id, image file), in order of each image's first face."""
+    groups: dict[tuple[str, str], list[LandmarkSample]] = {}
+    for sample in samples:
+        groups.setdefault((photo_id(sample), str(sample.image)), []).append(sample)
+    return groups

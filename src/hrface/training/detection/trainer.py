@@ -3,7 +3,8 @@ checkpoints and exact resume (the shared machinery is :mod:`hrface.training.comm
 
 Files in ``config.output_dir``: ``last.pt`` / ``best.pt`` (full training state), ``model.safetensors``
 (weights of the epoch with the highest validation AP, metadata ``{"arch": "retinaface", "backbone":
-…, "max_size": …}``, loadable with :func:`hrface.models.registry.create_model` and :class:`hrface.Detector`),
+…, "max_size": …, "train_size": …}``,
+loadable with :func:`hrface.models.registry.create_model` and :class:`hrface.Detector`),
 ``metrics.csv`` (:data:`METRIC_FIELDS`) and ``tensorboard/``.
 
 On CUDA the model runs in channels-last layout under bfloat16 autocast (the loss, prior matching and
@@ -158,6 +159,7 @@ def train_detector(
             "arch": "retinaface",
             "backbone": config.model.backbone,
             "max_size": str(recommended_max_size(config.image_size)),
+            "train_size": str(config.image_size),
         },
         epochs=config.schedule.epochs,
         eval_every=config.eval_every,
