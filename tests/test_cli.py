@@ -164,9 +164,9 @@ def test_auto_threshold_is_the_weights_own(tmp_path) -> None:
     from hrface.models.registry import MODELS
     from hrface.runtime.detector import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, Detector
 
-    shipped = MODELS[DEFAULT_DETECTOR].extra["score_threshold"]
-    assert Detector().threshold == shipped == 0.8  # read from the shipped ONNX file's metadata
-    assert Detector(backend="torch").threshold == shipped  # and from the registry entry / weights for torch
+    shipped = MODELS[DEFAULT_DETECTOR].extra.get("score_threshold", DEFAULT_THRESHOLD)
+    assert Detector().threshold == shipped  # the shipped ONNX file's metadata (none: 0.5)
+    assert Detector(backend="torch").threshold == shipped  # the registry entry / weights for torch
     assert Detector(threshold=0.3).threshold == 0.3
     published = shared_path("weights", "retinaface_mobilenet0.25_Final.pth")
     assert Detector(published).threshold == DEFAULT_THRESHOLD == 0.5

