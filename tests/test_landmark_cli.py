@@ -16,6 +16,7 @@ from hrface.cli.main import main
 from hrface.data.landmarks import write_pts
 from hrface.errors import ConfigError
 from hrface.training.landmarks import SourceSpec, build_samples, load_config, read_source
+from hrface.training.landmarks.sources import repeat_subsets
 
 SIDE = 96
 
@@ -68,6 +69,19 @@ def test_sources_read_300w_folders_and_split_by_photo(tiny_config: Path) -> None
         read_source(SourceSpec(format="300w", path=str(tiny_config.parent / "data" / "synth"), options={"x": 1}))
 
 
+def test_repeat_oversamples_training_faces_of_a_subset(tiny_config: Path, capsys) -> None:
+    train, _ = build_samples(load_config(tiny_config))
+    repeated = repeat_subsets(train, {"synth": 3})
+    assert len(repeated) == 3 * len(train) and [s.image for s in repeated[:3]] == [train[0].image] * 3
+    with pytest.raises(ConfigError, match="no training face has subset 'afw'"):
+        repeat_subsets(train, {"afw": 2})
+    with pytest.raises(ConfigError, match="positive integer"):
+        repeat_subsets(train, {"synth": 0})
+    # From the command line: the run trains on the repeated faces, the validation faces stay as they are.
+    assert main(["train-landmarks", str(tiny_config), "-q", "--max-steps", "1", "--set", "data.repeat={synth: 2}"]) == 0
+    assert f"training on {2 * len(train)} faces, validating on" in capsys.readouterr().out
+
+
 def test_train_then_evaluate_from_the_command_line(tiny_config: Path, capsys) -> None:
     assert main(["train-landmarks", str(tiny_config), "-q"]) == 0
     run = tiny_config.parent / "run"
@@ -85,6 +99,9 @@ def test_train_then_evaluate_from_the_command_line(tiny_config: Path, capsys) ->
     result = json.loads(result_path.read_text())
     metrics = result["gt"]["metrics"]["inter-ocular"]["all"]
     assert metrics["count"] == result["faces"] and metrics["missed"] == 0 and metrics["nme"] > 0
+    per_face = result["gt"]["per_face"]  # each face's NME, in the order of "images"; their mean is the NME
+    assert len(per_face) == len(result["images"]) == result["faces"]
+    assert abs(sum(per_face) / len(per_face) - metrics["nme"]) < 1e-5
     assert cv2.imread(str(plot_path)).shape == (600, 800, 3)
 
 

@@ -28,7 +28,7 @@ from ..runtime.detector import Detector
 from ..runtime.landmarker import Landmarker
 from ..training.landmarks.config import load_config
 from ..training.landmarks.pack import write_pack
-from ..training.landmarks.sources import build_samples
+from ..training.landmarks.sources import build_samples, repeat_subsets
 from .training_args import add_train_parser, apply_overrides
 
 
@@ -67,7 +67,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--detector", help="detector for --boxes detector (default: the config's data.detector)")
     e.add_argument("--plot", type=Path, help="write a cumulative error distribution PNG here")
-    e.add_argument("--output", "-o", type=Path, help="write the full results as JSON here")
+    e.add_argument("--output", "-o", type=Path, help="write the results as JSON (metrics; each face's NME in per_face)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--flip", action="store_true", help="test-time flip averaging (Landmarker(flip=True))")
     e.add_argument(
@@ -102,6 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     apply_overrides(config, args)
     train_samples, val_samples = build_samples(config)
+    train_samples = repeat_subsets(train_samples, config.data.repeat)
     print(f"training on {len(train_samples)} faces, validating on {len(val_samples)}; output: {config.output_dir}")
     result = train(
         config, train_samples, val_samples, resume=args.resume, max_steps=args.max_steps, progress=not args.quiet
@@ -169,6 +170,7 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
 
     results: dict[str, object] = {"faces": len(samples), "model": str(args.model), "split": args.split}
     results["rotate"] = args.rotate or []
+    results["images"] = [str(s.image) for s in samples]
     curves: dict[str, np.ndarray] = {}
 
     def report(model: object, label: str, boxes: list[np.ndarray | None], keypoints=None) -> dict[str, object]:
@@ -178,7 +180,10 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
         groups = {sub: errors[[s == sub for s in subsets]] for sub in dict.fromkeys(subsets)}
         print(f"\n{label} — NME normalised by inter-ocular distance ({len(samples)} faces)\n")
         print(metrics_table(groups))
-        return evaluate_predictions(pred, gt, layout, subsets)
+        result = evaluate_predictions(pred, gt, layout, subsets)
+        # Per-face inter-ocular NME (None for a missed face), in the order of "images", to find the failures.
+        result["per_face"] = [None if np.isinf(e) else round(float(e), 6) for e in errors]
+        return result
 
     for name, boxes in box_sets.items():
         keypoints = det_keypoints if name == "detector" else None  # gt boxes have no detector keypoints

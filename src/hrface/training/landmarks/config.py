@@ -55,6 +55,9 @@ class DataConfig:
     With ``detector`` (a detector name or checkpoint), every face's crop box is replaced by the box
     of the detection that matches it (:mod:`hrface.data.landmarks.detector_boxes`), so that training
     crops are made exactly as inference crops; the boxes are cached in ``box_cache`` (JSON) if given.
+
+    ``repeat`` oversamples training faces by subset (the source folder's name, e.g. ``{afw: 2}``: each
+    AFW training face is seen twice per epoch); validation faces are never repeated.
     """
 
     train: list[SourceSpec] = field(default_factory=list)
@@ -65,6 +68,7 @@ class DataConfig:
     detector: str | None = None
     detector_threshold: float = 0.3
     box_cache: str | None = None
+    repeat: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

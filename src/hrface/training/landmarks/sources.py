@@ -75,6 +75,18 @@ def build_samples(config: LandmarkTrainConfig) -> tuple[list[LandmarkSample], li
     return train, val
 
 
+def repeat_subsets(samples: list[LandmarkSample], repeat: dict[str, int]) -> list[LandmarkSample]:
+    """``samples`` with each face of subset ``name`` listed ``repeat[name]`` times (oversampling for
+    training); :class:`ConfigError` for a subset no sample has or a count that is not a positive integer."""
+    present = {s.subset for s in samples}
+    for name, count in repeat.items():
+        if name not in present:
+            raise ConfigError(f"data.repeat: no training face has subset {name!r}; subsets: {sorted(present)}")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ConfigError(f"data.repeat.{name} must be a positive integer, got {count!r}")
+    return [s for s in samples for _ in range(repeat.get(s.subset, 1))]
+
+
 def _key(sample: LandmarkSample) -> str:
     # A face is identified by its image and its annotated points (several faces share an image).
     return f"{sample.image}|{np.round(sample.points[:3], 2).ravel().tolist()}"
