@@ -79,7 +79,19 @@ def test_repeat_oversamples_training_faces_of_a_subset(tiny_config: Path, capsys
         repeat_subsets(train, {"synth": 0})
     # From the command line: the run trains on the repeated faces, the validation faces stay as they are.
     assert main(["train-landmarks", str(tiny_config), "-q", "--max-steps", "1", "--set", "data.repeat={synth: 2}"]) == 0
-    assert f"training on {2 * len(train)} faces, validating on" in capsys.readouterr().out
+    assert f"training on {len(train)} faces ({2 * len(train)} per epoch with data.repeat)" in capsys.readouterr().out
+
+
+def test_train_oversamples_as_the_config_says(tiny_config: Path) -> None:
+    # The Python API applies data.repeat too: one epoch of batch 2 makes ceil(3 n / 2) steps, not ceil(n / 2).
+    from hrface.training.landmarks.trainer import train
+
+    config = load_config(tiny_config)
+    config.data.repeat = {"synth": 3}
+    config.output_dir = str(tiny_config.parent / "repeat_run")
+    samples, val = build_samples(config)
+    result = train(config, samples, val, progress=False)
+    assert result["global_step"] == -(-3 * len(samples) // config.batch_size) != -(-len(samples) // config.batch_size)
 
 
 def test_train_then_evaluate_from_the_command_line(tiny_config: Path, capsys) -> None:

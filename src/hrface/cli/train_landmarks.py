@@ -102,8 +102,12 @@ def run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     apply_overrides(config, args)
     train_samples, val_samples = build_samples(config)
-    train_samples = repeat_subsets(train_samples, config.data.repeat)
-    print(f"training on {len(train_samples)} faces, validating on {len(val_samples)}; output: {config.output_dir}")
+    per_epoch = len(repeat_subsets(train_samples, config.data.repeat))  # train() oversamples as data.repeat says
+    repeated = f" ({per_epoch} per epoch with data.repeat)" if per_epoch != len(train_samples) else ""
+    print(
+        f"training on {len(train_samples)} faces{repeated}, validating on {len(val_samples)}; "
+        f"output: {config.output_dir}"
+    )
     result = train(
         config, train_samples, val_samples, resume=args.resume, max_steps=args.max_steps, progress=not args.quiet
     )

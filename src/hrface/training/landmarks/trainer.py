@@ -53,6 +53,7 @@ from ..common import (
 from .config import LandmarkTrainConfig, config_to_dict
 from .dataset import LandmarkTrainDataset
 from .losses import HEATMAP_LOSSES, mse_heatmap_loss
+from .sources import repeat_subsets
 
 __all__ = [
     "BEST_CHECKPOINT",
@@ -87,7 +88,8 @@ def train(
     Args:
         config: the run's configuration.
         train_samples / val_samples: annotated faces (``val_samples`` may be empty: no validation,
-            the latest epoch counts as best).
+            the latest epoch counts as best).  Training faces are oversampled by subset as
+            ``config.data.repeat`` says; validation faces never are.
         resume: continue from ``output_dir/last.pt`` (:class:`CheckpointError` if missing).  Without
             it an existing ``last.pt`` raises :class:`ConfigError` (no run is silently overwritten).
         max_steps: stop once this many optimizer steps have been made in total (counting those of
@@ -100,6 +102,7 @@ def train(
     """
     if not train_samples:
         raise ConfigError("no training samples")
+    train_samples = repeat_subsets(train_samples, config.data.repeat)
     k = config.model.num_landmarks
     layout = get_layout(k)
     out = Path(config.output_dir)
