@@ -20,6 +20,7 @@ from hrface.evaluation import (
     ced_curve,
     evaluate_predictions,
     failure_rate,
+    found_by_all,
     metrics_table,
     normalised_errors,
     plot_ced,
@@ -129,6 +130,14 @@ def test_auc_matches_brute_force_integral() -> None:
     brute = np.mean(np.searchsorted(np.sort(e), mids, side="right") / e.size)
     assert abs(auc(e, t) - brute) < 1e-6
     assert abs(auc(e, t, steps=100_001) - auc(e, t)) < 1e-4  # the trapezoid variant converges to it
+
+
+def test_found_by_all_keeps_the_faces_every_run_found() -> None:
+    ours, theirs = [0.03, math.inf, 0.05, 0.02], [0.04, 0.06, math.inf, 0.01]
+    assert found_by_all(ours, theirs).tolist() == [True, False, False, True]
+    assert found_by_all(ours).tolist() == [True, False, True, True]
+    with pytest.raises(HrfaceError, match="same faces"):
+        found_by_all(ours, theirs[:3])
 
 
 def test_metrics_table_rows() -> None:

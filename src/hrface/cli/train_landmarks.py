@@ -13,7 +13,14 @@ import numpy as np
 from ..benchmark.landmark_peers import PEERS, PeerUnavailable, load_peer
 from ..data.landmarks.detector_boxes import BoxFromPoints
 from ..errors import ConfigError
-from ..evaluation import evaluate_predictions, metrics_table, normalised_errors, plot_ced
+from ..evaluation import (
+    evaluate_predictions,
+    found_by_all,
+    metrics_table,
+    normalised_errors,
+    plot_ced,
+    summarize,
+)
 from ..evaluation.landmark_runs import (
     detector_faces,
     ground_truth_boxes,
@@ -202,6 +209,16 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
         results[f"peer:{peer_name}"] = {
             name: report(peer, f"{peer_name}, {name} boxes", boxes) for name, boxes in peer_sets.items()
         }
+        if "detector" in box_sets:  # each pipeline end to end, on the faces both detectors found
+            ours, theirs = curves["detector boxes"], curves[f"{peer_name}, detector boxes"]
+            both = found_by_all(ours, theirs)
+            print(f"\nend to end, on the {int(both.sum())} faces that both detectors found\n")
+            print(metrics_table({"hrface": ours[both], peer_name: theirs[both]}))
+            results[f"peer:{peer_name}"]["found_by_both"] = {
+                "faces": int(both.sum()),
+                "hrface": summarize(ours[both]).to_dict(),
+                peer_name: summarize(theirs[both]).to_dict(),
+            }
     if args.plot:
         plot_ced(curves, args.plot, threshold=0.10, title=f"CED, inter-ocular NME ({args.split})")
     if args.output:

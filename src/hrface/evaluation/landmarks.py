@@ -206,6 +206,16 @@ class LandmarkMetrics:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
 
 
+def found_by_all(*errors: Any) -> np.ndarray:
+    """Boolean mask of the faces that every run found (finite error in each of ``errors``, arrays of the
+    same faces in the same order): the faces on which pipelines whose detectors miss different faces can
+    be compared fairly."""
+    arrays = [_errors(e) for e in errors]
+    if len({a.size for a in arrays}) > 1:
+        raise EvaluationError("the runs to compare must hold the same faces")
+    return np.logical_and.reduce([np.isfinite(a) for a in arrays])
+
+
 def summarize(errors: Any) -> LandmarkMetrics:
     """:class:`LandmarkMetrics` of per-face errors (fractions; ``inf`` = missed face)."""
     e = _errors(errors)
