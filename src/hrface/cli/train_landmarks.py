@@ -213,7 +213,7 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
             ours, theirs = curves["detector boxes"], curves[f"{peer_name}, detector boxes"]
             both = found_by_all(ours, theirs)
             print(f"\nend to end, on the {int(both.sum())} faces that both detectors found\n")
-            print(metrics_table({"hrface": ours[both], peer_name: theirs[both]}))
+            print(metrics_table({"hrface": ours[both], peer_name: theirs[both]}, pooled=False))
             results[f"peer:{peer_name}"]["found_by_both"] = {
                 "faces": int(both.sum()),
                 "hrface": summarize(ours[both]).to_dict(),

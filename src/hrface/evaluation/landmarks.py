@@ -237,17 +237,19 @@ def _pct(value: float, digits: int) -> str:
     return "n/a" if math.isnan(value) else f"{100.0 * value:.{digits}f}"
 
 
-def metrics_table(groups: Mapping[str, Any], digits: int = 2) -> str:
+def metrics_table(groups: Mapping[str, Any], digits: int = 2, pooled: bool = True) -> str:
     """Markdown table with one row per subset of ``groups`` (name → per-face errors) and a final
-    ``all`` row over every subset together (added when there are several subsets and none is named
-    ``all``).  NME, FR and AUC are in percent with ``digits`` decimals; ``faces`` and ``missed``
-    are counts.  An NME of ``n/a`` means every face of that row was missed."""
+    ``all`` row over every subset together (added when ``pooled``, there are several subsets and none is
+    named ``all``; rows that are different models on the same faces are not pooled).  NME, FR and AUC
+    are in percent with ``digits`` decimals; ``faces`` and ``missed`` are counts.  An NME of ``n/a``
+    means every face of that row was missed."""
     rows = {str(name): _errors(e) for name, e in groups.items()}
     if not rows:
         raise EvaluationError("metrics_table needs at least one group of errors")
-    if len(rows) > 1 and "all" not in rows:
+    if pooled and len(rows) > 1 and "all" not in rows:
         rows["all"] = np.concatenate(list(rows.values()))
-    header = ["subset", "faces", "missed", "NME (%)", "FR@0.08 (%)", "FR@0.10 (%)", "AUC@0.08 (%)", "AUC@0.10 (%)"]
+    metrics = ["NME (%)", "FR@0.08 (%)", "FR@0.10 (%)", "AUC@0.08 (%)", "AUC@0.10 (%)"]
+    header = ["subset" if pooled else "model", "faces", "missed", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for name, e in rows.items():
         m = summarize(e)

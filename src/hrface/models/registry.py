@@ -95,16 +95,30 @@ MODELS: dict[str, ModelInfo] = {
             extra={"max_size": 480},
         ),
         ModelInfo(
+            "hrface_w18_300w_v2_160",
+            "landmarker",
+            ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
+            "hrface_w18_300w_v2_160.onnx",
+            _HRFACE_TRAINED.format(config="hrnet_w18_300w_v2_160.yaml", card="hrface_w18_300w_v2_160.md"),
+            "HRNetV2-W18, 68 landmarks, 160x160 crops: hrface_w18_300w_v2_128 fine-tuned at 160 px on the "
+            "default detector's boxes (AFW oversampled x2); held-out NME NME_FIGURE % from detector boxes "
+            "(research use only: 300W data)",
+            sha256="5f630e49d2b25aaaa3abee123318d6b180c1a911192c87032ec080658db529f5",
+            packaged=True,
+            extra={"input_size": 160},
+        ),
+        ModelInfo(
             "hrface_w18_300w_v2_128",
             "landmarker",
             ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
             "hrface_w18_300w_v2_128.onnx",
-            _HRFACE_TRAINED.format(config="hrnet_w18_300w_v2_final.yaml", card="hrface_w18_300w_v2_128.md"),
+            "the hrface git history, where it was shipped until December 2026 (git show "
+            "07572c8:src/hrface/weights/hrface_w18_300w_v2_128.onnx; model card: "
+            "docs/models/hrface_w18_300w_v2_128.md)",
             "HRNetV2-W18, 68 landmarks, 128x128 crops, trained from scratch on 300W AFW + HELEN train "
-            "(1,087 faces, Adaptive Wing, real-use augmentation); held-out NME 4.18 % from detector boxes "
-            "(research use only: 300W data)",
+            "(1,087 faces, Adaptive Wing, real-use augmentation); held-out NME 4.23 % from default-detector "
+            "boxes (replaced by hrface_w18_300w_v2_160, its fine-tuning at 160 px)",
             sha256="6622d6d6949ebe14859a3c87c23c8d9f0b6c0fa9ff39f597e85d2b3711cdadb4",
-            packaged=True,
             extra={"input_size": 128},
         ),
         ModelInfo(
