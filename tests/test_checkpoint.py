@@ -178,6 +178,8 @@ def test_registry_entries_state_their_provenance() -> None:
     for info in MODELS.values():
         assert info.task in {"detector", "landmarker"}
         assert info.source and info.filename and info.description
+        for text in (info.source, info.description):  # no template placeholder left in what `hrface models` prints
+            assert not any(mark in text for mark in ("FIGURE", "TODO", "XXX", "⟦", "{")), (info.name, text)
 
 
 def test_trained_input_size_is_read_from_safetensors_metadata(tmp_path) -> None:
