@@ -10,9 +10,11 @@ import pytest
 from conftest import published_detector, shared_path
 from hrface.cli.main import main
 from hrface.data.detection import DetectionSample, read_retinaface_labels
+from hrface.evaluation.false_faces import false_face_table, false_faces
 from hrface.evaluation.small_faces import CANVAS, small_face_image, small_face_test
 from hrface.io.image import read_image, write_image
 from hrface.ops import box_sizes
+from hrface.runtime.detector import DEFAULT_DETECTOR
 
 POINTS = np.array([[30, 40], [50, 40], [40, 50], [32, 60], [48, 60]], np.float32)
 
@@ -90,3 +92,29 @@ def test_eval_detector_on_wider_face_boxes(tmp_path, capsys):
     assert "keypoint NME" not in capsys.readouterr().out.split("recall by face size")[1]  # boxes only
     assert main(["eval-detector", "--wider-gt", str(gt), "--small-faces", "3", "--model", "x"]) == 2
     assert main(["eval-detector", "--pts-dir", str(tmp_path)]) == 2  # no detector
+
+
+def test_false_faces_match_neither_the_annotation_nor_the_reference() -> None:
+    boxes = np.array([[0, 0, 10, 10], [100, 100, 120, 120], [200, 200, 230, 230], [50, 50, 60, 60]], np.float32)
+    scores = np.array([0.95, 0.85, 0.55, 0.4])
+    annotated, reference = np.array([[1, 1, 10, 11]]), np.array([[101, 99, 121, 119]])
+    # Box 0 is annotated, box 1 a face the reference found; box 2 (0.55) is false, box 3 is under every threshold.
+    assert false_faces(boxes, scores, [annotated, reference]) == [1, 0, 0, 0, 0]
+    assert false_faces(boxes, scores, [annotated]) == [2, 1, 1, 1, 0]
+    assert false_faces(boxes, scores, []) == [3, 2, 2, 2, 1]
+    assert false_faces(boxes[:0], scores[:0], [annotated]) == [0] * 5
+    assert "| a | 1 | 0 | 0 | 0 | 0 |" in false_face_table({"a": [1, 0, 0, 0, 0]})
+
+
+def test_eval_detector_counts_false_faces_against_a_reference(tmp_path, capsys):
+    # A detector is its own reference: none of its faces can be false; the shipped one gets a count per score.
+    gt = shared_path("data", "widerface", "train_samples", "wider_face_train_bbx_gt_samples.txt")
+    published = str(published_detector())
+    args = ["eval-detector", "--wider-gt", str(gt), "--model", published, "--model", DEFAULT_DETECTOR]
+    args += ["--reference", published, "--threads", "1", "--json", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    assert "false faces (detectors run at --threshold 0.5)" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc[published]["false_faces"] == {"reference": published, "0.5": 0, "0.6": 0, "0.7": 0, "0.8": 0, "0.9": 0}
+    counts = [doc[DEFAULT_DETECTOR]["false_faces"][t] for t in ("0.5", "0.6", "0.7", "0.8", "0.9")]
+    assert counts == sorted(counts, reverse=True)

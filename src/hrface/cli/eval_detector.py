@@ -18,6 +18,7 @@ from ..data.detection.convert import detection_samples_from_landmarks, outer_cor
 from ..data.landmarks import load_split, read_300w_folder
 from ..errors import ConfigError
 from ..evaluation.detection import DetectionMetrics, detection_table, evaluate_detections, size_table
+from ..evaluation.false_faces import FALSE_FACE_SCORES, MATCH_IOU, REFERENCE_MIN_SCORE, false_face_table, false_faces
 from ..evaluation.small_faces import CANVAS, save_small_face_test, small_face_test
 from ..io.files import atomic_write_text
 from ..io.image import read_image
@@ -89,6 +90,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no coarse large-face pass (hrface.runtime.large_faces), as the reference pipeline",
     )
+    d.add_argument(
+        "--reference",
+        metavar="MODEL",
+        help="also count false faces: detections (at --threshold) that match neither an annotated face nor any "
+        "face this detector finds at score >= 0.3 (IoU 0.3), by score from --threshold to 0.9 (for photos "
+        "that leave faces unannotated)",
+    )
     d.add_argument("--threads", type=int, help="intra-op threads of each detector (default: the backend's)")
     d.add_argument("--json", type=Path, metavar="OUT", help="write the metrics per row as JSON here")
     d.add_argument("--device", default="cpu")
@@ -101,11 +109,23 @@ def run_eval_detector(args: argparse.Namespace) -> int:
     detectors = _detectors(args)
     found: dict[str, list[Any]] = {name: [] for name in detectors}
     truths = []
+    reference, twins, scores = None, {}, ()
+    if args.reference:  # false faces are counted on what a user gets at --threshold (the coarse pass depends on it)
+        options = {"threshold": REFERENCE_MIN_SCORE, "device": args.device, "threads": args.threads}
+        reference = Detector(args.reference, **options)
+        twins = _detectors(args, threshold=args.threshold)
+        scores = sorted({args.threshold, *(t for t in FALSE_FACE_SCORES if t >= args.threshold)})
+    false = {name: np.zeros(len(scores), int) for name in twins}
     count = len(photos) if args.small_faces is None else args.small_faces
     for image, truth in tqdm(_images(photos, args), total=count, unit="img", disable=not sys.stderr.isatty()):
         truths.append(truth)
         for name, detector in detectors.items():
             found[name].append(detector.detect(image))
+        if reference is not None:
+            known = [truth.boxes, reference.detect(image).boxes]
+            for name, twin in twins.items():
+                at_threshold = twin.detect(image)
+                false[name] += false_faces(at_threshold.boxes, at_threshold.scores, known, scores)
     results: dict[str, DetectionMetrics] = {
         name: evaluate_detections(found[name], truths, score_threshold=args.threshold, keypoint_norms=norms)
         for name in detectors
@@ -114,8 +134,18 @@ def run_eval_detector(args: argparse.Namespace) -> int:
     print()
     print(size_table(results))
     print(f"ground truth: {sum(t.num_faces for t in truths)} faces in {len(truths)} images ({description})")
+    rows = {name: m.to_dict() for name, m in results.items()}
+    if reference is not None:
+        print(f"\nfalse faces (detectors run at --threshold {args.threshold}): detections matching neither an")
+        print(f"annotated face nor a face of {args.reference} (score >= {REFERENCE_MIN_SCORE}), IoU {MATCH_IOU}\n")
+        print(false_face_table({name: counts.tolist() for name, counts in false.items()}, scores))
+        for name, counts in false.items():
+            rows[name]["false_faces"] = {
+                "reference": str(args.reference),
+                **dict(zip(map(str, scores), counts.tolist(), strict=True)),
+            }
     if args.json:
-        atomic_write_text(args.json, json.dumps({name: m.to_dict() for name, m in results.items()}, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(rows, indent=2) + "\n")
     return 0
 
 
@@ -167,8 +197,9 @@ def _images(photos: list[DetectionSample], args: argparse.Namespace) -> Iterator
             yield read_image(photo.image), photo
 
 
-def _detectors(args: argparse.Namespace) -> dict[str, Any]:
-    """Row name → detector (hrface detectors, then peers), one per detector and ``--max-size`` value."""
+def _detectors(args: argparse.Namespace, threshold: float | None = None) -> dict[str, Any]:
+    """Row name → detector (hrface detectors, then peers), one per detector and ``--max-size`` value, at
+    ``threshold`` (default: low enough for AP)."""
     from ..benchmark.peers import scrfd_detector, yunet_detector
 
     if args.yunet and args.threads:
@@ -177,7 +208,7 @@ def _detectors(args: argparse.Namespace) -> dict[str, Any]:
         cv2.setNumThreads(args.threads)
 
     # AP needs the low-score detections too.
-    low = min(WIDER_MIN_SCORE, args.threshold)
+    low = min(WIDER_MIN_SCORE, args.threshold) if threshold is None else threshold
     sizes = list(dict.fromkeys(args.max_size))
     several = len(sizes) > 1
     out: dict[str, Any] = {}
