@@ -12,7 +12,8 @@
 #     both      + both (= configs/retinaface_mnet025_v2.yaml)
 #     both640   both at 640 px (max_size 960)
 #     long      both, 160 epochs (lr steps at the same fractions of the run)
-# Results: runs/det_ablation/ROW/{metrics.csv,model.safetensors,val.json,small_faces.json,wider.json}.
+# Results: runs/det_ablation/ROW/{metrics.csv,model.safetensors,val.json,small_faces.json,wider.json}; val.json
+# holds the false faces against the published checkpoint (eval-detector --reference) at every size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hrface=${HRFACE:-.venv/bin/hrface}
@@ -35,7 +36,8 @@ for row in "$@"; do
   resume=(); [[ -f $out/last.pt ]] && resume=(--resume)
   $hrface train-detector $config -q --output-dir "$out" "${extra[@]}" "${resume[@]}"
   model=$out/model.safetensors
-  $hrface eval-detector --model "$model" "${pts[@]}" "${sizes[@]}" --json "$out/val.json" > "$out/val.txt"
+  $hrface eval-detector --model "$model" "${pts[@]}" "${sizes[@]}" --json "$out/val.json" \
+      --reference ../shared/weights/retinaface_mobilenet0.25_Final.pth > "$out/val.txt"
   $hrface eval-detector --model "$model" "${pts[@]}" --small-faces 100 --seed 0 "${sizes[@]}" \
       --json "$out/small_faces.json" > "$out/small_faces.txt"
   $hrface eval-detector --model "$model" "${sizes[@]}" \
