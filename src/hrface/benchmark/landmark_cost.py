@@ -14,7 +14,6 @@ threads.  Pause any training run while measuring.
 from __future__ import annotations
 
 import argparse
-import functools
 import tempfile
 from pathlib import Path
 
@@ -36,10 +35,8 @@ def parse_candidate(text: str) -> tuple[int, int, bool]:
     return int(parts[0]), int(parts[1]), len(parts) == 3
 
 
-def candidate_ms(
-    width: int, size: int, flip: bool, image: np.ndarray, box: np.ndarray, threads: int, repeats: int, folder: Path
-) -> float:
-    """Median milliseconds of one face's ``Landmarker.predict`` for a random-weight HRNet-W``width`` at ``size``."""
+def candidate_file(width: int, size: int, folder: Path) -> Path:
+    """A random-weight HRNet-W``width`` for ``size``-px crops, saved under ``folder`` (its cost is a trained one's)."""
     import torch
     from safetensors.torch import save_file
 
@@ -47,8 +44,15 @@ def candidate_ms(
     model = build_model(ArchSpec("hrnet", {"width": width, "num_landmarks": 68})).eval()
     path = folder / f"w{width}_{size}.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path, {"input_size": str(size)})
-    landmarker = Landmarker(path, backend="onnxruntime", threads=threads, flip=flip)
-    return median_ms(lambda: landmarker.predict(image, box), repeats=repeats, warmup=3)
+    return path
+
+
+def face_ms(
+    model: str | Path, image: np.ndarray, box: np.ndarray, threads: int, repeats: int, flip: bool = False
+) -> tuple[float, int]:
+    """Median milliseconds of one face's ``Landmarker.predict`` on ONNX Runtime, and the model's crop size."""
+    landmarker = Landmarker(model, backend="onnxruntime", threads=threads, flip=flip)
+    return median_ms(lambda: landmarker.predict(image, box), repeats=repeats, warmup=3), landmarker.input_size
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,17 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     if not len(found.boxes):
         parser.error(f"{args.image}: no face found")
     box = found.boxes[:1]
-    time = functools.partial(median_ms, repeats=args.repeats, warmup=3)
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for width, size, flip in args.candidates:
-            ms = candidate_ms(width, size, flip, image, box, args.threads, args.repeats, Path(tmp))
+            path = candidate_file(width, size, Path(tmp))
+            ms, _ = face_ms(path, image, box, args.threads, args.repeats, flip)
             rows.append((f"W{width} at {size}×{size}{' + flip' if flip else ''}", ms))
     for model in args.models:
-        landmarker = Landmarker(model, backend="onnxruntime", threads=args.threads)
-        rows.append(
-            (f"{Path(model).name} ({landmarker.input_size} px)", time(lambda lm=landmarker: lm.predict(image, box)))
-        )
+        ms, size = face_ms(model, image, box, args.threads, args.repeats)
+        rows.append((f"{Path(model).name} ({size} px)", ms))
     if not rows:
         parser.error("nothing to time: give --candidates or --models")
     base = rows[0][1]
