@@ -120,8 +120,9 @@ def _read_torch(path: Path) -> Any:
 
 
 def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> StateDict:
-    """Flat state_dict from a loaded checkpoint object: unwraps ``state_dict``/``model`` and strips ``module.``."""
-    for wrapper in ("state_dict", "model", "model_state"):
+    """Flat state_dict from a loaded checkpoint object: unwraps ``average`` (the weight average of an hrface
+    training checkpoint, its published weights) or else ``state_dict``/``model``, and strips ``module.``."""
+    for wrapper in ("average", "state_dict", "model", "model_state"):
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
             obj = obj[wrapper]
             break

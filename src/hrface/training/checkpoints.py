@@ -3,8 +3,10 @@
 
 ``last.pt`` and ``best.pt`` hold the model, optimizer and scheduler state dicts, the progress
 (:class:`TrainState`), the RNG states and the config as a plain dict — tensors and plain Python
-values only.  ``model.safetensors`` holds the model's state_dict and string metadata naming the
-architecture, for :func:`hrface.models.registry.create_model`.
+values only — and, for a run that averages its weights (:mod:`.averaging`), the average (``average``:
+what :func:`hrface.models.checkpoint.read_state_dict` then reads from the file).  ``model.safetensors``
+holds the published state_dict (the average's, if any) and string metadata naming the architecture, for
+:func:`hrface.models.registry.create_model`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import nn
 from ..errors import CheckpointError, one_line
 from ..io.files import atomic_write_bytes
 from ..models.checkpoint import load_weights
+from .averaging import WeightAverage
 
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
@@ -106,9 +109,11 @@ def save_checkpoint(
     config: dict[str, Any],
     weights_metadata: dict[str, str],
     best: bool,
+    average: WeightAverage | None = None,
 ) -> None:
     """Write ``out/last.pt`` (and, if ``best``, first ``best.pt`` and ``model.safetensors`` with
-    ``weights_metadata``) atomically; ``config`` is the run's config as a plain dict."""
+    ``weights_metadata``) atomically; ``config`` is the run's config as a plain dict.  With ``average``
+    the checkpoints hold it as well and ``model.safetensors`` holds its weights."""
     from safetensors.torch import save as safetensors_bytes
 
     checkpoint = {
@@ -119,19 +124,29 @@ def save_checkpoint(
         "rng": rng_states(),
         "config": config,
     }
+    if average is not None:
+        checkpoint["average"] = average.state_dict()
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     payload = buffer.getvalue()
     if best:
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        published = average.module if average is not None else model
+        weights = {k: v.detach().cpu().contiguous() for k, v in published.state_dict().items()}
         atomic_write_bytes(out / BEST_WEIGHTS, safetensors_bytes(weights, metadata=weights_metadata))
         atomic_write_bytes(out / BEST_CHECKPOINT, payload)
     atomic_write_bytes(out / LAST_CHECKPOINT, payload)
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> TrainState:
-    """Restore model, optimizer, scheduler and RNG states from a :func:`save_checkpoint` file
-    (read with ``weights_only=True``); returns the run's progress."""
+def load_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    average: WeightAverage | None = None,
+) -> TrainState:
+    """Restore model, optimizer, scheduler, RNG states and ``average`` from a :func:`save_checkpoint`
+    file (read with ``weights_only=True``); returns the run's progress.  A run that did not average
+    its weights before starts ``average`` from the restored model."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint to resume from; start the run without resume")
     try:
@@ -140,6 +155,8 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     except Exception as exc:  # unreadable file, or not one of ours
         raise CheckpointError(f"{path}: not a readable training checkpoint ({one_line(exc, 160)})") from None
     load_weights(model, checkpoint["model"], source=str(path))
+    if average is not None:
+        average.load_state_dict(checkpoint.get("average", model.state_dict()))
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
     set_rng_states(checkpoint["rng"])

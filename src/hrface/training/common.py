@@ -6,7 +6,9 @@ Files a run writes in its output folder:
 - ``last.pt``: model, optimizer, scheduler, progress (:class:`TrainState`), RNG states and the
   config — after every epoch (and when ``max_steps`` stops a run mid-epoch);
 - ``best.pt`` (same content) and ``model.safetensors`` (model state_dict with the trainer's
-  metadata, loadable with :func:`hrface.models.registry.create_model`) for the best epoch;
+  metadata, loadable with :func:`hrface.models.registry.create_model`) for the best epoch; with a
+  weight average (:mod:`.averaging`) the checkpoints hold it too, and ``model.safetensors`` holds it
+  instead of the live weights;
 - ``metrics.csv``: one row per epoch, the trainer's columns;
 - ``tensorboard/`` when :mod:`torch.utils.tensorboard` is importable.
 
@@ -41,6 +43,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..io.files import atomic_write_text
+from .averaging import WeightAverage
 from .checkpoints import LAST_CHECKPOINT, TrainState, load_checkpoint, save_checkpoint
 
 METRICS_CSV = "metrics.csv"
@@ -82,6 +85,8 @@ class EpochLoop:
         has_validation: without validation data every finished epoch counts as best.
         train_epoch: runs the rest of epoch ``state.epoch``; False if ``max_steps`` stopped it early.
         validate: the validation metrics of the current model (keys of ``metric_fields``).
+        average: the run's weight average, if any (saved with the checkpoints; its weights are the
+            published ones, so ``validate`` should score it).
     """
 
     out: Path
@@ -98,6 +103,7 @@ class EpochLoop:
     train_epoch: Callable[[], bool]
     validate: Callable[[], Metrics]
     higher_is_better: bool = False
+    average: WeightAverage | None = None
 
 
 def run_epochs(loop: EpochLoop, state: TrainState, max_steps: int | None) -> None:
@@ -146,7 +152,15 @@ def _better(loop: EpochLoop, metric: float, state: TrainState) -> bool:
 
 def _save(loop: EpochLoop, state: TrainState, best: bool) -> None:
     save_checkpoint(
-        loop.out, loop.model, loop.optimizer, loop.scheduler, state, loop.config, loop.weights_metadata, best
+        loop.out,
+        loop.model,
+        loop.optimizer,
+        loop.scheduler,
+        state,
+        loop.config,
+        loop.weights_metadata,
+        best,
+        loop.average,
     )
 
 
@@ -173,10 +187,11 @@ def train_steps(
     description: str,
     show: bool,
     frozen_bn: bool = False,
+    average: WeightAverage | None = None,
 ) -> bool:
     """One optimizer step per batch of ``loader``, updating ``state``'s counters and running sums;
     False if ``max_steps`` stopped before the loader's end.  ``frozen_bn``: BatchNorm layers stay in
-    eval mode (:func:`set_training_mode`)."""
+    eval mode (:func:`set_training_mode`); ``average`` is updated after every step."""
     set_training_mode(model, frozen_bn)
     bar = tqdm(loader, total=len(loader), disable=not show, desc=description)
     for batch in bar:
@@ -187,6 +202,8 @@ def train_steps(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            average.update(model)
         state.step_in_epoch, state.global_step = state.step_in_epoch + 1, state.global_step + 1
         state.loss_sum, state.loss_count = state.loss_sum + loss.item() * n, state.loss_count + n
         for key, value in parts.items():
@@ -312,19 +329,21 @@ def summary_writer(out: Path) -> Any:
     return SummaryWriter(str(out / "tensorboard"))
 
 
-def start_run(model: nn.Module, config: Any, resume: bool) -> tuple[torch.optim.Optimizer, Any, TrainState]:
+def start_run(
+    model: nn.Module, config: Any, resume: bool, average: WeightAverage | None = None
+) -> tuple[torch.optim.Optimizer, Any, TrainState]:
     """The optimizer and per-epoch step schedule of ``config`` (``optimizer``, ``schedule`` and
     ``output_dir`` sections) for ``model``, and the run's progress.
 
-    With ``resume`` model, optimizer, scheduler and RNG states are restored from ``output_dir/last.pt``
-    (:class:`CheckpointError` if missing); without it an existing ``last.pt`` raises
+    With ``resume`` model, optimizer, scheduler, weight ``average`` and RNG states are restored from
+    ``output_dir/last.pt`` (:class:`CheckpointError` if missing); without it an existing ``last.pt`` raises
     :class:`ConfigError`, so no run is silently overwritten.  Creates ``output_dir``.
     """
     out = Path(config.output_dir)
     optimizer = build_optimizer(config.optimizer, model)
     scheduler = step_scheduler(optimizer, config.schedule)
     if resume:
-        state = load_checkpoint(out / LAST_CHECKPOINT, model, optimizer, scheduler)
+        state = load_checkpoint(out / LAST_CHECKPOINT, model, optimizer, scheduler, average)
     elif (out / LAST_CHECKPOINT).exists():
         raise ConfigError(f"{out / LAST_CHECKPOINT} exists; resume that run or choose another output_dir")
     else:

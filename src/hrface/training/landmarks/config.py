@@ -117,6 +117,9 @@ class LandmarkTrainConfig:
     ``precise_bn``: before each validation, recompute the BatchNorm statistics over the plain
     (unaugmented) crops of this many training faces (0: keep the running averages;
     :func:`~hrface.training.common.recalibrate_batchnorm`).
+    ``ema_decay``: keep an exponential moving average of the weights with this decay per step (e.g.
+    0.998, about the last 500 steps; 0: off) and validate and publish it instead of the last step's
+    weights (:mod:`~hrface.training.averaging`).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -137,6 +140,7 @@ class LandmarkTrainConfig:
     loss: str = "mse"
     pack: str | None = None
     precise_bn: int = 0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -167,6 +171,7 @@ def _validate(c: LandmarkTrainConfig) -> None:
             ],
             (c.loss in ("mse", "awing"), f"loss must be 'mse' or 'awing', got {c.loss!r}"),
             (c.precise_bn >= 0, "precise_bn must be a number of faces (0 = off)"),
+            (0 <= c.ema_decay < 1, "ema_decay must be in [0, 1) (0 = off)"),
             *training_checks(c),
             (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
         ]

@@ -5,7 +5,7 @@ On CUDA the model runs in channels-last layout under bfloat16 autocast (losses a
 float32); on the CPU everything is float32, as before.
 
 Files in ``config.output_dir``: ``last.pt`` / ``best.pt`` (full training state), ``model.safetensors``
-(weights of the epoch with the lowest validation NME, loadable with
+(weights of the epoch with the lowest validation NME — the weight average's with ``ema_decay`` —, loadable with
 :func:`hrface.models.registry.create_model`), ``metrics.csv`` (``epoch, train_loss, val_loss,
 val_nme, lr, seconds``) and ``tensorboard/``.
 
@@ -33,6 +33,7 @@ from ...landmarks.layouts import LandmarkLayout, get_layout
 from ...models.checkpoint import ArchSpec, load_weights, read_state_dict
 from ...models.registry import build_model, resolve_weights
 from ...runtime.device import resolve_device
+from ..averaging import WeightAverage
 from ..checkpoints import BEST_CHECKPOINT, BEST_WEIGHTS, LAST_CHECKPOINT, load_checkpoint, save_checkpoint
 from ..common import (
     METRICS_CSV,
@@ -115,7 +116,8 @@ def train(
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    optimizer, scheduler, state = start_run(model, config, resume)
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
+    optimizer, scheduler, state = start_run(model, config, resume, average)
     train_loss = HEATMAP_LOSSES[config.loss]
     train_set = LandmarkTrainDataset(train_samples, k, True, config)
     val_set = LandmarkTrainDataset(val_samples, k, False, config)
@@ -133,15 +135,16 @@ def train(
         loader = epoch_loader(train_set, config.batch_size, config.workers, device, sampler)
         description = f"epoch {state.epoch + 1}/{config.schedule.epochs}"
         frozen = frozen_bn_epoch(state.epoch, config.schedule)
-        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen)
+        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen, average)
 
     def validate() -> dict[str, float | None]:
+        scored = model if average is None else average.module  # the weights the run publishes
         if config.precise_bn:
             step = max(1, len(train_samples) // config.precise_bn)  # evenly spread over the training faces
             calibration = LandmarkTrainDataset(train_samples[::step][: config.precise_bn], k, False, config)
             loader = epoch_loader(calibration, config.batch_size, config.workers, device, None)
-            recalibrate_batchnorm(model, (batch["image"] for batch in loader), device, config.precision)
-        val_loss, val_nme = evaluate(model, val_set, layout, config, device)
+            recalibrate_batchnorm(scored, (batch["image"] for batch in loader), device, config.precision)
+        val_loss, val_nme = evaluate(scored, val_set, layout, config, device)
         return {"val_loss": val_loss, "val_nme": val_nme}
 
     loop = EpochLoop(
@@ -163,6 +166,7 @@ def train(
         has_validation=bool(val_samples),
         train_epoch=train_epoch,
         validate=validate,
+        average=average,
     )
     run_epochs(loop, state, max_steps)
     result = run_result(state, config.schedule.epochs, out)
