@@ -137,6 +137,24 @@ def tiny_landmark_config(tmp_path: Path, **overrides) -> object:
     return config_from_dict(data)
 
 
+def noise_faces(root: Path, count: int, seed: int, size: int = 96) -> list:
+    """``count`` synthetic 68-point training faces written under ``root``: ``size``×``size`` noise images
+    (values 0–119), points uniform in 25–70 px, box (24, 24, 72, 72) xyxy; photo ids ``p0``, ``p1``, …"""
+    import cv2
+
+    from hrface.data.landmarks import LandmarkSample
+
+    g = np.random.default_rng(seed)
+    faces = []
+    for i in range(count):
+        image = g.integers(0, 120, (size, size, 3), dtype=np.uint8)
+        points = np.stack([g.uniform(25, 70, 68), g.uniform(25, 70, 68)], 1)
+        cv2.imwrite(str(root / f"face{i}.png"), image)
+        box = np.array([24.0, 24, 72, 72])
+        faces.append(LandmarkSample(image=root / f"face{i}.png", points=points, box=box, photo=f"p{i}", subset="s"))
+    return faces
+
+
 def detection_only_options() -> list[str]:
     """``hrface detect`` options of a fast detection-only run on the published detector."""
     return ["--detector", str(published_detector()), "--landmarker", "none", "--backend", "torch"]

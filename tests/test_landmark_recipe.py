@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_landmark_config
+from conftest import noise_faces, tiny_landmark_config
 from hrface import Landmarker
 from hrface.data.landmarks import LandmarkSample, read_300w_folder, write_pts
 from hrface.errors import ConfigError
@@ -25,13 +25,7 @@ SIZE = 96
 
 @pytest.fixture(scope="module")
 def face(tmp_path_factory: pytest.TempPathFactory) -> LandmarkSample:
-    root = tmp_path_factory.mktemp("recipe")
-    g = np.random.default_rng(3)
-    image = g.integers(0, 120, (SIZE, SIZE, 3), dtype=np.uint8)
-    points = np.stack([g.uniform(25, 70, 68), g.uniform(25, 70, 68)], 1)
-    cv2.imwrite(str(root / "face.png"), image)
-    box = np.array([24.0, 24, 72, 72])
-    return LandmarkSample(image=root / "face.png", points=points, box=box, photo="p", subset="s")
+    return noise_faces(tmp_path_factory.mktemp("recipe"), 1, seed=3, size=SIZE)[0]
 
 
 def config(tmp_path, **overrides):

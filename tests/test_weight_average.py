@@ -6,12 +6,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_landmark_config
+from conftest import noise_faces, tiny_landmark_config
 from hrface.data.landmarks import LandmarkSample
 from hrface.errors import ConfigError
 from hrface.landmarks.layouts import LAYOUT_68
@@ -24,17 +22,7 @@ from hrface.training.landmarks.trainer import BEST_WEIGHTS, LAST_CHECKPOINT, MET
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory: pytest.TempPathFactory) -> list[LandmarkSample]:
-    root = tmp_path_factory.mktemp("ema")
-    g = np.random.default_rng(5)
-    out = []
-    for i in range(4):
-        image = g.integers(0, 120, (96, 96, 3), dtype=np.uint8)
-        cv2.imwrite(str(root / f"f{i}.png"), image)
-        points = np.stack([g.uniform(25, 70, 68), g.uniform(25, 70, 68)], 1)
-        out.append(
-            LandmarkSample(image=root / f"f{i}.png", points=points, box=np.array([24.0, 24, 72, 72]), photo=f"p{i}")
-        )
-    return out
+    return noise_faces(tmp_path_factory.mktemp("ema"), 4, seed=5)
 
 
 def config(path: Path, **overrides):
