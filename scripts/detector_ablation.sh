@@ -11,7 +11,7 @@
 #     teacher   + the teacher's unannotated faces (box only)
 #     both      + both (= configs/retinaface_mnet025_v2.yaml)
 #     both640   both at 640 px (max_size 960)
-#     long      both, 160 epochs (lr steps at the same fractions of the run)
+#     long      mosaic (the shipped recipe), 160 epochs (lr steps at the same fractions of the run)
 # Results: runs/det_ablation/ROW/{metrics.csv,model.safetensors,val.json,small_faces.json,wider.json}; val.json
 # holds the false faces against the published checkpoint (eval-detector --reference) at every size.
 set -euo pipefail
@@ -29,7 +29,7 @@ for row in "$@"; do
     teacher) extra=("${no_mosaic[@]}") ;;
     both) extra=() ;;
     both640) extra=(--set image_size=640) ;;
-    long) extra=(--set schedule.epochs=160 --set "schedule.lr_steps=[122, 140]") ;;
+    long) extra=("${no_teacher[@]}" --set schedule.epochs=160 --set "schedule.lr_steps=[122, 140]") ;;
     *) echo "unknown row $row" >&2; exit 2 ;;
   esac
   out=runs/det_ablation/$row
