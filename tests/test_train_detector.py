@@ -134,6 +134,7 @@ def test_defaults_are_the_reference_recipe_and_paths_resolve(tmp_path):
         ("data: {train: [{format: x}]}\n", "'path' is required"),
         ("select: val_loss\n", "select must be one of val_ap, val_keypoint_nme, last"),
         ("model: {weights: a.pth, backbone_weights: b.tar}\n", "keep one"),
+        ("ema_decay: 1.0\n", "ema_decay must be in"),
     ],
 )
 def test_bad_configs_raise_one_line_errors(tmp_path, text, match):
@@ -245,6 +246,22 @@ class Oracle(torch.nn.Module):
     def forward(self, x: torch.Tensor):
         i, self.next = self.next, self.next + len(x)
         return tuple(out[i : self.next] for out in self.outputs)
+
+
+def test_weight_average_is_validated_and_published(tmp_path, images):
+    config = tiny_config(tmp_path / "run", schedule={"epochs": 1}, ema_decay=0.5)
+    train_detector(config, images[:4], images[4:], progress=False)
+    run = Path(config.output_dir)
+    checkpoint = torch.load(run / LAST_CHECKPOINT, weights_only=True)
+    weights = [k for k in checkpoint["model"] if k.endswith(".weight")]
+    assert any(not torch.equal(checkpoint["model"][k], checkpoint["average"][k]) for k in weights)
+    published = read_state_dict(run / BEST_WEIGHTS)
+    assert all(torch.equal(published[k], v) for k, v in checkpoint["average"].items())
+    row = next(csv.DictReader((run / METRICS_CSV).open()))  # the validation metrics are the average's
+    val_set = DetectionTrainDataset(images[4:], config.image_size, train=False, seed=config.seed)
+    priors = torch.from_numpy(prior_boxes(config.image_size, config.image_size))
+    metrics = evaluate(create_model(run / BEST_WEIGHTS), val_set, priors, config, torch.device("cpu"))
+    assert float(row["val_loss"]) == pytest.approx(metrics["val_loss"], rel=1e-5)
 
 
 def test_validation_of_a_perfect_detector(tmp_path, images):

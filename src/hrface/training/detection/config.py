@@ -175,7 +175,9 @@ class DetectionTrainConfig:
     the validation images, without augmentation) runs every ``eval_every`` epochs and after the last;
     ``select`` picks the epoch whose weights are kept (``best.pt``, ``model.safetensors``): ``val_ap``
     (highest validation AP), ``val_keypoint_nme`` (lowest keypoint error) or ``last`` (the final epoch,
-    as the reference's ``*_Final.pth``).
+    as the reference's ``*_Final.pth``).  ``ema_decay``: keep an exponential moving average of the weights with
+    this decay per step (0: off) and validate, select and publish it instead of the last step's weights
+    (:mod:`~hrface.training.averaging`).
     """
 
     data: DetectionDataConfig = field(default_factory=DetectionDataConfig)
@@ -193,6 +195,7 @@ class DetectionTrainConfig:
     output_dir: str = "runs/retinaface"
     eval_every: int = 1
     select: str = "val_ap"
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         c = self

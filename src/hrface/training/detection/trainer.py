@@ -33,6 +33,7 @@ from ...models.registry import build_model
 from ...ops.priors import prior_boxes
 from ...runtime.detector import Detector
 from ...runtime.device import resolve_device
+from ..averaging import WeightAverage
 from ..common import (
     EpochLoop,
     EpochSampler,
@@ -128,7 +129,9 @@ def train_detector(
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    optimizer, scheduler, state = start_run(model, config, resume)
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
+    optimizer, scheduler, state = start_run(model, config, resume, average)
+    scored = model if average is None else average.module  # the weights the run validates and publishes
     train_set = DetectionTrainDataset(train_samples, config.image_size, True, config.seed, config.augmentation)
     val_set = DetectionTrainDataset(val_samples, config.image_size, train=False, seed=config.seed)
     priors = torch.from_numpy(prior_boxes(config.image_size, config.image_size)).to(device)
@@ -147,7 +150,7 @@ def train_detector(
         loader = epoch_loader(train_set, config.batch_size, config.workers, device, sampler, detection_collate)
         description = f"epoch {state.epoch + 1}/{config.schedule.epochs}"
         frozen = frozen_bn_epoch(state.epoch, config.schedule)
-        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen)
+        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen, average)
 
     loop = EpochLoop(
         out=out,
@@ -167,7 +170,8 @@ def train_detector(
         best_key=None if config.select == "last" else config.select,
         has_validation=bool(val_samples),
         train_epoch=train_epoch,
-        validate=lambda: evaluate(model, val_set, priors, config, device),
+        validate=lambda: evaluate(scored, val_set, priors, config, device),
+        average=average,
         higher_is_better=bool(SELECT_METRICS[config.select]),
     )
     run_epochs(loop, state, max_steps)

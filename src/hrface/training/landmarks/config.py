@@ -171,7 +171,6 @@ def _validate(c: LandmarkTrainConfig) -> None:
             ],
             (c.loss in ("mse", "awing"), f"loss must be 'mse' or 'awing', got {c.loss!r}"),
             (c.precise_bn >= 0, "precise_bn must be a number of faces (0 = off)"),
-            (0 <= c.ema_decay < 1, "ema_decay must be in [0, 1) (0 = off)"),
             *training_checks(c),
             (0 <= c.data.val_fraction < 1, "data.val_fraction must be in [0, 1)"),
         ]
