@@ -155,6 +155,19 @@ def noise_faces(root: Path, count: int, seed: int, size: int = 96) -> list:
     return faces
 
 
+def assert_publishes_its_average(run: Path) -> None:
+    """A finished run with ``ema_decay``: ``last.pt`` holds a weight average that differs from the live
+    weights, and ``model.safetensors`` (what the run publishes) is that average."""
+    from hrface.models.checkpoint import read_state_dict
+    from hrface.training.checkpoints import BEST_WEIGHTS, LAST_CHECKPOINT
+
+    checkpoint = torch.load(run / LAST_CHECKPOINT, weights_only=True)
+    live, average = checkpoint["model"], checkpoint["average"]
+    assert any(not torch.equal(live[k], average[k]) for k in live if k.endswith(".weight"))
+    published = read_state_dict(run / BEST_WEIGHTS)
+    assert published.keys() == average.keys() and all(torch.equal(published[k], v) for k, v in average.items())
+
+
 def detection_only_options() -> list[str]:
     """``hrface detect`` options of a fast detection-only run on the published detector."""
     return ["--detector", str(published_detector()), "--landmarker", "none", "--backend", "torch"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import assert_publishes_its_average, shared_path
 from hrface.cli.main import main
 from hrface.data.detection import DetectionSample, write_retinaface_labels
 from hrface.data.landmarks import LandmarkSample
@@ -252,11 +252,7 @@ def test_weight_average_is_validated_and_published(tmp_path, images):
     config = tiny_config(tmp_path / "run", schedule={"epochs": 1}, ema_decay=0.5)
     train_detector(config, images[:4], images[4:], progress=False)
     run = Path(config.output_dir)
-    checkpoint = torch.load(run / LAST_CHECKPOINT, weights_only=True)
-    weights = [k for k in checkpoint["model"] if k.endswith(".weight")]
-    assert any(not torch.equal(checkpoint["model"][k], checkpoint["average"][k]) for k in weights)
-    published = read_state_dict(run / BEST_WEIGHTS)
-    assert all(torch.equal(published[k], v) for k, v in checkpoint["average"].items())
+    assert_publishes_its_average(run)
     row = next(csv.DictReader((run / METRICS_CSV).open()))  # the validation metrics are the average's
     val_set = DetectionTrainDataset(images[4:], config.image_size, train=False, seed=config.seed)
     priors = torch.from_numpy(prior_boxes(config.image_size, config.image_size))

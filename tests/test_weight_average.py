@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import noise_faces, tiny_landmark_config
+from conftest import assert_publishes_its_average, noise_faces, tiny_landmark_config
 from hrface.data.landmarks import LandmarkSample
 from hrface.errors import ConfigError
 from hrface.landmarks.layouts import LAYOUT_68
@@ -53,13 +53,9 @@ def test_run_saves_validates_and_publishes_the_average(faces, tmp_path):
     cfg = config(tmp_path, schedule={"epochs": 1, "lr_steps": [1]})
     train(cfg, faces[:3], faces[3:], progress=False)
     run = Path(cfg.output_dir)
-    checkpoint = torch.load(run / LAST_CHECKPOINT, weights_only=True)
-    weights = [k for k in checkpoint["model"] if k.endswith(".weight")]
-    assert any(not torch.equal(checkpoint["model"][k], checkpoint["average"][k]) for k in weights)
-    published = read_state_dict(run / BEST_WEIGHTS)
-    assert all(torch.equal(published[k], v) for k, v in checkpoint["average"].items())
-    from_last = read_state_dict(run / LAST_CHECKPOINT)
-    assert all(torch.equal(from_last[k], v) for k, v in checkpoint["average"].items())
+    assert_publishes_its_average(run)
+    from_last, average = read_state_dict(run / LAST_CHECKPOINT), read_state_dict(run / BEST_WEIGHTS)
+    assert all(torch.equal(from_last[k], v) for k, v in average.items())
     # the validation NME in the metrics is the average's
     row = next(csv.DictReader((run / METRICS_CSV).open()))
     val_set = LandmarkTrainDataset(faces[3:], 68, False, cfg)
