@@ -55,6 +55,17 @@ def make_unreadable_folder(path: Path) -> Path:
     pytest.skip("no folder that cannot be listed here (root with every capability)")
 
 
+def check_error(exc: pytest.ExceptionInfo[BaseException], path: object | None = None) -> str:
+    """The message of a user-facing error: one line, '<what is wrong>; <what to do>', starting with ``path``
+    when given."""
+    msg = str(exc.value)
+    assert "\n" not in msg and "\r" not in msg and msg.strip() == msg
+    assert ";" in msg  # "<what is wrong>; <what to do>"
+    if path is not None:
+        assert msg.startswith(f"{path}: ")
+    return msg
+
+
 def raises_dataset_error(fn, path: Path, line: int | None, pattern: str) -> str:
     """Call ``fn``; expect a one-line :class:`DatasetError` that starts with ``path`` (and ``:line:``)
     and matches ``pattern``. Returns the message."""
