@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from hrface.data.detection import DetectionSample
 from hrface.errors import ConfigError
-from hrface.io.image import write_image
+from hrface.io.image import read_image, write_image
 from hrface.ops import box_sizes
 from hrface.runtime.detector import BGR_MEAN
 from hrface.training.detection.augment import Faces
@@ -149,6 +151,28 @@ def test_mosaic_items_are_seeded_per_seed_epoch_and_index(photos):
     a.set_epoch(0)
     assert torch.equal(a[0][0], first)
     assert not torch.equal(DetectionTrainDataset(photos, 96, seed=6, augmentation=aug)[0][0], first)
+
+
+def test_cached_photos_give_the_same_items_and_stay_unchanged(photos):
+    aug = DetectionAugmentConfig(mosaic_prob=0.5, zoom_out_prob=0.25, face_size=[12.0, 40.0], min_face=4.0)
+    plain = DetectionTrainDataset(photos, 96, seed=3, augmentation=aug)
+    budget = sum(read_image(p.image).nbytes for p in photos[:3])  # room for the first three photos only
+    cached = DetectionTrainDataset(photos, 96, seed=3, augmentation=aug, cache_bytes=budget)
+    assert sorted(cached.cached) == [0, 1, 2]
+    copies = {i: photo.copy() for i, photo in cached.cached.items()}
+    for epoch in range(6):  # every layout: reference crops, zoom-outs and mosaics (read-only photos)
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for index in range(len(photos)):
+            (a, ta), (b, tb) = plain[index], cached[index]
+            assert torch.equal(a, b) and torch.equal(ta, tb)
+    assert all(np.array_equal(cached.cached[i], copies[i]) for i in copies)
+    Path(photos[0].image).unlink()  # a cached photo is not read again
+    cached.augmentation = DetectionAugmentConfig()  # reference crops: item 0 draws photo 0 only
+    assert cached[0][0].shape == (3, 96, 96)
+    assert DetectionTrainDataset(photos, 96, cache_bytes=0).cached == {}
+    with pytest.raises(ConfigError, match="image_cache_mb"):
+        detection_config_from_dict({"data": {"image_cache_mb": -1}})
 
 
 def test_augmentation_config_defaults_and_errors():

@@ -69,6 +69,10 @@ class DetectionDataConfig:
     with every annotated face is below ``teacher_match_iou`` become extra training faces with a box and
     no keypoints (:mod:`.teacher`). Its detections are cached in ``teacher_cache`` (JSON) when given.
     Validation photos keep their annotation only.
+
+    ``image_cache_mb``: keep up to this many megabytes of decoded training photos in memory (0: off), read
+    once before training and shared with the loader workers (fork), instead of decoding every photo each
+    time it is drawn (a 4 × 4 mosaic draws 16).  Items are unchanged, bit for bit.
     """
 
     train: list[SourceSpec] = field(default_factory=list)
@@ -80,6 +84,7 @@ class DetectionDataConfig:
     teacher_threshold: float = DEFAULT_THRESHOLD
     teacher_match_iou: float = DEFAULT_MATCH_IOU
     teacher_cache: str | None = None
+    image_cache_mb: int = 0
 
 
 @dataclass
@@ -223,6 +228,7 @@ class DetectionTrainConfig:
                     f"{CACHE_MIN_SCORE}), got {c.data.teacher_threshold}",
                 ),
                 (0 < c.data.teacher_match_iou <= 1, "data.teacher_match_iou must be in (0, 1]"),
+                (c.data.image_cache_mb >= 0, "data.image_cache_mb must be a number of megabytes (0 = off)"),
             ]
         )
 

@@ -56,6 +56,8 @@ class DetectionTrainDataset(Dataset):
         seed: base seed of the augmentation.
         augmentation: mosaic / zoom-out options (:class:`~.config.DetectionAugmentConfig`); None or its
             defaults: the reference augmentation only.
+        cache_bytes: decode the photos once, in sample order, and keep them (read-only) as long as their
+            total stays within this many bytes; the others are read from disk when drawn (0: none).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class DetectionTrainDataset(Dataset):
         train: bool = True,
         seed: int = 0,
         augmentation: DetectionAugmentConfig | None = None,
+        cache_bytes: int = 0,
     ) -> None:
         if image_size <= 0:
             raise ValueError(f"image_size must be positive, got {image_size}")
@@ -76,6 +79,7 @@ class DetectionTrainDataset(Dataset):
         self.augmentation = augmentation or DetectionAugmentConfig()
         a = self.augmentation
         self.canvas_options = CanvasOptions((a.face_size[0], a.face_size[1]), a.min_face, jitter=True)
+        self.cached = cache_photos(self.samples, cache_bytes)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation of epoch ``epoch`` (set before the DataLoader iterator is created)."""
@@ -102,7 +106,23 @@ class DetectionTrainDataset(Dataset):
 
     def _photo(self, index: int) -> tuple[np.ndarray, Faces]:
         sample = self.samples[index]
-        return read_image(sample.image), Faces.of(sample)
+        photo = self.cached.get(index)
+        return (read_image(sample.image) if photo is None else photo), Faces.of(sample)
+
+
+def cache_photos(samples: Sequence[DetectionSample], budget_bytes: int) -> dict[int, np.ndarray]:
+    """The decoded photos of the first ``samples``, by index, up to the first that would take the total
+    over ``budget_bytes``; read-only, so that no augmentation can change a cached photo in place."""
+    cached: dict[int, np.ndarray] = {}
+    total = 0
+    for index, sample in enumerate(samples if budget_bytes > 0 else ()):
+        photo = read_image(sample.image)
+        if total + photo.nbytes > budget_bytes:
+            break
+        photo.flags.writeable = False
+        cached[index] = photo
+        total += photo.nbytes
+    return cached
 
 
 def detection_collate(

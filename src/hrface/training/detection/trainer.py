@@ -132,7 +132,10 @@ def train_detector(
     average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     optimizer, scheduler, state = start_run(model, config, resume, average)
     scored = model if average is None else average.module  # the weights the run validates and publishes
-    train_set = DetectionTrainDataset(train_samples, config.image_size, True, config.seed, config.augmentation)
+    cache_bytes = config.data.image_cache_mb * 2**20
+    train_set = DetectionTrainDataset(
+        train_samples, config.image_size, True, config.seed, config.augmentation, cache_bytes
+    )
     val_set = DetectionTrainDataset(val_samples, config.image_size, train=False, seed=config.seed)
     priors = torch.from_numpy(prior_boxes(config.image_size, config.image_size)).to(device)
     show = show_progress(progress)
