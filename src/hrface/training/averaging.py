@@ -19,7 +19,7 @@ import copy
 import torch
 from torch import nn
 
-__all__ = ["WeightAverage"]
+__all__ = ["WeightAverage", "published_module"]
 
 
 class WeightAverage:
@@ -51,3 +51,8 @@ class WeightAverage:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`state_dict` returned (strict)."""
         self.module.load_state_dict(state)
+
+
+def published_module(model: nn.Module, average: WeightAverage | None) -> nn.Module:
+    """The module whose weights a run validates and publishes: the average's when the run keeps one."""
+    return model if average is None else average.module

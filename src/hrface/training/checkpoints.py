@@ -25,7 +25,7 @@ from torch import nn
 from ..errors import CheckpointError, one_line
 from ..io.files import atomic_write_bytes
 from ..models.checkpoint import load_weights
-from .averaging import WeightAverage
+from .averaging import WeightAverage, published_module
 
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
@@ -130,8 +130,8 @@ def save_checkpoint(
     torch.save(checkpoint, buffer)
     payload = buffer.getvalue()
     if best:
-        published = average.module if average is not None else model
-        weights = {k: v.detach().cpu().contiguous() for k, v in published.state_dict().items()}
+        published = published_module(model, average).state_dict()
+        weights = {k: v.detach().cpu().contiguous() for k, v in published.items()}
         atomic_write_bytes(out / BEST_WEIGHTS, safetensors_bytes(weights, metadata=weights_metadata))
         atomic_write_bytes(out / BEST_CHECKPOINT, payload)
     atomic_write_bytes(out / LAST_CHECKPOINT, payload)

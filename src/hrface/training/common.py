@@ -330,10 +330,11 @@ def summary_writer(out: Path) -> Any:
 
 
 def start_run(
-    model: nn.Module, config: Any, resume: bool, average: WeightAverage | None = None
-) -> tuple[torch.optim.Optimizer, Any, TrainState]:
+    model: nn.Module, config: Any, resume: bool
+) -> tuple[torch.optim.Optimizer, Any, TrainState, WeightAverage | None]:
     """The optimizer and per-epoch step schedule of ``config`` (``optimizer``, ``schedule`` and
-    ``output_dir`` sections) for ``model``, and the run's progress.
+    ``output_dir`` sections) for ``model``, the run's progress, and its weight average when
+    ``config.ema_decay`` > 0 (else None).
 
     With ``resume`` model, optimizer, scheduler, weight ``average`` and RNG states are restored from
     ``output_dir/last.pt`` (:class:`CheckpointError` if missing); without it an existing ``last.pt`` raises
@@ -342,6 +343,7 @@ def start_run(
     out = Path(config.output_dir)
     optimizer = build_optimizer(config.optimizer, model)
     scheduler = step_scheduler(optimizer, config.schedule)
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     if resume:
         state = load_checkpoint(out / LAST_CHECKPOINT, model, optimizer, scheduler, average)
     elif (out / LAST_CHECKPOINT).exists():
@@ -349,7 +351,7 @@ def start_run(
     else:
         state = TrainState()
     out.mkdir(parents=True, exist_ok=True)
-    return optimizer, scheduler, state
+    return optimizer, scheduler, state, average
 
 
 def write_metrics(path: Path, rows: list[dict[str, Any]], fields: Sequence[str]) -> None:

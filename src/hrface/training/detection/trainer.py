@@ -33,7 +33,7 @@ from ...models.registry import build_model
 from ...ops.priors import prior_boxes
 from ...runtime.detector import Detector
 from ...runtime.device import resolve_device
-from ..averaging import WeightAverage
+from ..averaging import published_module
 from ..common import (
     EpochLoop,
     EpochSampler,
@@ -129,9 +129,8 @@ def train_detector(
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
-    optimizer, scheduler, state = start_run(model, config, resume, average)
-    scored = model if average is None else average.module  # the weights the run validates and publishes
+    optimizer, scheduler, state, average = start_run(model, config, resume)
+    scored = published_module(model, average)  # the weights the run validates and publishes
     cache_bytes = config.data.image_cache_mb * 2**20
     train_set = DetectionTrainDataset(
         train_samples, config.image_size, True, config.seed, config.augmentation, cache_bytes

@@ -33,7 +33,7 @@ from ...landmarks.layouts import LandmarkLayout, get_layout
 from ...models.checkpoint import ArchSpec, load_weights, read_state_dict
 from ...models.registry import build_model, resolve_weights
 from ...runtime.device import resolve_device
-from ..averaging import WeightAverage
+from ..averaging import published_module
 from ..checkpoints import BEST_CHECKPOINT, BEST_WEIGHTS, LAST_CHECKPOINT, load_checkpoint, save_checkpoint
 from ..common import (
     METRICS_CSV,
@@ -116,8 +116,8 @@ def train(
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
-    optimizer, scheduler, state = start_run(model, config, resume, average)
+    optimizer, scheduler, state, average = start_run(model, config, resume)
+    scored = published_module(model, average)  # the weights the run validates and publishes
     train_loss = HEATMAP_LOSSES[config.loss]
     train_set = LandmarkTrainDataset(train_samples, k, True, config)
     val_set = LandmarkTrainDataset(val_samples, k, False, config)
@@ -138,7 +138,6 @@ def train(
         return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen, average)
 
     def validate() -> dict[str, float | None]:
-        scored = model if average is None else average.module  # the weights the run publishes
         if config.precise_bn:
             step = max(1, len(train_samples) // config.precise_bn)  # evenly spread over the training faces
             calibration = LandmarkTrainDataset(train_samples[::step][: config.precise_bn], k, False, config)
