@@ -135,6 +135,7 @@ def test_defaults_are_the_reference_recipe_and_paths_resolve(tmp_path):
         ("select: val_loss\n", "select must be one of val_ap, val_keypoint_nme, last"),
         ("model: {weights: a.pth, backbone_weights: b.tar}\n", "keep one"),
         ("ema_decay: 1.0\n", "ema_decay must be in"),
+        ("threads: -1\n", "threads must be non-negative"),
     ],
 )
 def test_bad_configs_raise_one_line_errors(tmp_path, text, match):
@@ -212,6 +213,15 @@ def test_train_writes_checkpoints_metrics_and_loadable_weights(tmp_path, images)
     assert isinstance(detector(cv2.imread(images[0].image)), list)
     with pytest.raises(ConfigError, match="exists"):
         train_detector(config, images[:4], images[4:], progress=False)
+
+
+def test_threads_sets_the_training_process_thread_count(tmp_path, images):
+    before = torch.get_num_threads()
+    try:
+        train_detector(tiny_config(tmp_path / "run", threads=1), images[:4], images[4:], max_steps=1, progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_fine_tuning_starts_from_weights_and_can_keep_the_last_epoch(tmp_path, images):

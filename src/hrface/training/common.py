@@ -308,6 +308,17 @@ def step_scheduler(optimizer: torch.optim.Optimizer, schedule: Any) -> torch.opt
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(schedule.lr_steps), gamma=schedule.lr_factor)
 
 
+def set_training_threads(threads: int) -> None:
+    """Set torch's intra-op thread count for this process (0: leave torch's default, one per core).
+
+    On a CPU whose cores the DataLoader workers share, fewer threads can train faster: an OpenMP thread
+    whose core a busy worker holds makes the others spin at every barrier.  Measured on 2 cores with 1
+    worker (detector, 320-px batches of 8): 0.35 s per step with 1 thread against 0.60 s with 2.
+    """
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 def seed_all(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (all CUDA devices included)."""
     random.seed(seed)

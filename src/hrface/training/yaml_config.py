@@ -63,7 +63,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 
 def training_checks(config: Any) -> list[tuple[bool, str]]:
     """``(ok, message)`` checks of the fields every trainer config has: ``optimizer``, ``schedule``,
-    ``batch_size``, ``workers``, ``seed``, ``eval_every``, ``precision`` and ``ema_decay``."""
+    ``batch_size``, ``workers``, ``threads``, ``seed``, ``eval_every``, ``precision`` and ``ema_decay``."""
     c = config
     return [
         (c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}"),
@@ -79,6 +79,7 @@ def training_checks(config: Any) -> list[tuple[bool, str]]:
             "batch_size and eval_every must be positive, workers and seed non-negative",
         ),
         (0 <= c.ema_decay < 1, "ema_decay must be in [0, 1) (0 = off)"),
+        (c.threads >= 0, f"threads must be non-negative (0: torch's default), got {c.threads}"),
     ]
 
 

@@ -182,7 +182,8 @@ class DetectionTrainConfig:
     (highest validation AP), ``val_keypoint_nme`` (lowest keypoint error) or ``last`` (the final epoch,
     as the reference's ``*_Final.pth``).  ``ema_decay``: keep an exponential moving average of the weights with
     this decay per step (0: off) and validate, select and publish it instead of the last step's weights
-    (:mod:`~hrface.training.averaging`).
+    (:mod:`~hrface.training.averaging`).  ``threads``: torch's intra-op threads in the training process
+    (0: torch's default; see :func:`~hrface.training.common.set_training_threads`).
     """
 
     data: DetectionDataConfig = field(default_factory=DetectionDataConfig)
@@ -194,6 +195,7 @@ class DetectionTrainConfig:
     loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
     batch_size: int = 32
     workers: int = 4
+    threads: int = 0
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"

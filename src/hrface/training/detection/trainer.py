@@ -43,6 +43,7 @@ from ..common import (
     run_epochs,
     run_result,
     seed_all,
+    set_training_threads,
     show_progress,
     start_run,
     to_device,
@@ -120,6 +121,7 @@ def train_detector(
         raise ConfigError("no training images")
     out = Path(config.output_dir)
     device = torch.device(resolve_device(config.device))
+    set_training_threads(config.threads)
     seed_all(config.seed)
     model = build_model(ArchSpec("retinaface", {"backbone": config.model.backbone}))
     if config.model.backbone_weights and not resume:  # a resumed run takes every weight from last.pt

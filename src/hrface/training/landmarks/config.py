@@ -119,7 +119,8 @@ class LandmarkTrainConfig:
     :func:`~hrface.training.common.recalibrate_batchnorm`).
     ``ema_decay``: keep an exponential moving average of the weights with this decay per step (e.g.
     0.998, about the last 500 steps; 0: off) and validate and publish it instead of the last step's
-    weights (:mod:`~hrface.training.averaging`).
+    weights (:mod:`~hrface.training.averaging`).  ``threads``: torch's intra-op threads in the training
+    process (0: torch's default; see :func:`~hrface.training.common.set_training_threads`).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -132,6 +133,7 @@ class LandmarkTrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     batch_size: int = 16
     workers: int = 2
+    threads: int = 0
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"

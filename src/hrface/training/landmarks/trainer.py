@@ -46,6 +46,7 @@ from ..common import (
     run_epochs,
     run_result,
     seed_all,
+    set_training_threads,
     show_progress,
     start_run,
     to_device,
@@ -108,6 +109,7 @@ def train(
     layout = get_layout(k)
     out = Path(config.output_dir)
     device = torch.device(resolve_device(config.device))
+    set_training_threads(config.threads)
     seed_all(config.seed)
     model = build_model(ArchSpec("hrnet", {"width": config.model.width, "num_landmarks": k}))
     if config.model.weights and not resume:  # a resumed run takes every weight from last.pt
