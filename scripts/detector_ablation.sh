@@ -12,6 +12,8 @@
 #     both      + both (= configs/retinaface_mnet025_v2.yaml)
 #     both640   both at 640 px (max_size 960)
 #     long      mosaic (the shipped recipe), 160 epochs (lr steps at the same fractions of the run)
+#     ft        the shipped model fine-tuned with its own recipe: 16 epochs at lr 1e-4, 1e-5 after 12
+#     ft_kp4    the same with the keypoint loss weighted 4 instead of 1 (loss.landm_weight)
 # Results: runs/det_ablation/ROW/{metrics.csv,model.safetensors,val.json,small_faces.json,wider.json}; val.json
 # holds the false faces against the published checkpoint (eval-detector --reference) at every size.
 set -euo pipefail
@@ -21,6 +23,8 @@ config=configs/retinaface_mnet025_v2.yaml
 no_mosaic=(--set augmentation.mosaic_prob=0 --set augmentation.zoom_out_prob=0)
 no_teacher=(--set data.teacher=null)
 sizes=(--max-size 480 640 960 1280 --threads 1)
+finetune=(--set model.backbone_weights=null --set "model.weights=$PWD/src/hrface/weights/hrface_retinaface_mnet025_300w_v2.onnx"
+          --set optimizer.lr=1e-4 --set schedule.epochs=16 --set "schedule.lr_steps=[12]")
 pts=(--pts-dir ../shared/data/300w/afw ../shared/data/300w/helen_train --split-file runs/hrnet_w18_300w_split.json)
 for row in "$@"; do
   case $row in
@@ -30,6 +34,8 @@ for row in "$@"; do
     both) extra=() ;;
     both640) extra=(--set image_size=640) ;;
     long) extra=("${no_teacher[@]}" --set schedule.epochs=160 --set "schedule.lr_steps=[122, 140]") ;;
+    ft) extra=("${no_teacher[@]}" "${finetune[@]}") ;;
+    ft_kp4) extra=("${no_teacher[@]}" "${finetune[@]}" --set loss.landm_weight=4) ;;
     *) echo "unknown row $row" >&2; exit 2 ;;
   esac
   out=runs/det_ablation/$row

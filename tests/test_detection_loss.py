@@ -172,6 +172,9 @@ def test_loss_equals_the_per_prior_formulation():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     assert loss.total.item() == pytest.approx(2 * got[0] + got[1] + got[2], rel=1e-6)
     assert loss.num_neg == 7 * loss.num_pos
+    weighted = multibox_loss(loc, logits, landm, PRIORS, targets, landm_weight=4.0)
+    assert weighted.parts() == loss.parts()  # the parts stay unweighted
+    assert weighted.total.item() == pytest.approx(2 * got[0] + got[1] + 4 * got[2], rel=1e-6)
 
 
 def test_landmark_loss_ignores_faces_without_keypoints():

@@ -136,6 +136,7 @@ def test_defaults_are_the_reference_recipe_and_paths_resolve(tmp_path):
         ("model: {weights: a.pth, backbone_weights: b.tar}\n", "keep one"),
         ("ema_decay: 1.0\n", "ema_decay must be in"),
         ("threads: -1\n", "threads must be non-negative"),
+        ("loss: {landm_weight: -1}\n", "loss weights must be non-negative"),
     ],
 )
 def test_bad_configs_raise_one_line_errors(tmp_path, text, match):

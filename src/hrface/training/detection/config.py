@@ -162,12 +162,14 @@ class DetectionScheduleConfig(ScheduleConfig):
 @dataclass
 class DetectionLossConfig:
     """Multibox loss parameters (:mod:`hrface.training.detection.loss`): prior matching IoU, the IoU
-    below which a face's best prior is too poor to use it, hard negatives per positive, box-loss weight."""
+    below which a face's best prior is too poor to use it, hard negatives per positive, box- and
+    keypoint-loss weights."""
 
     match_threshold: float = MATCH_THRESHOLD
     ignore_below: float = IGNORE_BELOW
     neg_pos_ratio: int = NEG_POS_RATIO
     loc_weight: float = LOC_WEIGHT
+    landm_weight: float = 1.0
 
 
 @dataclass
@@ -215,7 +217,10 @@ class DetectionTrainConfig:
                 (c.image_size >= 32, f"image_size must be at least 32 pixels, got {c.image_size}"),
                 (0 < c.loss.match_threshold <= 1, "loss.match_threshold must be in (0, 1]"),
                 (0 <= c.loss.ignore_below <= 1, "loss.ignore_below must be in [0, 1]"),
-                (c.loss.neg_pos_ratio >= 0 and c.loss.loc_weight >= 0, "loss weights must be non-negative"),
+                (
+                    c.loss.neg_pos_ratio >= 0 and c.loss.loc_weight >= 0 and c.loss.landm_weight >= 0,
+                    "loss weights must be non-negative",
+                ),
                 (c.select in SELECT_METRICS, f"select must be one of {', '.join(SELECT_METRICS)}, got {c.select!r}"),
                 (
                     not (c.model.weights and c.model.backbone_weights),

@@ -84,6 +84,7 @@ def multibox_loss(
     neg_pos_ratio: int = NEG_POS_RATIO,
     loc_weight: float = LOC_WEIGHT,
     variances: tuple[float, float] = DEFAULT_VARIANCES,
+    landm_weight: float = 1.0,
 ) -> DetectionLoss:
     """The RetinaFace training loss of a batch (module doc).
 
@@ -95,7 +96,8 @@ def multibox_loss(
         targets: N float tensors (M_i, 15) ``x1 y1 x2 y2 kx1 ky1 … kx5 ky5 label``, normalised
             (see :mod:`.matching`).
         threshold / ignore_below / variances: matching and encoding parameters (reference values).
-        neg_pos_ratio: hard negatives per positive; loc_weight: weight of the box loss in ``total``.
+        neg_pos_ratio: hard negatives per positive; loc_weight / landm_weight: weights of the box and
+            keypoint losses in ``total`` (reference: 2 and 1).
     """
     with torch.no_grad():
         matched = match_targets(targets, priors, threshold, ignore_below, variances)
@@ -108,5 +110,5 @@ def multibox_loss(
     negative = hard_negatives(background_loss(logits), positive, neg_pos_ratio)
     chosen = positive | negative
     loss_cls = F.cross_entropy(logits.float()[chosen], positive[chosen].long(), reduction="sum") / max(num_pos, 1)
-    total = loc_weight * loss_loc + loss_cls + loss_landm
+    total = loc_weight * loss_loc + loss_cls + landm_weight * loss_landm
     return DetectionLoss(total, loss_loc, loss_cls, loss_landm, num_pos, int(negative.sum()))

@@ -203,6 +203,7 @@ def targets_loss(
         ignore_below=c.ignore_below,
         neg_pos_ratio=c.neg_pos_ratio,
         loc_weight=c.loc_weight,
+        landm_weight=c.landm_weight,
     )
 
 
