@@ -38,7 +38,7 @@ def pose_differences(analyzer: FaceAnalyzer, images: Iterable[np.ndarray]) -> np
         for face in analyzer(image):
             if face.landmarks is None or len(face.landmarks) != 68:
                 continue
-            dense = head_pose(face.landmarks, size, layout="68")
+            dense = face.pose  # the analyzer's pose, from the 68 landmarks (hrface.geometry.pose.face_pose)
             coarse = head_pose(face.keypoints, size, layout="5")
             if dense is not None and coarse is not None:
                 rows.append([angle_difference(getattr(coarse, a), getattr(dense, a)) for a in ANGLES])
