@@ -7,14 +7,16 @@
 #
 #   bash scripts/detector_ablation.sh ROW [ROW ...]
 #     base      the shipped recipe on the corrected data (no mosaic, no teacher)
-#     mosaic    + mosaics and zoom-outs
+#     mosaic    + mosaics and zoom-outs (detector v2)
 #     teacher   + the teacher's unannotated faces (box only)
 #     both      + both (= configs/retinaface_mnet025_v2.yaml)
 #     mosaic640 mosaic (the shipped recipe) at 640 px (batch 8 as at 320: 4x the pixels per step)
 #               Edit this file only by writing a new file and renaming it over this one: bash reads a
 #               running script as it goes, and an edit in place derails the rows still running.
-#     long      mosaic (the shipped recipe), 160 epochs (lr steps at the same fractions of the run)
-#     ft        the shipped model fine-tuned with its own recipe: 16 epochs at lr 1e-4, 1e-5 after 12
+#     long      mosaic, 160 epochs (lr steps at the same fractions of the run): the shipped detector v3
+#     ft        v2 fine-tuned with its own recipe: 16 epochs at lr 1e-4, 1e-5 after 12 (v2's weights from
+#               the git history: git show 6257a5f:src/hrface/weights/hrface_retinaface_mnet025_300w_v2.onnx
+#               > ${HRFACE_HOME:-~/.cache/hrface}/hrface_retinaface_mnet025_300w_v2.onnx)
 #     ft_kp4    the same with the keypoint loss weighted 4 instead of 1 (loss.landm_weight)
 # Results: runs/det_ablation/ROW/{metrics.csv,model.safetensors,val.json,small_faces.json,wider.json}; val.json
 # holds the false faces against the published checkpoint (eval-detector --reference) at every size.
@@ -25,7 +27,7 @@ config=configs/retinaface_mnet025_v2.yaml
 no_mosaic=(--set augmentation.mosaic_prob=0 --set augmentation.zoom_out_prob=0)
 no_teacher=(--set data.teacher=null)
 sizes=(--max-size 480 640 960 1280 --threads 1)
-finetune=(--set model.backbone_weights=null --set "model.weights=$PWD/src/hrface/weights/hrface_retinaface_mnet025_300w_v2.onnx"
+finetune=(--set model.backbone_weights=null --set "model.weights=${HRFACE_HOME:-$HOME/.cache/hrface}/hrface_retinaface_mnet025_300w_v2.onnx"
           --set optimizer.lr=1e-4 --set schedule.epochs=16 --set "schedule.lr_steps=[12]")
 pts=(--pts-dir ../shared/data/300w/afw ../shared/data/300w/helen_train --split-file runs/hrnet_w18_300w_split.json)
 for row in "$@"; do

@@ -30,7 +30,7 @@ EXTRA_PACKAGES = (
     "fastapi",
     "uvicorn",
 )
-SHIPPED = ("hrface_retinaface_mnet025_300w_v2", "hrface_w18_300w_v2_160")
+SHIPPED = ("hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v2_160")
 
 
 def run_python(code: str, *args: str, block: tuple[str, ...] = EXTRA_PACKAGES, cwd: Path | None = None):

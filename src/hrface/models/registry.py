@@ -68,16 +68,31 @@ MODELS: dict[str, ModelInfo] = {
             "RetinaFace ResNet50, published checkpoint trained on WIDER FACE",
         ),
         ModelInfo(
+            "hrface_retinaface_mnet025_300w_v3",
+            "detector",
+            ArchSpec("retinaface", {"backbone": "mobilenet0.25"}),
+            "hrface_retinaface_mnet025_300w_v3.onnx",
+            "trained by hrface with configs/retinaface_mnet025_v2.yaml, 160 epochs without teacher (ablation row "
+            "'long' of scripts/detector_ablation.sh); model card: hrface/weights/hrface_retinaface_mnet025_300w_v3.md",
+            "RetinaFace MobileNetV1-0.25 trained on 300W AFW + HELEN train photos (843 images) with mosaics and "
+            "zoom-outs for 160 epochs, run at 960 px; small-face test recall 88.1 %, held-out recall 99.6 %, "
+            "keypoint NME 8.8 % (research use only: 300W data)",
+            sha256="e3c4eda102b013d8896e6b8091790372fd0fbff402a3578c047477ca2bbc009f",
+            packaged=True,
+            extra={"max_size": 960, "train_size": 320},
+        ),
+        ModelInfo(
             "hrface_retinaface_mnet025_300w_v2",
             "detector",
             ArchSpec("retinaface", {"backbone": "mobilenet0.25"}),
             "hrface_retinaface_mnet025_300w_v2.onnx",
-            _HRFACE_TRAINED.format(config="retinaface_mnet025_v2.yaml", card="hrface_retinaface_mnet025_300w_v2.md"),
+            "the hrface git history, where it was shipped until 7 December 2026 (git show "
+            "6257a5f:src/hrface/weights/hrface_retinaface_mnet025_300w_v2.onnx; model card: "
+            "docs/models/hrface_retinaface_mnet025_300w_v2.md)",
             "RetinaFace MobileNetV1-0.25 trained on 300W AFW + HELEN train photos (843 images) with mosaics and "
-            "zoom-outs, run at 960 px; small-face test recall 87.0 %, held-out recall 99.6 %, keypoint NME "
-            "10.6 % (research use only: 300W data)",
+            "zoom-outs for 80 epochs, run at 960 px; small-face test recall 87.0 %, held-out keypoint NME 10.6 % "
+            "(replaced by hrface_retinaface_mnet025_300w_v3, the same recipe trained twice as long)",
             sha256="b6181ca4f51b4fb7d1cc3bf64a23e05f26479da127416329ea9cbb23bf2d27ae",
-            packaged=True,
             extra={"max_size": 960, "train_size": 320},
         ),
         ModelInfo(
@@ -101,8 +116,8 @@ MODELS: dict[str, ModelInfo] = {
             "hrface_w18_300w_v2_160.onnx",
             _HRFACE_TRAINED.format(config="hrnet_w18_300w_v2_160.yaml", card="hrface_w18_300w_v2_160.md"),
             "HRNetV2-W18, 68 landmarks, 160x160 crops: hrface_w18_300w_v2_128 fine-tuned at 160 px on the "
-            "default detector's boxes (AFW oversampled x2); held-out NME 4.07 %, FR@0.10 0.83 % from "
-            "default-detector boxes (research use only: 300W data)",
+            "boxes of detector v2 (AFW oversampled x2); held-out NME 4.07 %, FR@0.10 0.83 % from v2's boxes, "
+            "4.10 % / 1.67 % from the default detector v3's (research use only: 300W data)",
             sha256="5f630e49d2b25aaaa3abee123318d6b180c1a911192c87032ec080658db529f5",
             packaged=True,
             extra={"input_size": 160},

@@ -21,7 +21,7 @@ from .inputs import image_batch
 from .large_faces import COARSE_SCORE_FACTOR, CoarsePass, merge_passes
 
 BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels, as in the reference training
-DEFAULT_DETECTOR = "hrface_retinaface_mnet025_300w_v2"  # shipped in the package (model card beside the file)
+DEFAULT_DETECTOR = "hrface_retinaface_mnet025_300w_v3"  # shipped in the package (model card beside the file)
 log = logging.getLogger("hrface")
 
 DEFAULT_MAX_SIZE = 1920  # longer image side (pixels) above which photos are downscaled, unless the model says
