@@ -14,6 +14,7 @@ from hrface.geometry.pose import mean_face_68
 from hrface.io.image import read_image
 from hrface.landmarks.crop import apply_affine, invert_affine
 from hrface.landmarks.layouts import LAYOUT_68
+from hrface.runtime.faces import Face
 
 
 def similarity(angle_deg: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
@@ -153,6 +154,18 @@ def test_five_points_from_landmarks_match_the_keypoint_route() -> None:
         crop5, m5 = align_face(image, keypoints=LAYOUT_68.five_points(landmarks), size=160, template=template)
         np.testing.assert_allclose(m, m5, atol=1e-12)
         np.testing.assert_array_equal(crop, crop5)
+
+
+def test_face_five_points_come_from_known_landmarks_else_the_keypoints() -> None:
+    landmarks = synthetic_landmarks(17.0) + np.random.default_rng(4).normal(0, 2.0, (68, 2))
+    keypoints = LAYOUT_68.five_points(landmarks) + 5.0  # what a detector would give: a few pixels off
+    face = Face(box=np.array([0.0, 0.0, 10.0, 10.0]), score=0.9, keypoints=keypoints, landmarks=landmarks)
+    np.testing.assert_array_equal(face.five_points, LAYOUT_68.five_points(landmarks))
+    image = textured_image(500, 600)
+    np.testing.assert_array_equal(face.align(image)[1], align_face(image, keypoints=face.five_points)[1])
+    for unknown in (None, landmarks[:50]):  # no landmarks, or a layout hrface does not know: the keypoints
+        face.landmarks = unknown
+        np.testing.assert_array_equal(face.five_points, keypoints)
 
 
 @pytest.mark.parametrize(

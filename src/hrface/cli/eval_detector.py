@@ -22,7 +22,7 @@ from ..evaluation.false_faces import FALSE_FACE_SCORES, MATCH_IOU, REFERENCE_MIN
 from ..evaluation.small_faces import CANVAS, save_small_face_test, small_face_test
 from ..io.files import atomic_write_text
 from ..io.image import read_image
-from ..runtime.detector import DEFAULT_MAX_SIZE, Detector
+from ..runtime.detector import DEFAULT_MAX_SIZE, Detections, Detector
 from .detect import parse_max_size
 from .widerface import WIDER_MIN_SCORE
 
@@ -96,6 +96,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="also count false faces: detections (at --threshold) that match neither an annotated face nor any "
         "face this detector finds at score >= 0.3 (IoU 0.3), by score from --threshold to 0.9 (for photos "
         "that leave faces unannotated)",
+    )
+    d.add_argument(
+        "--landmarker",
+        metavar="MODEL",
+        help="also score, for each --model row, the 5 points that this landmark model's dense landmarks give "
+        "(Face.five_points: what the pipeline gives with landmarks) in place of the detector's keypoints",
     )
     d.add_argument("--threads", type=int, help="intra-op threads of each detector (default: the backend's)")
     d.add_argument("--json", type=Path, metavar="OUT", help="write the metrics per row as JSON here")
@@ -217,6 +223,9 @@ def _detectors(args: argparse.Namespace, threshold: float | None = None) -> dict
             options = {"threshold": low, "max_size": size, "device": args.device, "threads": args.threads}
             detector = Detector(model, **options, large_faces=not args.single_pass)
             out[_row(str(model), detector.max_size, several)] = detector
+            if args.landmarker and threshold is None:
+                name = _row(f"{model} + {args.landmarker}", detector.max_size, several)
+                out[name] = LandmarkKeypoints(detector, _landmarker(args), args.threshold)
         if args.yunet:  # 'auto': hrface's size for detectors that record none
             cap = DEFAULT_MAX_SIZE if size == "auto" else size
             out[_row("YuNet", cap, several)] = yunet_detector(args.yunet, cap, low)
@@ -227,3 +236,29 @@ def _detectors(args: argparse.Namespace, threshold: float | None = None) -> dict
 
 def _row(name: str, max_size: int | None, with_size: bool) -> str:
     return f"{name} @{max_size or 'none'}" if with_size else name
+
+
+def _landmarker(args: argparse.Namespace) -> Any:
+    from ..runtime.landmarker import Landmarker
+
+    landmarker = Landmarker(args.landmarker, device=args.device, threads=args.threads)
+    if landmarker.layout is None:
+        raise ConfigError(f"--landmarker {args.landmarker}: its {landmarker.num_landmarks} points have no known layout")
+    return landmarker
+
+
+class LandmarkKeypoints:
+    """A detector whose keypoints, for the detections scoring at least ``min_score``, are the 5 points of a
+    landmark model's dense landmarks (as :attr:`hrface.runtime.faces.Face.five_points` gives them)."""
+
+    def __init__(self, detector: Detector, landmarker: Any, min_score: float) -> None:
+        self.detector, self.landmarker, self.min_score = detector, landmarker, min_score
+
+    def detect(self, image: np.ndarray) -> Detections:
+        found = self.detector.detect(image)
+        sure = np.flatnonzero(found.scores >= self.min_score)
+        keypoints = np.array(found.keypoints, dtype=np.float64, copy=True)
+        if len(sure):
+            points, _ = self.landmarker.predict(image, found.boxes[sure], found.keypoints[sure])
+            keypoints[sure] = self.landmarker.layout.five_points(points)
+        return Detections(found.boxes, found.scores, keypoints)

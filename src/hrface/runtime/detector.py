@@ -50,8 +50,8 @@ class Detector:
         model: registry name, checkpoint path, ``.onnx`` file (from ``hrface export``), or a ready
             :class:`~hrface.models.retinaface.RetinaFace`.
         threshold: minimum face score of a returned detection; ``"auto"`` takes the threshold the model's
-            weights record (hrface's own detector: 0.8, where its false faces are as rare as the previous
-            detector's at 0.5), else :data:`DEFAULT_THRESHOLD` (0.5).
+            weights record as ``score_threshold`` (the shipped detector records none), else
+            :data:`DEFAULT_THRESHOLD` (0.5).
         nms_iou: IoU above which the lower-scoring of two detections is suppressed.
         max_size: images whose longer side exceeds this many pixels are downscaled (area interpolation)
             before detection; results are mapped back to original pixels. ``None`` keeps the original

@@ -38,8 +38,23 @@ class Face:
         and the (2, 3) image → crop matrix; see :func:`hrface.geometry.align.align_face`.  Uses the landmarks
         when they are of a known layout (68 points: eye centres, nose tip 30, mouth corners 48 / 54), else the
         keypoints."""
-        landmarks = self.landmarks if self.landmarks is not None and len(self.landmarks) in LAYOUTS else None
-        return align_face(image, landmarks=landmarks, keypoints=self.keypoints, size=size, template=template)
+        return align_face(
+            image, landmarks=self._known_landmarks(), keypoints=self.keypoints, size=size, template=template
+        )
+
+    @property
+    def five_points(self) -> np.ndarray:
+        """(5, 2) float ``(x, y)`` in the order of ``keypoints``, from the dense landmarks when they are of a
+        known layout (68 points: eye centres = means of 36–41 / 42–47, nose tip 30, mouth corners 48 / 54), else
+        the detector's keypoints.  With the shipped landmark model these are far more precise than the
+        detector's own (README, "The shipped detector")."""
+        landmarks = self._known_landmarks()
+        if landmarks is None:
+            return np.asarray(self.keypoints, dtype=np.float64)
+        return LAYOUTS[len(landmarks)].five_points(np.asarray(landmarks, dtype=np.float64))
+
+    def _known_landmarks(self) -> np.ndarray | None:
+        return self.landmarks if self.landmarks is not None and len(self.landmarks) in LAYOUTS else None
 
     def to_dict(self, decimals: int = 2) -> dict[str, Any]:
         """JSON-ready dict: ``box``, ``score``, ``keypoints``, ``landmarks`` (null without a landmark model),
