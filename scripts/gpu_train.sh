@@ -4,7 +4,7 @@
 # and tqdm; hrface runs from src/ without installing.  The working tree that travels needs the pack
 # named in the config (ignored by git, so name it in the device tool's carry):
 #   landmarks: hrface pack-faces configs/hrnet_w18_300w_v2.yaml runs/pack_300w_v2          (~30 MB)
-#   detector:  hrface pack-detection configs/retinaface_mnet025_v2.yaml runs/pack_det_300w  (~34 MB)
+#   detector:  hrface pack-detection configs/retinaface_mnet025_v2.yaml runs/pack_det_300w --set data.teacher=null  (~34 MB)
 #
 #   bash scripts/gpu_train.sh landmarks|detector [CONFIG] [--resume | --max-steps N | --set KEY=VALUE ...]
 set -euo pipefail
