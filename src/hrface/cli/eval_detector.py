@@ -217,15 +217,16 @@ def _detectors(args: argparse.Namespace, threshold: float | None = None) -> dict
     low = min(WIDER_MIN_SCORE, args.threshold) if threshold is None else threshold
     sizes = list(dict.fromkeys(args.max_size))
     several = len(sizes) > 1
+    landmarker = _landmarker(args) if args.landmarker and threshold is None else None
     out: dict[str, Any] = {}
     for size in sizes:
         for model in args.model:
             options = {"threshold": low, "max_size": size, "device": args.device, "threads": args.threads}
             detector = Detector(model, **options, large_faces=not args.single_pass)
             out[_row(str(model), detector.max_size, several)] = detector
-            if args.landmarker and threshold is None:
+            if landmarker is not None:
                 name = _row(f"{model} + {args.landmarker}", detector.max_size, several)
-                out[name] = LandmarkKeypoints(detector, _landmarker(args), args.threshold)
+                out[name] = LandmarkKeypoints(detector, landmarker, args.threshold)
         if args.yunet:  # 'auto': hrface's size for detectors that record none
             cap = DEFAULT_MAX_SIZE if size == "auto" else size
             out[_row("YuNet", cap, several)] = yunet_detector(args.yunet, cap, low)
