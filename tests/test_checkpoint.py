@@ -150,18 +150,14 @@ def test_named_weights_resolve_from_hrface_home(tmp_path, monkeypatch) -> None:
     with pytest.raises(WeightsNotFoundError, match="mobilenet0.25_Final.pth") as info:
         resolve_weights("retinaface_mnet025")
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
-    (tmp_path / "mobilenet0.25_Final.pth").write_bytes(
-        published_detector().read_bytes()
-    )
+    (tmp_path / "mobilenet0.25_Final.pth").write_bytes(published_detector().read_bytes())
     model = create_model("retinaface_mnet025")
     assert isinstance(model, RetinaFace) and model.backbone_name == "mobilenet0.25"
 
 
 def test_named_file_of_wrong_architecture_is_rejected(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
-    (tmp_path / MODELS["retinaface_r50"].filename).write_bytes(
-        published_detector().read_bytes()
-    )
+    (tmp_path / MODELS["retinaface_r50"].filename).write_bytes(published_detector().read_bytes())
     with pytest.raises(CheckpointError, match="'retinaface_r50' is retinaface"):
         create_model("retinaface_r50")
 
@@ -245,7 +241,11 @@ def test_pack_weights_halves_floats_and_keeps_metadata(tmp_path, capsys) -> None
     assert packed["bn1.num_batches_tracked"].dtype == torch.int64
     assert packed["bn1.running_var"].dtype == torch.float32 and packed["bn1.running_var"][0] == 1.4e5
     assert read_metadata(dst) == {
-        "input_size": "128", "arch": "hrnet", "width": "4", "num_landmarks": "68", "note": "packed"
+        "input_size": "128",
+        "arch": "hrnet",
+        "width": "4",
+        "num_landmarks": "68",
+        "note": "packed",
     }
     assert dst.stat().st_size < 0.6 * src.stat().st_size
     restored = create_model(dst)

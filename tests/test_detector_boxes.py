@@ -22,8 +22,10 @@ def face_shape(cx: float, cy: float, size: float, seed: int = 0) -> np.ndarray:
     nose = np.r_[bridge, np.stack([np.linspace(-0.2, 0.2, 5), np.full(5, 0.25)], 1)]
     eye = np.array([[-0.2, 0], [-0.1, -0.05], [0.0, -0.05], [0.1, 0], [0.0, 0.05], [-0.1, 0.05]])
     eyes = np.r_[eye + [-0.4, -0.2], eye + [0.4, -0.2]]
-    mouth = np.r_[np.stack([np.linspace(-0.35, 0.35, 12), 0.55 + 0.05 * np.sin(np.linspace(0, 2 * np.pi, 12))], 1),
-                  np.stack([np.linspace(-0.25, 0.25, 8), np.full(8, 0.55)], 1)]
+    mouth = np.r_[
+        np.stack([np.linspace(-0.35, 0.35, 12), 0.55 + 0.05 * np.sin(np.linspace(0, 2 * np.pi, 12))], 1),
+        np.stack([np.linspace(-0.25, 0.25, 8), np.full(8, 0.55)], 1),
+    ]
     pts = np.r_[jaw, brows, nose, eyes, mouth]
     assert pts.shape == (68, 2)
     return pts * size / 2 + [cx, cy] + rng.normal(0, 0.002 * size, pts.shape)

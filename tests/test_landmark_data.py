@@ -109,8 +109,11 @@ def test_split_real_data_holds_out_whole_photos(real_300w):
 
 
 def _toy(counts: list[int], subset: str = "a") -> list[LandmarkSample]:
-    return [LandmarkSample(image=Path(f"{subset}{p}.jpg"), points=np.zeros((68, 2)), photo=f"{subset}/{p}",
-                           subset=subset) for p, n in enumerate(counts) for _ in range(n)]
+    return [
+        LandmarkSample(image=Path(f"{subset}{p}.jpg"), points=np.zeros((68, 2)), photo=f"{subset}/{p}", subset=subset)
+        for p, n in enumerate(counts)
+        for _ in range(n)
+    ]
 
 
 def test_split_small_cases():

@@ -149,12 +149,17 @@ def _header(k: int, aflw: bool = False) -> str:
 
 def test_hrnet_csv_300w(tmp_path):
     p1, p2 = _points(68, 1), _points(68, 2)
-    rows = [_header(68), _csv_row("afw/123_2.jpg", [1.5, 100, 80], p1),
-            _csv_row("lfpw/trainset/image_0001.png", [0.5, 10, 20], p2)]
+    rows = [
+        _header(68),
+        _csv_row("afw/123_2.jpg", [1.5, 100, 80], p1),
+        _csv_row("lfpw/trainset/image_0001.png", [0.5, 10, 20], p2),
+    ]
     (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
     samples = read_hrnet_csv(tmp_path / "a.csv", tmp_path / "images")
-    assert [s.image for s in samples] == [tmp_path / "images/afw/123_2.jpg",
-                                         tmp_path / "images/lfpw/trainset/image_0001.png"]
+    assert [s.image for s in samples] == [
+        tmp_path / "images/afw/123_2.jpg",
+        tmp_path / "images/lfpw/trainset/image_0001.png",
+    ]
     assert [s.photo for s in samples] == ["afw/123", "lfpw/trainset/image_0001"]
     assert [s.subset for s in samples] == ["afw", "lfpw"]
     np.testing.assert_array_equal(samples[0].box, box_from_center_scale(np.array([100, 80]), 1.5))
@@ -189,8 +194,12 @@ def test_hrnet_csv_wflw_and_aflw(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "layout", "line", "pattern"),
     [
-        (["a.jpg,1,2,3," + ",".join(["1"] * 136), "b.jpg,1,2,3," + ",".join(["1"] * 135)], "auto", 3,
-         "expected 140 columns, got 139"),
+        (
+            ["a.jpg,1,2,3," + ",".join(["1"] * 136), "b.jpg,1,2,3," + ",".join(["1"] * 135)],
+            "auto",
+            3,
+            "expected 140 columns, got 139",
+        ),
         (["a.jpg,1,2,3," + ",".join(["1"] * 135) + ",x"], "auto", 2, "'x' is not a number"),
         (["a.jpg,0,2,3," + ",".join(["1"] * 136)], "auto", 2, "scale must be positive"),
         (["a.jpg,1,2,3," + ",".join(["1"] * 136)], "wflw", 2, r"140 columns do not fit the wflw layout"),
@@ -233,8 +242,11 @@ def _wflw_line(points: np.ndarray, box: list[float], attrs: list[int], name: str
 
 def test_wflw_list(tmp_path):
     p1, p2 = _points(98, 1), _points(98, 2)
-    lines = [_wflw_line(p1, [1, 2, 30, 40], [1, 0, 0, 0, 1, 0], "51--Dresses/51_Dresses_51_377.jpg"), "",
-             _wflw_line(p2, [5.5, 6, 50, 60], [0, 1, 0, 0, 0, 1], "51--Dresses/51_Dresses_51_377.jpg")]
+    lines = [
+        _wflw_line(p1, [1, 2, 30, 40], [1, 0, 0, 0, 1, 0], "51--Dresses/51_Dresses_51_377.jpg"),
+        "",
+        _wflw_line(p2, [5.5, 6, 50, 60], [0, 1, 0, 0, 0, 1], "51--Dresses/51_Dresses_51_377.jpg"),
+    ]
     (tmp_path / "list.txt").write_text("\r\n".join(lines) + "\r\n")
     samples, attrs = read_wflw_list(tmp_path / "list.txt", tmp_path / "WFLW_images", with_attributes=True)
     assert len(samples) == 2 and attrs.shape == (2, 6) and attrs.dtype == bool
@@ -316,11 +328,19 @@ def test_cofw_read_without_boxes_and_errors(tmp_path):
     data = read_cofw_mat(tmp_path / "t.mat", "test")
     assert data.boxes is None and data.points.shape == (2, 29, 2) and data.visible.shape == (2, 29)
     assert export_cofw(tmp_path / "t.mat", "test", tmp_path / "o")[0].box is None
-    raises_dataset_error(lambda: read_cofw_mat(tmp_path / "t.mat", "train"), tmp_path / "t.mat", None,
-               r"no variable 'IsTr' .*IsTr, phisTr, bboxesTr")
+    raises_dataset_error(
+        lambda: read_cofw_mat(tmp_path / "t.mat", "train"),
+        tmp_path / "t.mat",
+        None,
+        r"no variable 'IsTr' .*IsTr, phisTr, bboxesTr",
+    )
     _cofw_mat(tmp_path / "bad.mat", phisTr=np.zeros((2, 50)))
-    raises_dataset_error(lambda: read_cofw_mat(tmp_path / "bad.mat", "train"), tmp_path / "bad.mat", None,
-               r"phisTr has shape \(2, 50\), expected \(2, 87\)")
+    raises_dataset_error(
+        lambda: read_cofw_mat(tmp_path / "bad.mat", "train"),
+        tmp_path / "bad.mat",
+        None,
+        r"phisTr has shape \(2, 50\), expected \(2, 87\)",
+    )
     (tmp_path / "junk.mat").write_bytes(b"not a mat file at all" * 10)
     junk = tmp_path / "junk.mat"
     raises_dataset_error(lambda: read_cofw_mat(junk, "train"), junk, None, "not a readable")
@@ -330,8 +350,9 @@ def test_cofw_read_without_boxes_and_errors(tmp_path):
 
 def test_cofw_v73_without_h5py(tmp_path, monkeypatch):
     path = tmp_path / "v73.mat"
-    path.write_bytes(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2018 HDF5 schema"
-                     + b" " * 200)
+    path.write_bytes(
+        b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2018 HDF5 schema" + b" " * 200
+    )
     monkeypatch.setitem(sys.modules, "h5py", None)
     raises_dataset_error(lambda: read_cofw_mat(path, "test"), path, None, r"v7\.3 \(HDF5\).*install h5py.*'-v7'")
 
@@ -356,4 +377,3 @@ def test_cofw_v73_with_h5py(tmp_path):
     np.testing.assert_array_equal(data.images[1], color)
     np.testing.assert_array_equal(data.points[1, :, 1], phis[1, 29:58])
     assert data.boxes is None and data.visible.all()
-

@@ -44,8 +44,15 @@ class LandmarkLayout:
 
     def __post_init__(self) -> None:
         paired = [i for pair in self.flip_pairs for i in pair]
-        named = [*paired, *self.left_eye, *self.right_eye, *self.outer_eye_corners, self.nose_tip,
-                 *self.mouth_corners, *(self.pupils or ())]
+        named = [
+            *paired,
+            *self.left_eye,
+            *self.right_eye,
+            *self.outer_eye_corners,
+            self.nose_tip,
+            *self.mouth_corners,
+            *(self.pupils or ()),
+        ]
         if any(not 0 <= i < self.num_points for i in named):
             raise ConfigError(f"layout {self.name}: an index is outside 0..{self.num_points - 1}")
         if len(set(paired)) != len(paired) or any(a == b for a, b in self.flip_pairs):
@@ -119,10 +126,20 @@ LAYOUT_68 = LandmarkLayout(
     flip_pairs=(
         *_mirror_run(0, 16, 8),  # jaw
         *_mirror_run(17, 26, 5),  # brows
-        (31, 35), (32, 34),  # nostrils
-        (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),  # eyes
-        *_mirror_run(48, 54, 3), (55, 59), (56, 58),  # outer lips
-        (60, 64), (61, 63), (65, 67),  # inner lips
+        (31, 35),
+        (32, 34),  # nostrils
+        (36, 45),
+        (37, 44),
+        (38, 43),
+        (39, 42),
+        (40, 47),
+        (41, 46),  # eyes
+        *_mirror_run(48, 54, 3),
+        (55, 59),
+        (56, 58),  # outer lips
+        (60, 64),
+        (61, 63),
+        (65, 67),  # inner lips
     ),
     left_eye=tuple(range(36, 42)),
     right_eye=tuple(range(42, 48)),
@@ -139,11 +156,23 @@ LAYOUT_98 = LandmarkLayout(
     num_points=98,
     flip_pairs=(
         *_mirror_run(0, 32, 16),  # jaw
-        *_mirror_run(33, 46, 5), (38, 50), (39, 49), (40, 48), (41, 47),  # brows
-        (55, 59), (56, 58),  # nostrils
-        *_mirror_run(60, 72, 5), (65, 75), (66, 74), (67, 73),  # eyes
-        *_mirror_run(76, 82, 3), (83, 87), (84, 86),  # outer lips
-        (88, 92), (89, 91), (93, 95),  # inner lips
+        *_mirror_run(33, 46, 5),
+        (38, 50),
+        (39, 49),
+        (40, 48),
+        (41, 47),  # brows
+        (55, 59),
+        (56, 58),  # nostrils
+        *_mirror_run(60, 72, 5),
+        (65, 75),
+        (66, 74),
+        (67, 73),  # eyes
+        *_mirror_run(76, 82, 3),
+        (83, 87),
+        (84, 86),  # outer lips
+        (88, 92),
+        (89, 91),
+        (93, 95),  # inner lips
         (96, 97),  # pupils
     ),
     left_eye=tuple(range(60, 68)),
@@ -162,8 +191,15 @@ LAYOUT_29 = LandmarkLayout(
     name="COFW",
     num_points=29,
     flip_pairs=(
-        (0, 1), (2, 3), (4, 6), (5, 7),  # brows
-        (8, 9), (10, 11), (12, 14), (13, 15), (16, 17),  # eyes and pupils
+        (0, 1),
+        (2, 3),
+        (4, 6),
+        (5, 7),  # brows
+        (8, 9),
+        (10, 11),
+        (12, 14),
+        (13, 15),
+        (16, 17),  # eyes and pupils
         (18, 19),  # nostrils
         (22, 23),  # mouth corners
     ),

@@ -30,7 +30,6 @@ from ..ops import box_iou_numpy
 __all__ = ["FaceTracker", "Track", "linear_assignment"]
 
 
-
 def linear_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Minimum-cost one-to-one assignment of a (N, M) cost matrix (Hungarian algorithm with potentials,
     O(min(N, M)² · max(N, M))).  Returns ``(rows, cols)``: ``min(N, M)`` matched index pairs, rows ascending.

@@ -33,15 +33,21 @@ _NUMBERS = 2 * _NUM_POINTS + 4 + len(WFLW_ATTRIBUTES)
 
 @overload
 def read_wflw_list(
-    txt_path: str | os.PathLike[str], image_root: str | os.PathLike[str], *,
-    with_attributes: Literal[False] = ..., one_based: bool = ...,
+    txt_path: str | os.PathLike[str],
+    image_root: str | os.PathLike[str],
+    *,
+    with_attributes: Literal[False] = ...,
+    one_based: bool = ...,
 ) -> list[LandmarkSample]: ...
 
 
 @overload
 def read_wflw_list(
-    txt_path: str | os.PathLike[str], image_root: str | os.PathLike[str], *,
-    with_attributes: Literal[True], one_based: bool = ...,
+    txt_path: str | os.PathLike[str],
+    image_root: str | os.PathLike[str],
+    *,
+    with_attributes: Literal[True],
+    one_based: bool = ...,
 ) -> tuple[list[LandmarkSample], np.ndarray]: ...
 
 

@@ -177,9 +177,7 @@ class HRNet(nn.Module):
         """(N, 3, H, W) float → (N, num_landmarks, H/4, W/4) heatmaps."""
         feats = self.features(x)
         size = feats[0].shape[-2:]
-        upsampled = [feats[0]] + [
-            F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in feats[1:]
-        ]
+        upsampled = [feats[0]] + [F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in feats[1:]]
         return self.head(torch.cat(upsampled, dim=1))
 
 
