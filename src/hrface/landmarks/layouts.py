@@ -118,6 +118,8 @@ def _mirror_run(first: int, last: int, count: int) -> Pairs:
     return tuple((first + k, last - k) for k in range(count))
 
 
+# The flip pairs are grouped one facial part per line: keep the formatter out.
+# fmt: off
 # 300W / iBUG 68: jaw 0–16 (8 = chin), brows 17–26, nose bridge 27–30 (30 = tip), nostrils 31–35,
 # eyes 36–41 and 42–47 (each from the outer corner, clockwise), outer lips 48–59, inner lips 60–67.
 LAYOUT_68 = LandmarkLayout(
@@ -126,20 +128,10 @@ LAYOUT_68 = LandmarkLayout(
     flip_pairs=(
         *_mirror_run(0, 16, 8),  # jaw
         *_mirror_run(17, 26, 5),  # brows
-        (31, 35),
-        (32, 34),  # nostrils
-        (36, 45),
-        (37, 44),
-        (38, 43),
-        (39, 42),
-        (40, 47),
-        (41, 46),  # eyes
-        *_mirror_run(48, 54, 3),
-        (55, 59),
-        (56, 58),  # outer lips
-        (60, 64),
-        (61, 63),
-        (65, 67),  # inner lips
+        (31, 35), (32, 34),  # nostrils
+        (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),  # eyes
+        *_mirror_run(48, 54, 3), (55, 59), (56, 58),  # outer lips
+        (60, 64), (61, 63), (65, 67),  # inner lips
     ),
     left_eye=tuple(range(36, 42)),
     right_eye=tuple(range(42, 48)),
@@ -156,23 +148,11 @@ LAYOUT_98 = LandmarkLayout(
     num_points=98,
     flip_pairs=(
         *_mirror_run(0, 32, 16),  # jaw
-        *_mirror_run(33, 46, 5),
-        (38, 50),
-        (39, 49),
-        (40, 48),
-        (41, 47),  # brows
-        (55, 59),
-        (56, 58),  # nostrils
-        *_mirror_run(60, 72, 5),
-        (65, 75),
-        (66, 74),
-        (67, 73),  # eyes
-        *_mirror_run(76, 82, 3),
-        (83, 87),
-        (84, 86),  # outer lips
-        (88, 92),
-        (89, 91),
-        (93, 95),  # inner lips
+        *_mirror_run(33, 46, 5), (38, 50), (39, 49), (40, 48), (41, 47),  # brows
+        (55, 59), (56, 58),  # nostrils
+        *_mirror_run(60, 72, 5), (65, 75), (66, 74), (67, 73),  # eyes
+        *_mirror_run(76, 82, 3), (83, 87), (84, 86),  # outer lips
+        (88, 92), (89, 91), (93, 95),  # inner lips
         (96, 97),  # pupils
     ),
     left_eye=tuple(range(60, 68)),
@@ -191,15 +171,8 @@ LAYOUT_29 = LandmarkLayout(
     name="COFW",
     num_points=29,
     flip_pairs=(
-        (0, 1),
-        (2, 3),
-        (4, 6),
-        (5, 7),  # brows
-        (8, 9),
-        (10, 11),
-        (12, 14),
-        (13, 15),
-        (16, 17),  # eyes and pupils
+        (0, 1), (2, 3), (4, 6), (5, 7),  # brows
+        (8, 9), (10, 11), (12, 14), (13, 15), (16, 17),  # eyes and pupils
         (18, 19),  # nostrils
         (22, 23),  # mouth corners
     ),
@@ -230,6 +203,7 @@ LAYOUT_19 = LandmarkLayout(
     mouth_corners=(15, 17),
     pupils=(7, 10),
 )
+# fmt: on
 
 LAYOUTS: dict[int, LandmarkLayout] = {
     layout.num_points: layout for layout in (LAYOUT_68, LAYOUT_98, LAYOUT_29, LAYOUT_19)
