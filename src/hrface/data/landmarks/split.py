@@ -94,10 +94,8 @@ class PhotoSplit:
 
 
 def save_split(path: str | os.PathLike[str], train: Sequence[LandmarkSample], val: Sequence[LandmarkSample]) -> None:
-    """Write the photo ids of both parts as JSON, atomically (sorted, so equal splits give equal files)::
-
-    {"format": "hrface-landmark-split", "version": 1, "train": [...], "val": [...]}
-    """
+    """Write the photo ids of both parts as JSON, atomically (sorted, so equal splits give equal files):
+    ``{"format": "hrface-landmark-split", "version": 1, "train": [...], "val": [...]}``."""
     train_ids, val_ids = sorted({photo_id(s) for s in train}), sorted({photo_id(s) for s in val})
     both = set(train_ids) & set(val_ids)
     if both:
