@@ -169,3 +169,39 @@ def test_cli_detect_with_onnxruntime_writes_the_same_faces(weights, tmp_path, ca
         records.append(json.loads(out.read_text()))
     assert len(records[0]["faces"]) == 1
     assert records[0]["faces"][0]["box"] == pytest.approx(records[1]["faces"][0]["box"], abs=0.011)
+
+
+def test_gpu_inference_without_torch_selects_the_cuda_provider(monkeypatch) -> None:
+    """With an onnxruntime that has the CUDA execution provider (onnxruntime-gpu), device 'cuda' runs the ONNX
+    graphs on it, no torch needed, and a shipped INT8 graph gives way to its float32 original. The selection is
+    checked here on the CPU; the run on a GPU needs a machine with one."""
+    from hrface.runtime import backends, device
+    from hrface.runtime.device import ort_providers, resolve_device
+
+    assert ort_providers("cpu") == ["CPUExecutionProvider"]
+    assert ort_providers("cuda:1") == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+    for module in (backends, device):  # as on a machine with onnxruntime-gpu and an NVIDIA GPU
+        monkeypatch.setattr(module, "ort_cuda_available", lambda: True)
+    assert resolve_device("cuda") == "cuda:0" and resolve_device("cuda:1") == "cuda:1"
+    assert resolve_device("auto") == "cuda:0"
+    assert backends.resolve_backend("auto", "cuda:0", "hrface_retinaface_mnet025_300w_v3") == "onnxruntime"
+    assert backends.resolve_backend("onnxruntime", "cuda:0", "detector.onnx") == "onnxruntime"
+    assert backends.resolve_backend("auto", "cuda:0", tiny_hrnet()) == "torch"  # a live module stays in torch
+    assert backends.float_model("hrface_w18_300w_v2_160_int8") == "hrface_w18_300w_v2_160"
+    assert backends.float_model("hrface_w18_300w_v2_160") == "hrface_w18_300w_v2_160"
+
+
+def test_gpu_asked_for_and_unavailable_is_one_line() -> None:
+    from hrface.runtime.device import ort_cuda_available, torch_cuda_available
+
+    if ort_cuda_available() or torch_cuda_available():
+        pytest.skip("this machine has CUDA")
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(ConfigError, match="pip install onnxruntime-gpu") as info:
+            Detector(device=device)
+        assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="backend 'onnxruntime' on cuda:0 needs its CUDA provider"):
+        resolve_backend("onnxruntime", "cuda:0", "hrface_retinaface_mnet025_300w_v3")
+    with pytest.raises(ConfigError, match="unknown device"):
+        Detector(device="gpu")
+    assert Detector(device="auto").runner.device == "cpu"

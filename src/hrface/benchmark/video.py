@@ -15,7 +15,7 @@ distance of the outer eye corners, mean over frames), **jitter** (mean over fram
 frames/s (detection + landmarks + tracking + smoothing).  The network runs once per frame; the raw and smoothed
 variants (and ``--grid``) re-track the same per-frame faces.
 
-    python -m hrface.benchmark.video --photos 4 [--grid] [--json OUT.json]
+    python -m hrface.benchmark.video --photos 4 [--detect-every K] [--yunet YUNET.onnx] [--grid] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ from ..io.files import atomic_write_text
 from ..io.image import read_image
 from ..landmarks.layouts import get_layout
 from ..runtime.analyzer import FaceAnalyzer
+from ..runtime.landmarker import DEFAULT_LANDMARKER
 from ..video import VideoAnalyzer
 from ..video.follow import DEFAULT_DETECT_EVERY
 from ..video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+from .peers import yunet_detector
 
 ROOT = Path(__file__).resolve().parents[3]
 SIZE = (640, 480)  # frame width, height
@@ -194,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data" / "300w")
     parser.add_argument("--grid", action="store_true", help="also try a grid of One Euro min_cutoff × beta")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--landmarker", default=DEFAULT_LANDMARKER, help="landmark model (default: the default)")
+    parser.add_argument("--yunet", type=Path, help="also time YuNet's detection on each frame, interleaved (peer)")
     parser.add_argument(
         "--detect-every",
         type=int,
@@ -205,9 +209,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     photos = load_photos(args.split, args.data_root, args.offset, args.photos)
-    fa = FaceAnalyzer(threads=args.threads)
+    fa = FaceAnalyzer(landmarker=args.landmarker, threads=args.threads)
     raw: dict[str, list[tuple[list, list]]] = {"still": [], "moving": [], "two": []}
-    seconds, frames_done, detector_runs = 0.0, 0, 0
+    seconds, frames_done, detector_runs, peer_seconds = 0.0, 0, 0, 0.0
+    peer = yunet_detector(args.yunet, None, threshold=0.5) if args.yunet else None
     for k, photo in enumerate(photos):
         clips = make_clips(photo, photos[(k + 1) % len(photos)], args.frames, args.noise, seed=k)
         for name, (frames, truth) in clips.items():
@@ -215,12 +220,16 @@ def main(argv: list[str] | None = None) -> None:
             va = VideoAnalyzer(analyzer=fa, detect_every=args.detect_every, smooth=False)
             smoother = VideoAnalyzer(analyzer=_NO_ANALYZER)
             per_frame = []
-            start = time.perf_counter()
             for i, frame in enumerate(frames):
+                start = time.perf_counter()
                 faces = va.process(frame, i / FPS)
                 smoother.update(faces, i / FPS)
+                seconds += time.perf_counter() - start
                 per_frame.append(faces)
-            seconds += time.perf_counter() - start
+                if peer is not None:  # interleaved, so that a change in the machine's load slows both alike
+                    start = time.perf_counter()
+                    peer.detect(frame)
+                    peer_seconds += time.perf_counter() - start
             frames_done += len(frames)
             detector_runs += va.detector_runs
             raw[name].append((per_frame, truth))
@@ -236,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     fps = frames_done / seconds
     print(f"\n{len(photos)} photos × 3 clips × {args.frames} frames, noise σ {args.noise}, {fps:.1f} frames/s")
     print(f"detector on {detector_runs} of {frames_done} frames (--detect-every {args.detect_every})")
+    ms, peer_ms = 1e3 * seconds / frames_done, 1e3 * peer_seconds / frames_done
+    if peer is not None:
+        print(f"{ms:.1f} ms per frame against YuNet's detection alone {peer_ms:.1f} ms: {ms / peer_ms:.2f}x")
     print(f"One Euro min_cutoff {DEFAULT_MIN_CUTOFF} Hz, beta {DEFAULT_BETA} Hz per face size/s\n")
     print("| clip | NME raw % | NME smooth % | jitter raw % | jitter smooth % | id switches raw / smooth | missed |")
     print("|---|---|---|---|---|---|---|")
@@ -275,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
             "frames_per_second": fps,
             "detect_every": args.detect_every,
             "detector_runs": detector_runs,
+            "ms_per_frame": ms,
+            "yunet_ms_per_frame": peer_ms if peer is not None else None,
             "min_cutoff": DEFAULT_MIN_CUTOFF,
             "beta": DEFAULT_BETA,
             "results": results,

@@ -14,8 +14,12 @@ Backends:
   on the ``hrface`` logger with its place, and a cached file that no longer loads is exported again.
   An ``.onnx`` file is loaded as it is (and always runs on ONNX Runtime, whatever the backend argument);
 - ``"torch"``: the ``nn.Module`` in eval mode under ``torch.inference_mode`` (``hrface[torch]``);
-- ``"auto"`` (the default): onnxruntime on the CPU for a model given by name or file; torch on a GPU or
-  for a live ``nn.Module`` (a model being trained or edited runs as it is, with no export).
+- ``"auto"`` (the default): onnxruntime for a model given by name or file, on the CPU, or on a GPU when
+  ONNX Runtime has its CUDA execution provider (``pip install onnxruntime-gpu``; no torch needed); torch on a
+  GPU otherwise, and for a live ``nn.Module`` (a model being trained or edited runs as it is, with no export).
+
+On a GPU a shipped INT8 graph is replaced by its float32 original (registry ``extra["float_model"]``): integer
+arithmetic is a CPU optimisation.
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ from ..errors import CheckpointError, ConfigError, one_line
 from ..extras import require
 from ..landmarks.heatmaps import as_numpy
 from ..models.onnx_metadata import hrface_metadata
-from ..models.registry import shipped_onnx, weights_home
-from .device import resolve_device
+from ..models.registry import MODELS, shipped_onnx, weights_home
+from .device import CUDA_PROVIDER, ort_cuda_available, ort_providers, resolve_device
 
 if TYPE_CHECKING:
     from torch import nn
@@ -107,29 +111,37 @@ class TorchRunner:
 
 
 class OrtRunner:
-    """ONNX Runtime CPU session over an ONNX file (path) or serialised model (bytes), created once.
+    """ONNX Runtime session over an ONNX file (path) or serialised model (bytes), created once.
 
     Args:
         model: path or bytes of an ONNX model exported by :mod:`hrface.export`.
         threads: intra-op threads (None: ONNX Runtime's default, one per physical core).
         optimization: graph optimisation level, one of :data:`ORT_OPTIMIZATION`.
+        device: 'cpu', or 'cuda:N' with ONNX Runtime's CUDA execution provider
+            (:func:`~hrface.runtime.device.ort_providers`).
     """
 
     backend = "onnxruntime"
-    device = "cpu"
     module = None
 
     def __init__(
-        self, model: str | os.PathLike[str] | bytes, threads: int | None = None, optimization: str = "all"
+        self,
+        model: str | os.PathLike[str] | bytes,
+        threads: int | None = None,
+        optimization: str = "all",
+        device: str = "cpu",
     ) -> None:
         ort = import_onnxruntime()
         options = session_options(threads, optimization)
         source = model if isinstance(model, bytes) else os.fspath(model)
+        self.device = device
         try:
-            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(source, options, providers=ort_providers(device))
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
             where = "ONNX model" if isinstance(model, bytes) else str(model)
             raise CheckpointError(f"{where}: not a loadable ONNX model ({one_line(exc, 160)})") from None
+        if device != "cpu" and CUDA_PROVIDER not in self.session.get_providers():
+            raise ConfigError(f"ONNX Runtime could not start its CUDA provider on {device}; use device='cpu'")
         self.input_name = self.session.get_inputs()[0].name
         self.info = info_from_metadata(self.session.get_modelmeta().custom_metadata_map, str(model)[:200])
 
@@ -173,15 +185,21 @@ def resolve_backend(backend: str, device: str, source: Any) -> str:
     """'torch' or 'onnxruntime' for a requested ``backend`` on ``device`` (see the module doc for 'auto')."""
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    on_cpu = device == "cpu"
+    ort_here = device == "cpu" or ort_cuda_available()
     if _is_onnx_file(source):
-        if not on_cpu:
-            raise ConfigError(f"{source}: an .onnx model runs on the CPU with onnxruntime; use device='cpu'")
+        if not ort_here:
+            raise ConfigError(
+                f"{source}: an .onnx model runs with onnxruntime, which has no CUDA provider here; "
+                "pip install onnxruntime-gpu, or use device='cpu'"
+            )
         return "onnxruntime"  # whatever the backend asked for: only ONNX Runtime can run the file
     if backend == "auto":
-        return "torch" if is_module(source) or not on_cpu else "onnxruntime"
-    if backend == "onnxruntime" and not on_cpu:
-        raise ConfigError("backend 'onnxruntime' runs on the CPU here; use device='cpu' or backend='torch'")
+        return "torch" if is_module(source) or not ort_here else "onnxruntime"
+    if backend == "onnxruntime" and not ort_here:
+        raise ConfigError(
+            f"backend 'onnxruntime' on {device} needs its CUDA provider (pip install onnxruntime-gpu); "
+            "use device='cpu' or backend='torch'"
+        )
     return backend
 
 
@@ -202,16 +220,18 @@ def create_runner(
     """
     _check_source(source, kind)
     dev = resolve_device(device)
+    if dev != "cpu" and isinstance(source, str):
+        source = float_model(source)  # INT8 pays on a CPU only
     chosen = resolve_backend(backend, dev, source)
     ready = source if _is_onnx_file(source) else shipped_onnx(source) if isinstance(source, str) else None
     if chosen == "onnxruntime" and ready is not None:
-        runner: Runner = OrtRunner(ready, threads, optimization)
+        runner: Runner = OrtRunner(ready, threads, optimization, dev)
     else:
         module = source if is_module(source) else load_module(source, kind, chosen)
         if chosen == "torch":
             runner = TorchRunner(module, info_from_module(module, kind), dev, threads)
         else:
-            runner = cached_ort_runner(module, source, threads, optimization)
+            runner = cached_ort_runner(module, source, threads, optimization, dev)
     if runner.info.kind != kind:
         raise CheckpointError(f"{_describe(source)}: is a {runner.info.kind} model, expected {kind}")
     return runner
@@ -284,17 +304,25 @@ def onnx_cache_path(module: nn.Module) -> Path:
     return weights_home() / "onnx" / f"{meta['hrface.kind']}-{digest}.onnx"
 
 
-def cached_ort_runner(module: nn.Module, source: Any, threads: int | None, optimization: str) -> OrtRunner:
+def cached_ort_runner(
+    module: nn.Module, source: Any, threads: int | None, optimization: str, device: str = "cpu"
+) -> OrtRunner:
     """An ONNX Runtime runner on the cached export of ``module``.  A cached file that no longer loads (cut
     short, damaged on disk) is deleted and exported again, once, instead of failing every later run."""
     path = cached_onnx(module, source)
     try:
-        return OrtRunner(path, threads, optimization)
+        return OrtRunner(path, threads, optimization, device)
     except CheckpointError:
         log.warning("the cached ONNX export %s does not load; exporting it again", path)
         with contextlib.suppress(OSError):
             path.unlink()
-        return OrtRunner(cached_onnx(module, source), threads, optimization)
+        return OrtRunner(cached_onnx(module, source), threads, optimization, device)
+
+
+def float_model(name: str) -> str:
+    """The float32 original of a registry name that is an INT8 graph, else ``name`` itself."""
+    info = MODELS.get(name)
+    return str(info.extra["float_model"]) if info is not None and "float_model" in info.extra else name
 
 
 def cached_onnx(module: nn.Module, source: Any = "model") -> Path:

@@ -98,7 +98,6 @@ class VideoAnalyzer:
         landmarker = getattr(self.analyzer, "landmarker", None)
         self.follower = FaceFollower(landmarker, min_confidence) if landmarker is not None else None
         self.detector_runs = 0  # frames that went through the detector since the last reset (for benchmarks)
-        self._followed: list[Face] = []  # the last frame's raw faces, when all of them can be followed
         self._since_detection = 0
         self.smooth = smooth
         self.tracker = FaceTracker(max_lost=max_lost, min_iou=min_iou, reacquire_distance=reacquire_distance)
@@ -112,7 +111,8 @@ class VideoAnalyzer:
         self.tracker.reset()
         self._smoothers.clear()
         self._last_time = -math.inf
-        self._followed = []
+        if self.follower is not None:
+            self.follower.start([])
         self._since_detection = 0
         self.detector_runs = 0
 
@@ -124,19 +124,18 @@ class VideoAnalyzer:
 
     def _faces_of(self, frame: np.ndarray) -> list[Face]:
         """The raw faces of one frame: followed from the last frame's, or detected (the class doc says when)."""
-        faces: list[Face] | None = None
-        if self.follower is not None and self._followed and self._since_detection + 1 < self.detect_every:
-            faces, sure = self.follower.follow(frame, self._followed)
+        follower = self.follower
+        if follower is not None and follower.faces and self._since_detection + 1 < self.detect_every:
+            faces, sure = follower.step(frame)
             if sure:
                 self._since_detection += 1
-            else:
-                faces = None  # a face is being lost: this frame goes through the detector
-        if faces is None:
-            faces = self.analyzer.analyze(frame)
-            self.detector_runs += 1
-            self._since_detection = 0
-        follow = self.follower is not None and all(self.follower.can_follow(face) for face in faces)
-        self._followed = faces if follow else []
+                return faces
+            # a face is being lost: this frame goes through the detector
+        faces = self.analyzer.analyze(frame)
+        self.detector_runs += 1
+        self._since_detection = 0
+        if follower is not None:
+            follower.start(faces)
         return faces
 
     def update(self, faces: list[Face], time_s: float, image_size: tuple[int, int] | None = None) -> list[TrackedFace]:

@@ -120,7 +120,7 @@ def train_detector(
     if not train_samples:
         raise ConfigError("no training images")
     out = Path(config.output_dir)
-    device = torch.device(resolve_device(config.device))
+    device = torch.device(resolve_device(config.device, for_torch=True))
     set_training_threads(config.threads)
     seed_all(config.seed)
     model = build_model(ArchSpec("retinaface", {"backbone": config.model.backbone}))

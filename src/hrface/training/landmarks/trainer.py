@@ -108,7 +108,7 @@ def train(
     k = config.model.num_landmarks
     layout = get_layout(k)
     out = Path(config.output_dir)
-    device = torch.device(resolve_device(config.device))
+    device = torch.device(resolve_device(config.device, for_torch=True))
     set_training_threads(config.threads)
     seed_all(config.seed)
     model = build_model(ArchSpec("hrnet", {"width": config.model.width, "num_landmarks": k}))
