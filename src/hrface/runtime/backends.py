@@ -134,6 +134,7 @@ class OrtRunner:
         ort = import_onnxruntime()
         options = session_options(threads, optimization)
         source = model if isinstance(model, bytes) else os.fspath(model)
+        self.path = None if isinstance(model, bytes) else source  # the file, for tools that read the graph
         self.device = device
         try:
             self.session = ort.InferenceSession(source, options, providers=ort_providers(device))

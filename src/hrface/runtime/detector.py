@@ -191,9 +191,7 @@ class Detector:
         for i, (image, (_, scale)) in enumerate(zip(images_bgr, resized, strict=True)):
             factor = self.coarse_pass.scale(*image.shape[:2], scale)
             if factor is not None:
-                h, w = image.shape[:2]
-                size = (max(1, round(w * factor)), max(1, round(h * factor)))
-                coarse[i] = (cv2.resize(image, size, interpolation=downscale_interpolation(factor)), factor)
+                coarse[i] = (self.coarse_input(image, factor), factor)
         low = self.threshold * COARSE_SCORE_FACTOR
         for i, found in zip(coarse, self._detect_resized(list(coarse.values()), low), strict=True):
             fine = results[i]
@@ -208,6 +206,12 @@ class Detector:
             )
             results[i] = Detections(*merged)
         return results
+
+    def coarse_input(self, image_bgr: np.ndarray, factor: float) -> np.ndarray:
+        """The photo downscaled by ``factor`` for the coarse large-face pass (:mod:`.large_faces`)."""
+        h, w = image_bgr.shape[:2]
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        return cv2.resize(image_bgr, size, interpolation=downscale_interpolation(factor))
 
     def _warn_if_too_large(self, resized: Sequence[tuple[np.ndarray, float]]) -> None:
         """Log one warning per detector when a network input's longer side exceeds twice the size the model is
