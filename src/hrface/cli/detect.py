@@ -8,19 +8,22 @@ import logging
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, OutputError, WeightsNotFoundError
+from ..errors import ConfigError, OutputError
 from ..io.draw import draw_faces
 from ..io.files import IMAGE_EXTENSIONS, FolderIssue, check_writable_folder, walk_images
 from ..io.image import frame_count, max_pixels_limit, read_image, write_image
 from ..runtime import FaceAnalyzer
 from ..runtime.backends import BACKENDS
-from ..runtime.detector import DEFAULT_DETECTOR, Detector
-from ..runtime.landmarker import DEFAULT_LANDMARKER, Landmarker
+from ..runtime.detector import DEFAULT_DETECTOR
+from ..runtime.landmarker import DEFAULT_LANDMARKER
+from ..runtime.parallel import ordered_map
 from ..video.reader import VIDEO_EXTENSIONS, is_video
+from .analyzers import Analyzers, image_workers
 from .crops import CropWriter, add_crop_arguments
 from .detect_ray import add_ray_arguments, ray_engine, run_ray
 from .detect_video import add_video_arguments, check_video_arguments, process_video, video_drawing_path
@@ -55,6 +58,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "left) and process only the images not recorded yet",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="local engine: images analysed at once, each model session with --threads intra-op threads "
+        "(default: the usable cores, one thread each; with --threads T, cores / T; videos and cameras go one "
+        "frame at a time); --engine ray: worker processes, each loading the models once and running on --threads "
+        "CPUs (default: the cluster's CPUs / --threads)",
+    )
     add_video_arguments(parser)
     add_ray_arguments(parser)
     parser.set_defaults(run=run)
@@ -131,18 +143,6 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="intra-op threads of the backend (default: the backend's own)")
 
 
-def build_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
-    run = {"device": args.device, "backend": args.backend, "threads": args.threads}
-    detector = Detector(args.detector, threshold=args.threshold, nms_iou=args.nms_iou, max_size=args.max_size, **run)
-    landmarker = None
-    if args.landmarker.lower() != "none":
-        try:
-            landmarker = Landmarker(args.landmarker, **run)
-        except WeightsNotFoundError as exc:
-            raise WeightsNotFoundError(f"{exc}; or run detection only with --landmarker none") from None
-    return FaceAnalyzer(detector, landmarker)
-
-
 @dataclass(frozen=True)
 class Source:
     """An image to process: its path, and the input folder it was found in (None: a file given directly)."""
@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         return run_ray(args)
     max_pixels_limit()  # a bad HRFACE_MAX_PIXELS is one usage error, not an error record per image
     check_video_arguments(args)
+    workers = image_workers(args)
     if not args.inputs and args.camera is None:
         raise ConfigError("nothing to analyse: pass images, videos or folders, or --camera N")
     items = collect_images(args.inputs) if args.inputs else []
@@ -167,16 +168,16 @@ def run(args: argparse.Namespace) -> int:
         for folder, option in ((args.draw, "--draw"), (args.crops, "--crops")):
             if folder is not None:
                 prepare_folder(folder, option)
-        analyzer = build_analyzer(args)
+        analyzers = Analyzers(args, workers)
         todo = [item for item in items if not sink.has(item.path)]
         # A bar on stderr only when a person watches: stderr is a terminal and the JSON lines are not piped.
         output_piped = args.output is None and not sys.stdout.isatty()
         watched = not args.quiet and sys.stderr.isatty() and not output_piped
         crops = CropWriter(args.crops, args.crop_template, args.crop_size) if args.crops is not None else None
-        counts = process(analyzer, todo, sink, args, crops, watched)
+        counts = process(analyzers, todo, sink, args, crops, watched)
         if args.camera is not None:
             drawing = args.draw / f"camera_{args.camera}.mp4" if args.draw is not None else None
-            counts += process_video(analyzer, args.camera, args, sink, drawing, crops, False)
+            counts += process_video(analyzers.video(), args.camera, args, sink, drawing, crops, False)
     if not args.quiet:
         print(summary(counts, len(items) - len(todo), args.output), file=sys.stderr)
     failed = counts["errors"] + counts["drawing errors"] + sum(sink.done.values())
@@ -258,24 +259,35 @@ def prepare_folder(folder: Path, option: str) -> None:
 
 
 def process(
-    analyzer: FaceAnalyzer,
+    analyzers: Analyzers | FaceAnalyzer,
     items: list[Source | FolderIssue],
     sink: RecordSink,
     args: argparse.Namespace,
     crops: CropWriter | None = None,
     watched: bool = False,
 ) -> Counter:
-    """Analyse ``items`` in order, one record each (one per analysed frame for a video); counts of images,
-    frames, faces, errors and drawing errors."""
+    """Analyse ``items``, one record each in input order (one per analysed frame for a video), images
+    ``analyzers.workers`` at a time; counts of images, frames, faces, errors and drawing errors."""
+    if isinstance(analyzers, FaceAnalyzer):
+        analyzer, workers, video = analyzers, 1, lambda: analyzers
+    else:
+        analyzer, workers, video = analyzers.images, analyzers.workers, analyzers.video
     counts: Counter = Counter()
     draw = args.draw
-    for item in progress_bar(items, watched and len(items) > 1):
+
+    def analyze(item: Source | FolderIssue) -> tuple[Any, list] | None:
+        if not isinstance(item, Source) or is_video(item.path):
+            return None  # written in turn by this thread
+        image = read_image(item.path)
+        return image, analyzer.analyze(image)
+
+    for item, analyzed in progress_bar(ordered_map(analyze, items, workers), watched and len(items) > 1, len(items)):
         if isinstance(item, Source) and is_video(item.path):
             drawing = video_drawing_path(draw, item.path, item.root) if draw is not None else None
-            counts += process_video(analyzer, item.path, args, sink, drawing, crops, watched)
+            counts += process_video(video(), item.path, args, sink, drawing, crops, watched)
             counts["videos"] += 1
             continue
-        record = record_for(analyzer, item, draw, crops)
+        record = record_for(analyzer, item, draw, crops, analyzed)
         sink.write(record)
         counts["images"] += 1
         counts["faces"] += len(record.get("faces", []))
@@ -285,32 +297,46 @@ def process(
 
 
 def record_for(
-    analyzer: FaceAnalyzer, item: Source | FolderIssue, draw: Path | None = None, crops: CropWriter | None = None
+    analyzer: FaceAnalyzer,
+    item: Source | FolderIssue,
+    draw: Path | None = None,
+    crops: CropWriter | None = None,
+    analyzed: tuple[Any, list] | Exception | None = None,
 ) -> dict[str, Any]:
     """The output record of one item of :func:`collect_images`: a folder that could not be searched gets an
-    error record; an image is analysed (:func:`analyze_file`), drawn into ``draw`` and cropped (``crops``)."""
+    error record; an image is analysed (:func:`analyze_file`; ``analyzed``: already, as ``(image, faces)`` or
+    the exception that stopped it), drawn into ``draw`` and cropped (``crops``)."""
     if isinstance(item, FolderIssue):
         return {"image": str(item.path), "error": item.message}
     drawing = drawing_path(draw, item) if draw is not None else None
     if crops is None:
-        return analyze_file(analyzer, item.path, drawing)
+        return analyze_file(analyzer, item.path, drawing, analyzed=analyzed)
     relative = item.path.relative_to(item.root) if item.root is not None else Path(item.path.name)
     return analyze_file(
         analyzer,
         item.path,
         drawing,
         lambda image, faces, records: crops.write_faces(image, faces, records, str(relative.parent), relative.stem),
+        analyzed,
     )
 
 
-def analyze_file(analyzer: FaceAnalyzer, path: Path, drawing: Path | None, crop: Any = None) -> dict[str, Any]:
+def analyze_file(
+    analyzer: FaceAnalyzer,
+    path: Path,
+    drawing: Path | None,
+    crop: Any = None,
+    analyzed: tuple[Any, list] | Exception | None = None,
+) -> dict[str, Any]:
     """One output record: ``{image, width, height, faces}``, or ``{image, error}`` when the image cannot be
     read or analysed (the batch goes on).  With ``drawing``, the annotated image is written there; if that
     fails the record keeps its faces and gets a ``draw_error``.  A ``warning`` says when only the first
-    frame of a multi-frame file (GIF, TIFF) was analysed."""
+    frame of a multi-frame file (GIF, TIFF) was analysed.  ``analyzed``: the image and its faces when they
+    were found already (or the exception that stopped that)."""
     try:
-        image = read_image(path)
-        faces = analyzer.analyze(image)
+        if isinstance(analyzed, Exception):
+            raise analyzed
+        image, faces = analyzed if analyzed is not None else (image := read_image(path), analyzer.analyze(image))
     except Exception as exc:  # a bad image, a bug or a resource problem on one image must not end the batch
         return {"image": str(path), "error": error_text(exc)}
     height, width = image.shape[:2]
@@ -349,10 +375,11 @@ def summary(counts: Counter, skipped: int, output: Path | None) -> str:
     return text + (f" -> {output}" if output else "")
 
 
-def progress_bar(items: list[Any], enabled: bool) -> Any:
-    """``items`` wrapped in a tqdm bar on stderr when ``enabled``, else as they are."""
+def progress_bar(items: Iterable[Any], enabled: bool, total: int | None = None) -> Any:
+    """``items`` wrapped in a tqdm bar on stderr when ``enabled`` (``total``: their number, for an iterator),
+    else as they are."""
     if not enabled:
         return items
     from tqdm import tqdm
 
-    return tqdm(items, unit="img", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(items, total=total, unit="img", file=sys.stderr, dynamic_ncols=True)

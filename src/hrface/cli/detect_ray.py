@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ConfigError, HrfaceError, WeightsNotFoundError, one_line
 
 log = logging.getLogger("hrface")
-RAY_ONLY = {"address": "--address", "workers": "--workers", "batch_size": "--batch-size", "format": "--format"}
+RAY_ONLY = {"address": "--address", "batch_size": "--batch-size", "format": "--format"}
 
 
 def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,13 +36,6 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
         "INPUT may then also be a URI (s3://, gs://, file://) or @LIST.txt (one path or URI per line)",
     )
     group.add_argument("--address", help="Ray cluster to join (e.g. 10.0.0.1:6379; default: a local Ray instance)")
-    group.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="worker processes, each loading the models once and running on --threads CPUs (default 1 with "
-        "--engine ray); default: the cluster's CPUs / --threads",
-    )
     group.add_argument("--batch-size", type=int, metavar="B", help="images per worker call and per Parquet shard (16)")
     group.add_argument(
         "--format",
