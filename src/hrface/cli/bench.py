@@ -54,6 +54,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", default=None, help="[research] detector input WIDTHxHEIGHT (default 640x480)")
     parser.add_argument("--repeats", type=int, help="timed runs per image (default 3; research: 10)")
     parser.add_argument("--max-images", type=int, help="at most this many images (default 20; research: 8)")
+    parser.add_argument(
+        "--split-file",
+        type=Path,
+        metavar="FILE",
+        help="IMAGES are 300W-style folders: time the photos of this split's validation part (e.g. "
+        "configs/splits/300w_val10.json)",
+    )
     parser.add_argument("--no-training", action="store_true", help="[research] skip the training-throughput line")
     parser.add_argument(
         "--max-sizes",
@@ -79,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise ConfigError(f"--{given[0].replace('_', '-')} is a research option; add --research")
         return run_defaults_bench(args)
+    if args.split_file is not None:
+        raise ConfigError("--split-file is for the default mode, not --research")
     return run_research(args)
 
 
@@ -86,7 +95,12 @@ def run_defaults_bench(args: argparse.Namespace) -> int:
     from ..benchmark.at_defaults import DefaultsConfig, format_defaults, run_defaults
     from ..io.files import iter_image_files
 
-    paths = list(iter_image_files(args.images))[: args.max_images or 20]
+    if args.split_file is not None:
+        from ..data.landmarks.split import split_images
+
+        paths = split_images(args.images, args.split_file, "val")[: args.max_images or 20]
+    else:
+        paths = list(iter_image_files(args.images))[: args.max_images or 20]
     if not paths:
         raise ConfigError("no images found in the given paths; pass photos or folders of photos")
     repeats = args.repeats or 3

@@ -40,11 +40,9 @@ def calibration_images(
     if split is None:
         paths = list(iter_image_files([Path(folder)]))
     else:
-        from ..data.landmarks.pts import read_300w_folder
-        from ..data.landmarks.split import load_split
+        from ..data.landmarks.split import split_images
 
-        train, _ = load_split(split).apply(read_300w_folder(folder))
-        paths = sorted({Path(sample.image) for sample in train})
+        paths = split_images([folder], split, "train")
     if not paths:
         raise ConfigError(f"{folder}: no images found for INT8 calibration; pass a folder of photos with faces")
     return [read_image(p) for p in paths[:limit]]

@@ -32,7 +32,7 @@ class FaceAnalyzer:
             detection only.
         threshold, nms_iou, max_size: detector settings (see :class:`Detector`); ignored when a
             ready Detector is passed.
-        device: 'cpu', or (with ``hrface[torch]``) 'cuda', 'cuda:N' or 'auto', for the models built here.
+        device: 'cpu', or 'cuda', 'cuda:N' or 'auto' (:mod:`hrface.runtime.device`), for the models built here.
         backend: 'torch', 'onnxruntime' or 'auto' for the models built here (see
             :mod:`hrface.runtime.backends`); ``threads``: their intra-op threads (None: the default).
     """

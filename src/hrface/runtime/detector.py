@@ -72,7 +72,8 @@ class Detector:
             size; ``"auto"`` takes the size the model was trained for when its weights record one
             (hrface's own detector: 960), else :data:`DEFAULT_MAX_SIZE`.
         top_k: at most this many candidates (best scores) enter NMS; ``keep_top_k``: at most this many leave it.
-        device: 'cpu', or (with ``hrface[torch]``) 'cuda', 'cuda:N', 'auto' or a ``torch.device``.
+        device: 'cpu', or 'cuda', 'cuda:N', 'auto' (onnxruntime-gpu's CUDA provider, or ``hrface[torch]`` with a
+            CUDA torch; :mod:`hrface.runtime.device`) or a ``torch.device``.
         backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`); the pre- and
             post-processing are the same for all.
         threads: intra-op threads of the backend (None: its default).

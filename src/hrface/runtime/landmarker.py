@@ -56,7 +56,8 @@ class Landmarker:
         enlarge: crop side as a multiple of the box's longer side.
         decode: heatmap decoding method.
         batch_size: faces per forward pass (all faces of an image go through in batches of this size).
-        device: 'cpu', or (with ``hrface[torch]``) 'cuda', 'cuda:N', 'auto' or a ``torch.device``.
+        device: 'cpu', or 'cuda', 'cuda:N', 'auto' (onnxruntime-gpu's CUDA provider, or ``hrface[torch]`` with a
+            CUDA torch; :mod:`hrface.runtime.device`) or a ``torch.device``.
         backend: 'torch', 'onnxruntime' or 'auto' (see :mod:`hrface.runtime.backends`).
         threads: intra-op threads of the backend (None: its default).
         flip: test-time flip averaging: the mirrored crops also go through the model, and their

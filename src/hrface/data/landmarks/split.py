@@ -24,7 +24,7 @@ from ...io.files import atomic_write_text
 from .parsing import DatasetError, where
 from .samples import LandmarkSample
 
-__all__ = ["PhotoSplit", "load_split", "photo_id", "save_split", "split_by_photo"]
+__all__ = ["PhotoSplit", "load_split", "photo_id", "save_split", "split_by_photo", "split_images"]
 
 _FORMAT = "hrface-landmark-split"
 
@@ -120,3 +120,15 @@ def load_split(path: str | os.PathLike[str]) -> PhotoSplit:
     if train & val:
         raise DatasetError(f"{where(path)}: {len(train & val)} photos are listed in both train and val")
     return PhotoSplit(train, val)
+
+
+def split_images(
+    folders: Sequence[str | os.PathLike[str]], split: str | os.PathLike[str], part: str = "val"
+) -> list[Path]:
+    """The image files of one part (``'train'`` or ``'val'``) of a split, in 300W-style ``folders``: sorted,
+    each once (an AFW photo with several faces is one image)."""
+    from .pts import read_300w_folder
+
+    samples = [sample for folder in folders for sample in read_300w_folder(folder)]
+    train, val = load_split(split).apply(samples)
+    return sorted({Path(sample.image) for sample in (val if part == "val" else train)})
