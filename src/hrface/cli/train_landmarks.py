@@ -76,6 +76,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--plot", type=Path, help="write a cumulative error distribution PNG here")
     e.add_argument("--output", "-o", type=Path, help="write the results as JSON (metrics; each face's NME in per_face)")
     e.add_argument("--device", default="cpu")
+    e.add_argument("--backend", default="auto", help="auto, onnxruntime, torch or openvino (for both models)")
     e.add_argument("--flip", action="store_true", help="test-time flip averaging (Landmarker(flip=True))")
     e.add_argument(
         "--align",
@@ -163,7 +164,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str | None, threshold: float) -> None:
     """Run the landmark model (and any peers) on ``samples`` from each kind of box; print, plot, write."""
-    landmarker = Landmarker(args.model, device=args.device, flip=args.flip, align=args.align)
+    landmarker = Landmarker(args.model, device=args.device, backend=args.backend, flip=args.flip, align=args.align)
     layout = get_layout(landmarker.num_landmarks)
     gt = np.stack([s.points for s in samples])
     subsets = [s.subset or "all" for s in samples]
@@ -171,7 +172,7 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
     box_sets: dict[str, list[np.ndarray | None]] = {}
     mapping, det_keypoints = None, None
     if args.boxes != "gt":
-        detector = Detector(detector_name, threshold=threshold, device=args.device)
+        detector = Detector(detector_name, threshold=threshold, device=args.device, backend=args.backend)
         det, det_keypoints = detector_faces(samples, detector)
         box_sets["detector"] = det
         mapping = BoxFromPoints.fit_matched(samples, det)

@@ -14,6 +14,8 @@ Backends:
   on the ``hrface`` logger with its place, and a cached file that no longer loads is exported again.
   An ``.onnx`` file is loaded as it is (and always runs on ONNX Runtime, whatever the backend argument);
 - ``"torch"``: the ``nn.Module`` in eval mode under ``torch.inference_mode`` (``hrface[torch]``);
+- ``"openvino"``: the same ONNX file (shipped, given, or the cached export) compiled by OpenVINO for this CPU
+  (``hrface[openvino]``; :mod:`hrface.runtime.openvino_runner`);
 - ``"auto"`` (the default): onnxruntime for a model given by name or file, on the CPU, or on a GPU when
   ONNX Runtime has its CUDA execution provider (``pip install onnxruntime-gpu``; no torch needed); torch on a
   GPU otherwise, and for a live ``nn.Module`` (a model being trained or edited runs as it is, with no export).
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hrface")
 
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 ORT_OPTIMIZATION = ("disable", "basic", "extended", "all")
 
 
@@ -186,6 +188,10 @@ def resolve_backend(backend: str, device: str, source: Any) -> str:
     """'torch' or 'onnxruntime' for a requested ``backend`` on ``device`` (see the module doc for 'auto')."""
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "openvino":
+        if device != "cpu":
+            raise ConfigError("backend 'openvino' runs on the CPU here; use device='cpu'")
+        return backend
     ort_here = device == "cpu" or ort_cuda_available()
     if _is_onnx_file(source):
         if not ort_here:
@@ -225,8 +231,17 @@ def create_runner(
         source = float_model(source)  # INT8 pays on a CPU only
     chosen = resolve_backend(backend, dev, source)
     ready = source if _is_onnx_file(source) else shipped_onnx(source) if isinstance(source, str) else None
-    if chosen == "onnxruntime" and ready is not None:
-        runner: Runner = OrtRunner(ready, threads, optimization, dev)
+    if chosen == "openvino":
+        from .openvino_runner import OpenVinoRunner
+
+        path = (
+            ready
+            if ready is not None
+            else cached_onnx(source if is_module(source) else load_module(source, kind, chosen), source)
+        )
+        runner: Runner = OpenVinoRunner(path, threads)
+    elif chosen == "onnxruntime" and ready is not None:
+        runner = OrtRunner(ready, threads, optimization, dev)
     else:
         module = source if is_module(source) else load_module(source, kind, chosen)
         if chosen == "torch":
