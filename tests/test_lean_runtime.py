@@ -59,8 +59,8 @@ def test_base_dependencies_hold_no_torch() -> None:
     assert "onnxruntime" in base
     extras = project["optional-dependencies"]
     assert any(dep.startswith("torch==") for dep in extras["torch"])  # pinned: no CUDA build on this machine
-    assert {"torch", "plot", "eval", "ray", "serve", "all", "test"} <= set(extras)
-    assert extras["all"] == ["hrface[torch,plot,eval,ray,serve]"]
+    assert {"torch", "plot", "eval", "ray", "serve", "openvino", "all", "test"} <= set(extras)
+    assert extras["all"] == ["hrface[torch,plot,eval,ray,serve,openvino]"]
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_base_dependencies_hold_no_torch() -> None:
 )
 def test_start_imports_no_heavy_module(code: str) -> None:
     """Nothing blocked: the modules are merely not imported."""
-    heavy = ("torch", "onnx", "scipy", "matplotlib", "ray", "pyarrow", "pandas", "fastapi", "uvicorn")
+    heavy = ("torch", "onnx", "scipy", "matplotlib", "ray", "pyarrow", "pandas", "fastapi", "uvicorn", "openvino")
     check = f"\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
     result = run_python(code + check, block=())
     assert result.returncode == 0, result.stderr
