@@ -5,7 +5,8 @@
 2. Side by side on the same photos, interleaved (each repeat runs every row on each photo in turn, so a change
    in the machine's load slows all rows alike): the default detector, the default pipeline, and the peers
    that are there: YuNet at the photo's size (its default use) and SCRFD-0.5GF (fixed 640 × 640) from their
-   ONNX files, dlib's HOG detector + 68 points when ``dlib`` and ``face-recognition-models`` are installed.
+   ONNX files, dlib's HOG detector + 68 points when ``dlib`` and ``face-recognition-models`` are installed
+   (MediaPipe's face landmarker needs a model file that its wheel does not ship, so it is not timed).
    Each row's median milliseconds per photo and its ratio to YuNet (else to the first row).
 """
 
@@ -14,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..errors import HrfaceError
 from ..io.image import read_image
@@ -76,27 +75,12 @@ def _rows(config: DefaultsConfig) -> tuple[list[tuple[str, Any]], list[str]]:
         rows.append(("dlib HOG + 68 points", load_peer("dlib").detect))
     except (PeerUnavailable, HrfaceError) as exc:
         skipped.append(f"dlib: skipped ({exc})")
-    mesh = mediapipe_mesh()
-    if mesh is not None:
-        rows.append(("MediaPipe face mesh (478 points)", mesh))
-    else:
-        skipped.append("MediaPipe: skipped (pip install mediapipe, never an hrface dependency)")
+    # MediaPipe's face landmarker (mediapipe >= 0.10's Tasks API; its legacy face mesh is gone from current
+    # releases) needs a .task model file that the wheel does not ship and hrface does not download.
+    skipped.append(
+        "MediaPipe: not timed (its face landmarker needs a .task model file that the mediapipe wheel does not ship)"
+    )
     return rows, skipped
-
-
-def mediapipe_mesh() -> Any:
-    """MediaPipe's face mesh on one BGR photo (detection + 478 points, still-image mode), or None when the
-    ``mediapipe`` package (with its legacy ``solutions`` API) is not installed."""
-    try:
-        from mediapipe.solutions import face_mesh
-    except ImportError:
-        return None
-    mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=10)
-
-    def run(image_bgr: Any) -> Any:
-        return mesh.process(np.ascontiguousarray(image_bgr[..., ::-1])).multi_face_landmarks
-
-    return run
 
 
 def format_defaults(results: dict[str, Any]) -> str:

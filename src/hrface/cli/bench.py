@@ -21,7 +21,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="time the default pipeline stage by stage on your photos, against YuNet and SCRFD",
         description="By default: the default pipeline as 'hrface detect' runs it, profiled stage by stage on the "
         "photos (median ms per photo, FLOPs and the fraction of this CPU's float32 peak), then the default "
-        "detector, the default pipeline and the peers that are there (YuNet, SCRFD, dlib, MediaPipe) on the same "
+        "detector, the default pipeline and the peers that are there (YuNet, SCRFD, dlib) on the same "
         "photos, interleaved, with ratios to YuNet; about half a minute for 20 photos. With --research: the "
         "per-backend table on letterboxed images, INT8 files, time by max_size and training throughput.",
     )
