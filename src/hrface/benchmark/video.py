@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     raw: dict[str, list[tuple[list, list]]] = {"still": [], "moving": [], "two": []}
     seconds, frames_done, detector_runs, peer_seconds = 0.0, 0, 0, 0.0
     peer = yunet_detector(args.yunet, None, threshold=0.5) if args.yunet else None
+    stages: dict[str, list[float]] = {"detector frames": [], "followed frames": [], "smoothing": []}
     for k, photo in enumerate(photos):
         clips = make_clips(photo, photos[(k + 1) % len(photos)], args.frames, args.noise, seed=k)
         for name, (frames, truth) in clips.items():
@@ -222,9 +223,16 @@ def main(argv: list[str] | None = None) -> None:
             per_frame = []
             for i, frame in enumerate(frames):
                 start = time.perf_counter()
+                runs_before = va.detector_runs
                 faces = va.process(frame, i / FPS)
+                middle = time.perf_counter()
                 smoother.update(faces, i / FPS)
-                seconds += time.perf_counter() - start
+                end = time.perf_counter()
+                seconds += end - start
+                stages["detector frames" if va.detector_runs > runs_before else "followed frames"].append(
+                    middle - start
+                )
+                stages["smoothing"].append(end - middle)
                 per_frame.append(faces)
                 if peer is not None:  # interleaved, so that a change in the machine's load slows both alike
                     start = time.perf_counter()
@@ -246,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{len(photos)} photos × 3 clips × {args.frames} frames, noise σ {args.noise}, {fps:.1f} frames/s")
     print(f"detector on {detector_runs} of {frames_done} frames (--detect-every {args.detect_every})")
     ms, peer_ms = 1e3 * seconds / frames_done, 1e3 * peer_seconds / frames_done
+    for stage, times in stages.items():  # a frame goes through the detector or is followed, then is smoothed
+        if times:
+            print(f"  {stage}: {len(times)} frames, median {1e3 * float(np.median(times)):.1f} ms each")
     if peer is not None:
         print(f"{ms:.1f} ms per frame against YuNet's detection alone {peer_ms:.1f} ms: {ms / peer_ms:.2f}x")
     print(f"One Euro min_cutoff {DEFAULT_MIN_CUTOFF} Hz, beta {DEFAULT_BETA} Hz per face size/s\n")
@@ -287,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
             "frames_per_second": fps,
             "detect_every": args.detect_every,
             "detector_runs": detector_runs,
+            "stage_median_ms": {k: 1e3 * float(np.median(v)) for k, v in stages.items() if v},
             "ms_per_frame": ms,
             "yunet_ms_per_frame": peer_ms if peer is not None else None,
             "min_cutoff": DEFAULT_MIN_CUTOFF,
