@@ -85,7 +85,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         type=parse_threshold,
         default="auto",
         metavar="SCORE|auto",
-        help="minimum face score (default auto: the detector's own, 0.8 for the shipped one, else 0.5)",
+        help="minimum face score (default auto: the score_threshold the detector's weights record, else 0.5; the "
+        "shipped detector records none)",
     )
     parser.add_argument("--nms-iou", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
     add_max_size_argument(parser, "auto")
