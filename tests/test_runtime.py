@@ -124,8 +124,10 @@ def test_face_results_and_json_schema(analyzer: FaceAnalyzer) -> None:
         assert eye_l[0] < eye_r[0] and mouth_l[0] < mouth_r[0]
         assert max(eye_l[1], eye_r[1]) < min(mouth_l[1], mouth_r[1])
         record = json.loads(json.dumps(face.to_dict()))
-        assert set(record) == {"box", "score", "keypoints", "landmarks", "pose"}
+        assert set(record) == {"box", "score", "keypoints", "five_points", "landmarks", "pose"}
         assert len(record["box"]) == 4 and len(record["keypoints"]) == 5 and len(record["landmarks"]) == 68
+        np.testing.assert_allclose(record["five_points"], face.five_points, atol=0.006)  # from the landmarks
+        assert not np.allclose(record["five_points"], record["keypoints"], atol=0.5)  # not the detector's
         assert all(len(p) == 2 and isinstance(p[0], float) for p in record["landmarks"])
         assert face.pose == face_pose(face.landmarks, face.keypoints, (w, h))  # the one pose helper
 

@@ -20,15 +20,14 @@ MODEL_COLUMNS = ("detector", "detector_sha256", "landmarker", "landmarker_sha256
 
 
 def face_type() -> Any:
-    """``struct<box, score, keypoints, landmarks, pose>``: one face as ``Face.to_dict`` gives it."""
+    """``struct<box, score, keypoints, five_points, landmarks, pose>``: one face as ``Face.to_dict`` gives it."""
     import pyarrow as pa
 
     f64 = pa.float64()
     points = pa.list_(pa.list_(f64))  # (N, 2) [x, y] pairs
     pose = pa.struct([("yaw", f64), ("pitch", f64), ("roll", f64)])
-    return pa.struct(
-        [("box", pa.list_(f64)), ("score", f64), ("keypoints", points), ("landmarks", points), ("pose", pose)]
-    )
+    fields = [("box", pa.list_(f64)), ("score", f64), ("keypoints", points), ("five_points", points)]
+    return pa.struct([*fields, ("landmarks", points), ("pose", pose)])
 
 
 def record_schema(models: bool = False) -> Any:

@@ -57,12 +57,14 @@ class Face:
         return self.landmarks if self.landmarks is not None and len(self.landmarks) in LAYOUTS else None
 
     def to_dict(self, decimals: int = 2) -> dict[str, Any]:
-        """JSON-ready dict: ``box``, ``score``, ``keypoints``, ``landmarks`` (null without a landmark model),
+        """JSON-ready dict: ``box``, ``score``, ``keypoints`` (the detector's), ``five_points`` (:attr:`five_points`:
+        from the landmarks when there are, else the keypoints), ``landmarks`` (null without a landmark model),
         ``pose`` (``{"yaw", "pitch", "roll"}`` in degrees rounded to 0.01, or null)."""
         return {
             "box": _rounded(self.box, decimals),
             "score": round(float(self.score), 5),
             "keypoints": _rounded(self.keypoints, decimals),
+            "five_points": _rounded(self.five_points, decimals),
             "landmarks": None if self.landmarks is None else _rounded(self.landmarks, decimals),
             "pose": None if self.pose is None else self.pose.to_dict(2),
         }
