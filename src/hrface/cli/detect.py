@@ -169,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
         for folder, option in ((args.draw, "--draw"), (args.crops, "--crops")):
             if folder is not None:
                 prepare_folder(folder, option)
-        analyzers = Analyzers(args, workers)
         todo = [item for item in items if not sink.has(item.path)]
+        analyzers = Analyzers(args, workers if todo else 1)  # a camera alone: one analyzer, frame by frame
         # A bar on stderr only when a person watches: stderr is a terminal and the JSON lines are not piped.
         output_piped = args.output is None and not sys.stdout.isatty()
         watched = not args.quiet and sys.stderr.isatty() and not output_piped
