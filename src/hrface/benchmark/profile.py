@@ -171,3 +171,71 @@ def stage_flops(profile: dict[str, Any]) -> dict[str, float]:
             gflop *= profile["ms"].get("faces", 1.0)  # per photo: the median photo's faces
         out[stage] = gflop
     return out
+
+
+VIDEO_STAGES = (
+    ("read", "read + decode the frame"),
+    ("detector_frames", "frames through the detector (+ landmarks)"),
+    ("followed_frames", "frames followed by their landmarks"),
+    ("tracking", "tracking + One Euro smoothing + pose"),
+    ("record", "JSON record"),
+    ("draw", "drawing (--draw)"),
+)
+
+
+def profile_video(path: Path, analyzer: FaceAnalyzer, max_frames: int = 150, peer: Any = None) -> dict[str, Any]:
+    """Per-frame milliseconds of the default video path (:class:`~hrface.video.VideoAnalyzer` at its defaults)
+    over the first ``max_frames`` frames of the video at ``path``: each stage of :data:`VIDEO_STAGES` as the
+    median over the frames it ran on, the whole frame's mean, and ``peer`` (a detector with ``detect``, e.g.
+    YuNet) on the same frames, interleaved."""
+    from ..video import VideoAnalyzer, VideoSource
+
+    video_analyzer = VideoAnalyzer(analyzer)
+    analyze, follow = analyzer.analyze, video_analyzer.follower.step if video_analyzer.follower else None
+    times: dict[str, list[float]] = defaultdict(list)
+    frame_ms: list[float] = []
+    peer_ms: list[float] = []
+
+    def timed(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            start = time.perf_counter()
+            out = fn(*args)
+            times[key].append((time.perf_counter() - start) * 1e3)
+            return out
+
+        return run
+
+    analyzer.analyze = timed("detector_frames", analyze)  # type: ignore[method-assign]
+    if follow is not None:
+        video_analyzer.follower.step = timed("followed_frames", follow)  # type: ignore[union-attr, method-assign]
+    try:
+        with VideoSource(path, max_frames=max_frames) as video:
+            frames = iter(video)
+            while True:
+                start = time.perf_counter()
+                item = next(frames, None)
+                if item is None:
+                    break
+                index, time_s, frame = item
+                times["read"].append((time.perf_counter() - start) * 1e3)
+                before = sum(times["detector_frames"]) + sum(times["followed_frames"])
+                faces = video_analyzer.process(frame, time_s)
+                after = sum(times["detector_frames"]) + sum(times["followed_frames"])
+                times["tracking"].append((time.perf_counter() - start) * 1e3 - times["read"][-1] - (after - before))
+                timed("record", lambda f: json.dumps([face.to_dict() for face in f]))(faces)
+                timed("draw", draw_faces)(frame, faces)
+                frame_ms.append((time.perf_counter() - start) * 1e3)
+                if peer is not None:
+                    start = time.perf_counter()
+                    peer.detect(frame)
+                    peer_ms.append((time.perf_counter() - start) * 1e3)
+    finally:
+        analyzer.analyze = analyze  # type: ignore[method-assign]
+    return {
+        "video": str(path),
+        "frames": len(frame_ms),
+        "detector_runs": len(times["detector_frames"]),
+        "ms": {key: statistics.median(values) for key, values in times.items() if values},
+        "frame_mean_ms": statistics.fmean(frame_ms) if frame_ms else float("nan"),
+        "peer_mean_ms": statistics.fmean(peer_ms) if peer_ms else None,
+    }

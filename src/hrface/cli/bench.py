@@ -55,6 +55,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, help="timed runs per image (default 3; research: 10)")
     parser.add_argument("--max-images", type=int, help="at most this many images (default 20; research: 8)")
     parser.add_argument(
+        "--video",
+        type=Path,
+        metavar="FILE",
+        help="also profile this video per frame at the defaults (its first 150 frames; with --yunet, YuNet on "
+        "the same frames)",
+    )
+    parser.add_argument(
         "--split-file",
         type=Path,
         metavar="FILE",
@@ -86,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise ConfigError(f"--{given[0].replace('_', '-')} is a research option; add --research")
         return run_defaults_bench(args)
-    if args.split_file is not None:
-        raise ConfigError("--split-file is for the default mode, not --research")
+    if args.split_file is not None or args.video is not None:
+        raise ConfigError("--split-file and --video are for the default mode, not --research")
     return run_research(args)
 
 
@@ -106,7 +113,9 @@ def run_defaults_bench(args: argparse.Namespace) -> int:
     repeats = args.repeats or 3
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
-    config = DefaultsConfig(paths, threads=args.threads, repeats=repeats, yunet=args.yunet, scrfd=args.scrfd)
+    config = DefaultsConfig(
+        paths, threads=args.threads, repeats=repeats, yunet=args.yunet, scrfd=args.scrfd, video=args.video
+    )
     results = run_defaults(config)
     print(format_defaults(results))
     if args.json:
