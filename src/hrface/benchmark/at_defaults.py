@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import HrfaceError
 from ..io.image import read_image
-from ..runtime import Detector, FaceAnalyzer
+from ..runtime import FaceAnalyzer
 from .hardware import cpu_info
 from .max_size import interleaved_ms
 from .profile import STAGES, VIDEO_STAGES, profile_pipeline, profile_video, stage_flops
@@ -41,17 +41,18 @@ class DefaultsConfig:
 
 def run_defaults(config: DefaultsConfig) -> dict[str, Any]:
     """The profile and the side-by-side rows as a JSON-ready dict (:func:`format_defaults` prints it)."""
-    profile = profile_pipeline(config.images, FaceAnalyzer(threads=config.threads), config.repeats)
+    from .peers import yunet_detector
+
+    profile = profile_pipeline(config.images, FaceAnalyzer(threads=config.threads), config.repeats)  # instrumented
     flops = stage_flops(profile)
-    rows, skipped = _rows(config)
+    pipeline = FaceAnalyzer(threads=config.threads)  # the side-by-side rows and the video share it
+    yunet = yunet_detector(config.yunet, None, threshold=0.5) if config.yunet is not None else None
+    rows, skipped = _rows(config, pipeline, yunet)
     images = [read_image(p) for p in config.images]
     ms = interleaved_ms([fn for _, fn in rows], images, config.repeats, 1)
     video = None
     if config.video is not None:
-        from .peers import yunet_detector
-
-        peer = yunet_detector(config.yunet, None, threshold=0.5) if config.yunet is not None else None
-        video = profile_video(config.video, FaceAnalyzer(threads=config.threads), config.video_frames, peer)
+        video = profile_video(config.video, pipeline, config.video_frames, yunet)
     return {
         "video": video,
         "cpu": cpu_info().to_dict(),
@@ -63,14 +64,15 @@ def run_defaults(config: DefaultsConfig) -> dict[str, Any]:
     }
 
 
-def _rows(config: DefaultsConfig) -> tuple[list[tuple[str, Any]], list[str]]:
+def _rows(config: DefaultsConfig, pipeline: FaceAnalyzer, yunet: Any) -> tuple[list[tuple[str, Any]], list[str]]:
+    """``(name, function of a BGR photo)`` rows of the side-by-side table, and one line per peer left out."""
     from .landmark_peers import PeerUnavailable, load_peer
-    from .peers import scrfd_detector, yunet_detector
+    from .peers import scrfd_detector
 
     rows: list[tuple[str, Any]] = []
     skipped = []
-    if config.yunet is not None:
-        rows.append(("YuNet (photo size)", yunet_detector(config.yunet, None, threshold=0.5).detect))
+    if yunet is not None:
+        rows.append(("YuNet (photo size)", yunet.detect))
     else:
         skipped.append("YuNet: skipped (pass --yunet yunet_n_dynamic.onnx, OpenCV's face detector model file)")
     if config.scrfd is not None:
@@ -78,8 +80,8 @@ def _rows(config: DefaultsConfig) -> tuple[list[tuple[str, Any]], list[str]]:
         rows.append(("SCRFD-0.5GF (640x640)", scrfd.detect))
     else:
         skipped.append("SCRFD: skipped (pass --scrfd scrfd_500m_bnkps.onnx, insightface's SCRFD-0.5GF with keypoints)")
-    rows.append(("hrface detector (default)", Detector(threads=config.threads).detect))
-    rows.append(("hrface pipeline (default)", FaceAnalyzer(threads=config.threads).analyze))
+    rows.append(("hrface detector (default)", pipeline.detector.detect))
+    rows.append(("hrface pipeline (default)", pipeline.analyze))
     try:
         rows.append(("dlib HOG + 68 points", load_peer("dlib").detect))
     except (PeerUnavailable, HrfaceError) as exc:

@@ -52,18 +52,23 @@ STAGES = (
 
 
 class _Clock:
-    """Milliseconds per stage for the photo being profiled."""
+    """Milliseconds per stage: ``ms`` the total of the current run (cleared per run), ``calls`` each call's."""
 
     def __init__(self) -> None:
         self.ms: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, list[float]] = defaultdict(list)
         self.shapes: dict[str, tuple[int, ...]] = {}
 
     def wrap(self, fn: Callable[..., Any], key: Callable[..., str] | str) -> Callable[..., Any]:
+        """``fn`` timed under ``key`` (a name, or a function of ``fn``'s arguments called after it ran)."""
+
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             out = fn(*args, **kwargs)
+            elapsed = (time.perf_counter() - start) * 1e3
             name = key(*args) if callable(key) else key
-            self.ms[name] += (time.perf_counter() - start) * 1e3
+            self.ms[name] += elapsed
+            self.calls[name].append(elapsed)
             return out
 
         return timed
@@ -79,16 +84,13 @@ def profile_pipeline(paths: Sequence[Path], analyzer: FaceAnalyzer, repeats: int
     det_runner, passes = det.runner, []
     models_lm = getattr(lm.runner, "path", None) if lm is not None else None
 
-    def detector_forward(batch: np.ndarray) -> Any:
+    def forward_stage(batch: np.ndarray) -> str:  # the first forward pass of a photo, or its coarse pass
         passes.append(batch.shape)
         stage = "forward" if len(passes) == 1 else "coarse_forward"
         clock.shapes.setdefault(stage, batch.shape)
-        start = time.perf_counter()
-        out = det_runner(batch)
-        clock.ms[stage] += (time.perf_counter() - start) * 1e3
-        return out
+        return stage
 
-    det.runner = detector_forward  # type: ignore[assignment]
+    det.runner = clock.wrap(det_runner, forward_stage)  # type: ignore[assignment]
     det.resize = clock.wrap(det.resize, "resize")  # type: ignore[method-assign]
     det.to_batch = clock.wrap(det.to_batch, "normalise")  # type: ignore[method-assign]
     det.coarse_input = clock.wrap(det.coarse_input, "coarse_resize")  # type: ignore[method-assign]
@@ -190,52 +192,41 @@ def profile_video(path: Path, analyzer: FaceAnalyzer, max_frames: int = 150, pee
     YuNet) on the same frames, interleaved."""
     from ..video import VideoAnalyzer, VideoSource
 
+    clock = _Clock()
     video_analyzer = VideoAnalyzer(analyzer)
-    analyze, follow = analyzer.analyze, video_analyzer.follower.step if video_analyzer.follower else None
-    times: dict[str, list[float]] = defaultdict(list)
-    frame_ms: list[float] = []
-    peer_ms: list[float] = []
-
-    def timed(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def run(*args: Any) -> Any:
-            start = time.perf_counter()
-            out = fn(*args)
-            times[key].append((time.perf_counter() - start) * 1e3)
-            return out
-
-        return run
-
-    analyzer.analyze = timed("detector_frames", analyze)  # type: ignore[method-assign]
-    if follow is not None:
-        video_analyzer.follower.step = timed("followed_frames", follow)  # type: ignore[union-attr, method-assign]
+    analyze = analyzer.analyze
+    analyzer.analyze = clock.wrap(analyze, "detector_frames")  # type: ignore[method-assign]
+    if video_analyzer.follower is not None:
+        follower = video_analyzer.follower
+        follower.step = clock.wrap(follower.step, "followed_frames")  # type: ignore[method-assign]
+    video_analyzer.update = clock.wrap(video_analyzer.update, "tracking")  # type: ignore[method-assign]
+    record = clock.wrap(lambda faces: json.dumps([face.to_dict() for face in faces]), "record")
+    draw = clock.wrap(draw_faces, "draw")
+    peer_detect = clock.wrap(peer.detect, "peer") if peer is not None else None
     try:
         with VideoSource(path, max_frames=max_frames) as video:
             frames = iter(video)
+            read = clock.wrap(lambda: next(frames, None), "read")
             while True:
                 start = time.perf_counter()
-                item = next(frames, None)
+                item = read()
                 if item is None:
                     break
-                index, time_s, frame = item
-                times["read"].append((time.perf_counter() - start) * 1e3)
-                before = sum(times["detector_frames"]) + sum(times["followed_frames"])
+                _, time_s, frame = item
                 faces = video_analyzer.process(frame, time_s)
-                after = sum(times["detector_frames"]) + sum(times["followed_frames"])
-                times["tracking"].append((time.perf_counter() - start) * 1e3 - times["read"][-1] - (after - before))
-                timed("record", lambda f: json.dumps([face.to_dict() for face in f]))(faces)
-                timed("draw", draw_faces)(frame, faces)
-                frame_ms.append((time.perf_counter() - start) * 1e3)
-                if peer is not None:
-                    start = time.perf_counter()
-                    peer.detect(frame)
-                    peer_ms.append((time.perf_counter() - start) * 1e3)
+                record(faces)
+                draw(frame, faces)
+                clock.calls["frame"].append((time.perf_counter() - start) * 1e3)
+                if peer_detect is not None:  # interleaved, so that a change in the machine's load slows both alike
+                    peer_detect(frame)
     finally:
         analyzer.analyze = analyze  # type: ignore[method-assign]
+    calls = clock.calls
     return {
         "video": str(path),
-        "frames": len(frame_ms),
-        "detector_runs": len(times["detector_frames"]),
-        "ms": {key: statistics.median(values) for key, values in times.items() if values},
-        "frame_mean_ms": statistics.fmean(frame_ms) if frame_ms else float("nan"),
-        "peer_mean_ms": statistics.fmean(peer_ms) if peer_ms else None,
+        "frames": len(calls["frame"]),
+        "detector_runs": len(calls["detector_frames"]),
+        "ms": {key: statistics.median(calls[key]) for key, _ in VIDEO_STAGES if calls[key]},
+        "frame_mean_ms": statistics.fmean(calls["frame"]) if calls["frame"] else float("nan"),
+        "peer_mean_ms": statistics.fmean(calls["peer"]) if calls["peer"] else None,
     }
