@@ -260,7 +260,7 @@ def prepare_folder(folder: Path, option: str) -> None:
 
 
 def process(
-    analyzers: Analyzers | FaceAnalyzer,
+    analyzers: Analyzers,
     items: list[Source | FolderIssue],
     sink: RecordSink,
     args: argparse.Namespace,
@@ -269,10 +269,7 @@ def process(
 ) -> Counter:
     """Analyse ``items``, one record each in input order (one per analysed frame for a video), images
     ``analyzers.workers`` at a time; counts of images, frames, faces, errors and drawing errors."""
-    if isinstance(analyzers, FaceAnalyzer):
-        analyzer, workers, video = analyzers, 1, lambda: analyzers
-    else:
-        analyzer, workers, video = analyzers.images, analyzers.workers, analyzers.video
+    analyzer = analyzers.images
     counts: Counter = Counter()
     draw = args.draw
 
@@ -282,10 +279,11 @@ def process(
         image = read_image(item.path)
         return image, analyzer.analyze(image)
 
-    for item, analyzed in progress_bar(ordered_map(analyze, items, workers), watched and len(items) > 1, len(items)):
+    done = ordered_map(analyze, items, analyzers.workers)
+    for item, analyzed in progress_bar(done, watched and len(items) > 1, len(items)):
         if isinstance(item, Source) and is_video(item.path):
             drawing = video_drawing_path(draw, item.path, item.root) if draw is not None else None
-            counts += process_video(video(), item.path, args, sink, drawing, crops, watched)
+            counts += process_video(analyzers.video(), item.path, args, sink, drawing, crops, watched)
             counts["videos"] += 1
             continue
         record = record_for(analyzer, item, draw, crops, analyzed)
@@ -337,7 +335,10 @@ def analyze_file(
     try:
         if isinstance(analyzed, Exception):
             raise analyzed
-        image, faces = analyzed if analyzed is not None else (image := read_image(path), analyzer.analyze(image))
+        if analyzed is None:
+            image = read_image(path)
+            analyzed = image, analyzer.analyze(image)
+        image, faces = analyzed
     except Exception as exc:  # a bad image, a bug or a resource problem on one image must not end the batch
         return {"image": str(path), "error": error_text(exc)}
     height, width = image.shape[:2]

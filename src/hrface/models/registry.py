@@ -202,6 +202,12 @@ def _unknown_name(name: str) -> ConfigError:
     return ConfigError(f"unknown model name {name!r}; known models: {', '.join(MODELS)} (or pass a file path)")
 
 
+def float_model(name: str) -> str:
+    """The float32 original of a registry name that is an INT8 graph (``extra["float_model"]``), else ``name``."""
+    info = MODELS.get(name)
+    return str(info.extra["float_model"]) if info is not None and "float_model" in info.extra else name
+
+
 def shipped_onnx(name: str) -> Path | None:
     """The ready ONNX file of a model shipped inside the package (``hrface/weights/NAME.onnx``), or None
     for any other name."""
@@ -264,9 +270,7 @@ def create_model(name_or_path: str | os.PathLike[str], pretrained: bool = True, 
     """
     from .checkpoint import check_finite, infer_architecture, load_weights, read_metadata, read_state_dict
 
-    text = os.fspath(name_or_path)
-    if text in MODELS and "float_model" in MODELS[text].extra:  # an INT8 graph: PyTorch runs its float32 weights
-        return create_model(MODELS[text].extra["float_model"], pretrained, expect)
+    text = float_model(os.fspath(name_or_path))  # an INT8 graph's name: PyTorch runs its float32 weights
     if not pretrained:
         model = build_model(get_model_info(text).arch)
         return model.eval()

@@ -42,7 +42,7 @@ from ..errors import CheckpointError, ConfigError, one_line
 from ..extras import require
 from ..landmarks.heatmaps import as_numpy
 from ..models.onnx_metadata import hrface_metadata
-from ..models.registry import MODELS, shipped_onnx, weights_home
+from ..models.registry import float_model, shipped_onnx, weights_home
 from .device import CUDA_PROVIDER, ort_cuda_available, ort_providers, resolve_device
 
 if TYPE_CHECKING:
@@ -333,12 +333,6 @@ def cached_ort_runner(
         with contextlib.suppress(OSError):
             path.unlink()
         return OrtRunner(cached_onnx(module, source), threads, optimization, device)
-
-
-def float_model(name: str) -> str:
-    """The float32 original of a registry name that is an INT8 graph, else ``name`` itself."""
-    info = MODELS.get(name)
-    return str(info.extra["float_model"]) if info is not None and "float_model" in info.extra else name
 
 
 def cached_onnx(module: nn.Module, source: Any = "model") -> Path:
