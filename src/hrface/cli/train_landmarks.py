@@ -7,6 +7,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from ..evaluation import (
     plot_ced,
     summarize,
 )
+from ..evaluation.landmark_bias import ground_truth_yaw, nme_by_yaw, signed_error_table, signed_errors, yaw_table
 from ..evaluation.landmark_runs import (
     detector_faces,
     ground_truth_boxes,
@@ -30,6 +32,14 @@ from ..evaluation.landmark_runs import (
 )
 from ..extras import require
 from ..io.files import atomic_write_text
+from ..landmarks.confidence import (
+    POINT_TOLERANCE,
+    fit_point_calibration,
+    point_scores,
+    points_within,
+    reliability,
+    reliability_table,
+)
 from ..landmarks.layouts import get_layout
 from ..runtime.detector import Detector
 from ..runtime.landmarker import Landmarker
@@ -83,6 +93,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="level each detector-box crop by the detector's eye keypoints (Landmarker(align=...); default on)",
+    )
+    e.add_argument(
+        "--fit-point-scores",
+        action="store_true",
+        help="fit the model's per-point score calibration on these faces (use --split train) and print it as "
+        "'point_calibration=A,B' for 'hrface pack-weights --metadata'",
     )
     e.add_argument(
         "--rotate",
@@ -168,6 +184,7 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
     layout = get_layout(landmarker.num_landmarks)
     gt = np.stack([s.points for s in samples])
     subsets = [s.subset or "all" for s in samples]
+    yaws = ground_truth_yaw(gt, [image_size(s.image) for s in samples], layout)
 
     box_sets: dict[str, list[np.ndarray | None]] = {}
     mapping, det_keypoints = None, None
@@ -186,13 +203,22 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
     curves: dict[str, np.ndarray] = {}
 
     def report(model: object, label: str, boxes: list[np.ndarray | None], keypoints=None) -> dict[str, object]:
-        pred = predict_landmarks(model, samples, boxes, keypoints)
+        fit = args.fit_point_scores and isinstance(model, Landmarker)
+        pred, scores = predict_landmarks(model, samples, boxes, keypoints, peaks=fit)
         errors = normalised_errors(pred, gt, "inter-ocular", layout)
         curves[label] = errors
         groups = {sub: errors[[s == sub for s in subsets]] for sub in dict.fromkeys(subsets)}
         print(f"\n{label} — NME normalised by inter-ocular distance ({len(samples)} faces)\n")
         print(metrics_table(groups))
         result = evaluate_predictions(pred, gt, layout, subsets)
+        result["signed_error"] = signed_errors(pred, gt, layout)
+        result["by_yaw"] = nme_by_yaw(errors, yaws)
+        print(f"{label} — mean signed error (% of the inter-ocular distance; x right, y down)\n")
+        print(signed_error_table(result["signed_error"]))
+        print(f"{label} — NME by head yaw (from the annotated points)\n")
+        print(yaw_table(result["by_yaw"]))
+        if isinstance(model, Landmarker):
+            result["point_scores"] = point_score_report(label, pred, scores, gt, layout, fit)
         # Per-face inter-ocular NME (None for a missed face), in the order of "images", to find the failures.
         result["per_face"] = [None if np.isinf(e) else round(float(e), 6) for e in errors]
         return result
@@ -220,7 +246,35 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
                 "hrface": summarize(ours[both]).to_dict(),
                 peer_name: summarize(theirs[both]).to_dict(),
             }
+    results["yaw"] = [None if np.isnan(y) else round(float(y), 2) for y in yaws]
     if args.plot:
         plot_ced(curves, args.plot, threshold=0.10, title=f"CED, inter-ocular NME ({args.split})")
     if args.output:
         atomic_write_text(args.output, json.dumps(results, indent=2))
+
+
+def image_size(path: Path | str) -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header (no decoding)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
+def point_score_report(
+    label: str, pred: np.ndarray, scores: np.ndarray, gt: np.ndarray, layout: Any, fit: bool
+) -> dict[str, object]:
+    """Print (and return) how the per-point scores relate to the points' accuracy; with ``fit``, ``scores``
+    are raw heatmap peaks, a calibration is fitted to them and the report shows the calibrated scores."""
+    found = np.isfinite(pred).all(axis=(1, 2))
+    within = points_within(pred[found], gt[found], layout.interocular(gt[found]))
+    result: dict[str, object] = {"tolerance": POINT_TOLERANCE}
+    if fit:
+        a, b = fit_point_calibration(scores[found], within)
+        result["point_calibration"] = [a, b]
+        print(f"{label} — fitted point_calibration={a:.4f},{b:.4f} (score = sigmoid(a * peak + b))\n")
+        scores = point_scores(scores, (a, b))
+    result["reliability"] = reliability(scores[found], within)
+    print(f"{label} — per-point scores against accuracy\n")
+    print(reliability_table(result["reliability"]))
+    return result

@@ -20,14 +20,15 @@ MODEL_COLUMNS = ("detector", "detector_sha256", "landmarker", "landmarker_sha256
 
 
 def face_type() -> Any:
-    """``struct<box, score, keypoints, five_points, landmarks, pose>``: one face as ``Face.to_dict`` gives it."""
+    """``struct<box, score, keypoints, five_points, landmarks, landmark_scores, pose>``: one face as
+    ``Face.to_dict`` gives it."""
     import pyarrow as pa
 
     f64 = pa.float64()
     points = pa.list_(pa.list_(f64))  # (N, 2) [x, y] pairs
     pose = pa.struct([("yaw", f64), ("pitch", f64), ("roll", f64)])
     fields = [("box", pa.list_(f64)), ("score", f64), ("keypoints", points), ("five_points", points)]
-    return pa.struct([*fields, ("landmarks", points), ("pose", pose)])
+    return pa.struct([*fields, ("landmarks", points), ("landmark_scores", pa.list_(f64)), ("pose", pose)])
 
 
 def record_schema(models: bool = False) -> Any:

@@ -28,15 +28,20 @@ def predict_landmarks(
     samples: Sequence[LandmarkSample],
     boxes: Sequence[np.ndarray | None],
     keypoints: Sequence[np.ndarray | None] | None = None,
-) -> np.ndarray:
-    """Landmarks (N, K, 2) in image pixels for each sample from its box; NaN rows where the box is None
-    (a missed face, counted as a failure by :func:`~hrface.evaluation.landmarks.normalised_errors`).
+    peaks: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks (N, K, 2) in image pixels for each sample from its box, and their scores (N, K); NaN rows
+    where the box is None (a missed face, counted as a failure by
+    :func:`~hrface.evaluation.landmarks.normalised_errors`).
     ``landmarker``: a :class:`Landmarker` or a peer with its ``num_landmarks`` and ``predict``.
     ``keypoints``: the detector's (5, 2) keypoints per sample, passed on to ``predict`` (for ``align``).
+    ``peaks``: return the raw heatmap peaks (:meth:`Landmarker.predict_peaks`) instead of the point scores.
 
     All faces of one image go through the model together; each image is read once.
     """
     out = np.full((len(samples), landmarker.num_landmarks, 2), np.nan)
+    scores = np.full((len(samples), landmarker.num_landmarks), np.nan)
+    predict = landmarker.predict_peaks if peaks else landmarker.predict
     by_image: dict[str, list[int]] = {}
     for index, (sample, box) in enumerate(zip(samples, boxes, strict=True)):
         if box is not None:
@@ -45,11 +50,12 @@ def predict_landmarks(
         image = read_image(image_path)
         face_boxes = np.stack([boxes[i] for i in indices])
         if keypoints is None:
-            points, _ = landmarker.predict(image, face_boxes)
+            points, values = predict(image, face_boxes)
         else:
-            points, _ = landmarker.predict(image, face_boxes, np.stack([keypoints[i] for i in indices]))
+            points, values = predict(image, face_boxes, np.stack([keypoints[i] for i in indices]))
         out[indices] = points
-    return out
+        scores[indices] = values
+    return out, scores
 
 
 def ground_truth_boxes(samples: Sequence[LandmarkSample], mapping: BoxFromPoints | None = None) -> list[np.ndarray]:

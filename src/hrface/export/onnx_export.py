@@ -69,6 +69,8 @@ def model_metadata(model: nn.Module) -> dict[str, str]:
         meta["options"] = json.dumps({"width": int(model.width), "num_landmarks": int(model.num_landmarks)})
         meta["input_size"] = str(int(model.input_size))
         meta["num_landmarks"] = str(int(model.num_landmarks))
+        if getattr(model, "point_calibration", None):
+            meta["point_calibration"] = ",".join(repr(float(v)) for v in model.point_calibration)
     return {META_PREFIX + key: value for key, value in meta.items()}
 
 

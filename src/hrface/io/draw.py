@@ -119,13 +119,15 @@ def _pose_axes(pose: Any) -> np.ndarray | None:
     return (r * np.array([1.0, -1.0, -1.0])).T  # columns of R · diag(1, -1, -1), as rows
 
 
-def draw_faces(image_bgr: np.ndarray, faces: Sequence[object]) -> np.ndarray:
+def draw_faces(image_bgr: np.ndarray, faces: Sequence[object], fade: bool = True) -> np.ndarray:
     """Return an annotated copy of ``image_bgr`` (uint8 BGR ``H×W×3``; the input is not modified).
 
     Each face needs ``box`` (x1, y1, x2, y2 float pixels) and may have ``score`` (float, drawn
     with 2 decimals above the box), ``keypoints`` ((5, 2) or None; drawn as dots in
     :data:`KEYPOINT_COLORS`) and ``landmarks`` ((K, 2) or None; small dots in
-    :data:`LANDMARK_COLOR`).  A ``track_id`` (int ≥ 0, as video faces have) is written as ``#ID`` before
+    :data:`LANDMARK_COLOR`; with ``fade`` and the face's ``landmark_scores`` (K,) in [0, 1], each dot is
+    blended with the pixel under it by its score, from 25 % opaque at score 0 to opaque at 1, so the points the
+    model is unsure of fade out).  A ``track_id`` (int ≥ 0, as video faces have) is written as ``#ID`` before
     the score, and the box and label take the track's colour (:func:`track_color`) instead of
     :data:`BOX_COLOR`.  A ``pose`` (not None) adds the head-pose axes from the nose tip (landmark 30 of 68
     landmarks, else keypoint 2), in :data:`AXIS_COLORS` (see the module docstring).  Faces may also be
@@ -159,8 +161,9 @@ def draw_faces(image_bgr: np.ndarray, faces: Sequence[object]) -> np.ndarray:
         landmarks = _as_points(_get(face, "landmarks"))
         if landmarks is not None:
             r = round(lm_radius * _ONE)
-            for x, y in _fixed(landmarks, lo, hi).tolist():
-                cv2.circle(out, (x, y), r, LANDMARK_COLOR, -1, cv2.LINE_AA, _SHIFT)
+            colors = _landmark_colors(out, landmarks, _get(face, "landmark_scores") if fade else None)
+            for (x, y), dot in zip(_fixed(landmarks, lo, hi).tolist(), colors, strict=True):
+                cv2.circle(out, (x, y), r, dot, -1, cv2.LINE_AA, _SHIFT)
 
         pose = _get(face, "pose")
         if pose is not None and box_ok:
@@ -173,6 +176,23 @@ def draw_faces(image_bgr: np.ndarray, faces: Sequence[object]) -> np.ndarray:
                 kp_color = KEYPOINT_COLORS[i % len(KEYPOINT_COLORS)]
                 cv2.circle(out, (x, y), r, kp_color, -1, cv2.LINE_AA, _SHIFT)
     return out
+
+
+def _landmark_colors(image: np.ndarray, points: np.ndarray, scores: Any) -> list[tuple[int, int, int]]:
+    """BGR colour of each landmark dot: :data:`LANDMARK_COLOR`, or without per-point ``scores`` of the same
+    length, blended with the image pixel under the point by opacity ``0.25 + 0.75 * score``."""
+    s = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+    if s is None or s.size != len(points):
+        return [LANDMARK_COLOR] * len(points)
+    alpha = 0.25 + 0.75 * np.clip(np.nan_to_num(s, nan=0.0), 0.0, 1.0)
+    h, w = image.shape[:2]
+    cols = np.clip(np.rint(points[:, 0]), 0, w - 1).astype(int)
+    rows = np.clip(np.rint(points[:, 1]), 0, h - 1).astype(int)
+    under = image[rows, cols].reshape(len(points), -1)[:, :3].astype(np.float64)
+    if under.shape[1] == 1:
+        under = np.repeat(under, 3, axis=1)
+    blend = alpha[:, None] * np.asarray(LANDMARK_COLOR, np.float64) + (1.0 - alpha[:, None]) * under
+    return [tuple(int(v) for v in c) for c in np.rint(blend)]
 
 
 def _draw_axes(

@@ -30,6 +30,7 @@ class LandmarkLayout:
     - ``outer_eye_corners``: the two points whose distance normalises errors (inter-ocular NME).
     - ``pupils``: annotated eye centres (image-left, image-right), if the scheme has them.
     - ``nose_tip``, ``mouth_corners`` (image-left, image-right): for the 5-point summary.
+    - ``parts``: facial parts ``(name, point indices)`` (jaw, brows, nose, eyes, mouth), for error reports.
     """
 
     name: str
@@ -41,6 +42,7 @@ class LandmarkLayout:
     nose_tip: int
     mouth_corners: tuple[int, int]
     pupils: tuple[int, int] | None = None
+    parts: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         paired = [i for pair in self.flip_pairs for i in pair]
@@ -52,6 +54,7 @@ class LandmarkLayout:
             self.nose_tip,
             *self.mouth_corners,
             *(self.pupils or ()),
+            *(i for _, indices in self.parts for i in indices),
         ]
         if any(not 0 <= i < self.num_points for i in named):
             raise ConfigError(f"layout {self.name}: an index is outside 0..{self.num_points - 1}")
@@ -138,6 +141,13 @@ LAYOUT_68 = LandmarkLayout(
     outer_eye_corners=(36, 45),
     nose_tip=30,
     mouth_corners=(48, 54),
+    parts=(
+        ("jaw", tuple(range(0, 17))),
+        ("brows", tuple(range(17, 27))),
+        ("nose", tuple(range(27, 36))),
+        ("eyes", tuple(range(36, 48))),
+        ("mouth", tuple(range(48, 68))),
+    ),
 )
 
 # WFLW 98: jaw 0–32 (16 = chin), brows 33–41 and 42–50 (upper arc then lower arc), nose bridge
@@ -161,6 +171,13 @@ LAYOUT_98 = LandmarkLayout(
     nose_tip=54,
     mouth_corners=(76, 82),
     pupils=(96, 97),
+    parts=(
+        ("jaw", tuple(range(0, 33))),
+        ("brows", tuple(range(33, 51))),
+        ("nose", tuple(range(51, 60))),
+        ("eyes", (*range(60, 76), 96, 97)),
+        ("mouth", tuple(range(76, 96))),
+    ),
 )
 
 # COFW 29 (the LFPW-derived scheme), image-left point of each pair first: brow outer corners 0/1,
@@ -182,6 +199,13 @@ LAYOUT_29 = LandmarkLayout(
     nose_tip=20,
     mouth_corners=(22, 23),
     pupils=(16, 17),
+    parts=(
+        ("jaw", (28,)),
+        ("brows", tuple(range(0, 8))),
+        ("nose", (18, 19, 20, 21)),
+        ("eyes", tuple(range(8, 18))),
+        ("mouth", (22, 23, 24, 25, 26, 27)),
+    ),
 )
 
 # AFLW 19 (AFLW's 21 points without the ears): brows 0–2 and 3–5, eyes 6–8 and 9–11 (corner,
@@ -202,6 +226,13 @@ LAYOUT_19 = LandmarkLayout(
     nose_tip=13,
     mouth_corners=(15, 17),
     pupils=(7, 10),
+    parts=(
+        ("jaw", (18,)),
+        ("brows", tuple(range(0, 6))),
+        ("nose", (12, 13, 14)),
+        ("eyes", tuple(range(6, 12))),
+        ("mouth", (15, 16, 17)),
+    ),
 )
 # fmt: on
 

@@ -51,7 +51,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if path.suffix.lower() == ".onnx":
         meta = hrface_metadata({p.key: p.value for p in _load_onnx(path).metadata_props})
-        return {key: meta[key] for key in ("input_size", "max_size", "train_size", "score_threshold") if key in meta}
+        keys = ("input_size", "max_size", "train_size", "score_threshold", "point_calibration")
+        return {key: meta[key] for key in keys if key in meta}
     if path.suffix != ".safetensors":
         return {}
     from safetensors import SafetensorError, safe_open

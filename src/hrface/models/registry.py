@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
 from ..extras import require
 from .arch import ArchSpec
+from .onnx_metadata import parse_point_calibration
 
 if TYPE_CHECKING:
     from torch import nn
@@ -304,7 +305,8 @@ def _apply_sizes(model: nn.Module, kind: str, metadata: dict[str, str], info: Mo
     ``model.max_size`` (a detector's recommended longer side; none: the runtime default) and
     ``model.train_size`` (a detector's training input side; none: the published 640) from the file's
     metadata or the registry entry; likewise ``model.score_threshold`` (a detector's recommended minimum
-    score, in (0, 1); none: the runtime default)."""
+    score, in (0, 1); none: the runtime default) and ``model.point_calibration`` (a landmark model's peak →
+    score mapping, :mod:`hrface.landmarks.confidence`)."""
     score = metadata.get("score_threshold") or (info.extra.get("score_threshold") if info is not None else None)
     if score is not None and kind == "retinaface":
         try:
@@ -314,6 +316,13 @@ def _apply_sizes(model: nn.Module, kind: str, metadata: dict[str, str], info: Mo
         if not 0.0 < value < 1.0:
             raise CheckpointError(f"{path}: metadata score_threshold={score!r} is not a score in (0, 1)")
         model.score_threshold = value
+    calibration = metadata.get("point_calibration") or (info.extra.get("point_calibration") if info else None)
+    if calibration is not None and kind == "hrnet":
+        try:
+            model.point_calibration = parse_point_calibration(calibration)
+        except (TypeError, ValueError):
+            bad = f"metadata point_calibration={calibration!r}"
+            raise CheckpointError(f"{path}: {bad} is not two numbers 'a,b'") from None
     for key, (owner, multiple, smallest) in _SIZE_METADATA.items():
         value = metadata.get(key) or (info.extra.get(key) if info is not None else None)
         if value is None or kind != owner:

@@ -41,7 +41,7 @@ import numpy as np
 from ..errors import CheckpointError, ConfigError, one_line
 from ..extras import require
 from ..landmarks.heatmaps import as_numpy
-from ..models.onnx_metadata import hrface_metadata
+from ..models.onnx_metadata import hrface_metadata, parse_point_calibration
 from ..models.registry import float_model, shipped_onnx, weights_home
 from .device import CUDA_PROVIDER, ort_cuda_available, ort_providers, resolve_device
 
@@ -61,7 +61,9 @@ class RunnerInfo:
     ``kind`` 'retinaface' | 'hrnet'; ``options`` the architecture options; ``input_size`` the crop side
     (pixels) of a landmark model; ``num_landmarks`` K of a landmark model; ``max_size`` the longer image
     side (pixels) a detector was trained for, ``train_size`` the side of its square training inputs
-    (pixels) and ``score_threshold`` its recommended minimum face score, when its weights say so.
+    (pixels) and ``score_threshold`` its recommended minimum face score, when its weights say so;
+    ``point_calibration`` the ``(a, b)`` that map a landmark model's heatmap peaks to per-point scores
+    (:mod:`hrface.landmarks.confidence`), when it has one.
     """
 
     kind: str
@@ -71,6 +73,7 @@ class RunnerInfo:
     max_size: int | None = None
     train_size: int | None = None
     score_threshold: float | None = None
+    point_calibration: tuple[float, float] | None = None
 
 
 class Runner(Protocol):
@@ -277,6 +280,7 @@ def info_from_module(module: nn.Module, kind: str) -> RunnerInfo:
             kind,
             input_size=int(getattr(module, "input_size", DEFAULT_CROP_SIZE)),
             num_landmarks=int(module.num_landmarks),
+            point_calibration=getattr(module, "point_calibration", None),
         )
     max_size, train_size = getattr(module, "max_size", None), getattr(module, "train_size", None)
     score = getattr(module, "score_threshold", None)
@@ -300,11 +304,12 @@ def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
         max_size = int(meta["max_size"]) if "max_size" in meta else None
         train_size = int(meta["train_size"]) if "train_size" in meta else None
         score = float(meta["score_threshold"]) if "score_threshold" in meta else None
+        calibration = parse_point_calibration(meta["point_calibration"]) if "point_calibration" in meta else None
     except (ValueError, TypeError):
         raise CheckpointError(f"{source}: unreadable hrface metadata in the ONNX model") from None
     if meta["kind"] == "hrnet" and (not input_size or not num_landmarks):
         raise CheckpointError(f"{source}: landmark ONNX model without input_size / num_landmarks metadata")
-    return RunnerInfo(meta["kind"], options, input_size, num_landmarks, max_size, train_size, score)
+    return RunnerInfo(meta["kind"], options, input_size, num_landmarks, max_size, train_size, score, calibration)
 
 
 def onnx_cache_path(module: nn.Module) -> Path:

@@ -22,7 +22,9 @@ class Face:
         keypoints: (5, 2) float ``(x, y)``: eye on the image's left, eye on the image's right, nose tip,
             mouth corner on the image's left, mouth corner on the image's right (the RetinaFace order).
         landmarks: (K, 2) float ``(x, y)`` dense landmarks of the landmark model's layout, or None.
-        landmark_scores: (K,) heatmap peak values (a rough per-point confidence), or None.
+        landmark_scores: (K,) per-point confidence in [0, 1] (:mod:`hrface.landmarks.confidence`: with the
+            shipped model, about the probability that the point lies within 5 % of the inter-ocular distance of
+            where an annotator puts it), or None.
         pose: head pose (yaw, pitch, roll in degrees; :mod:`hrface.geometry.pose`), or None.
     """
 
@@ -59,13 +61,15 @@ class Face:
     def to_dict(self, decimals: int = 2) -> dict[str, Any]:
         """JSON-ready dict: ``box``, ``score``, ``keypoints`` (the detector's), ``five_points`` (:attr:`five_points`:
         from the landmarks when there are, else the keypoints), ``landmarks`` (null without a landmark model),
-        ``pose`` (``{"yaw", "pitch", "roll"}`` in degrees rounded to 0.01, or null)."""
+        ``landmark_scores`` (K per-point scores in [0, 1], rounded to 0.001, or null), ``pose`` (``{"yaw", "pitch",
+        "roll"}`` in degrees rounded to 0.01, or null)."""
         return {
             "box": _rounded(self.box, decimals),
             "score": round(float(self.score), 5),
             "keypoints": _rounded(self.keypoints, decimals),
             "five_points": _rounded(self.five_points, decimals),
             "landmarks": None if self.landmarks is None else _rounded(self.landmarks, decimals),
+            "landmark_scores": None if self.landmark_scores is None else _rounded(self.landmark_scores, 3),
             "pose": None if self.pose is None else self.pose.to_dict(2),
         }
 

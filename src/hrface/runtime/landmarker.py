@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.image import to_bgr
+from ..landmarks.confidence import point_scores
 from ..landmarks.crop import (
     DEFAULT_CROP_SIZE,
     DEFAULT_ENLARGE,
@@ -100,6 +101,7 @@ class Landmarker:
             raise ConfigError(f"flip=True needs a known landmark layout; this model has {self.num_landmarks} points")
         self.flip = bool(flip)
         self.align = bool(align)
+        self.point_calibration = self.runner.info.point_calibration  # peak -> score; None: clip(peak, 0, 1)
         self._flip_perm = np.asarray(self.layout.flip_permutation()) if self.layout is not None else None
         self._mean = np.array(RGB_MEAN, np.float32).reshape(1, 3, 1, 1)
         self._std = np.array(RGB_STD, np.float32).reshape(1, 3, 1, 1)
@@ -159,8 +161,17 @@ class Landmarker:
                 ``align`` they level each crop.
 
         Returns:
-            ``points`` (N, K, 2) float64 (x, y) in image pixels and ``scores`` (N, K) heatmap peaks.
+            ``points`` (N, K, 2) float64 (x, y) in image pixels and ``scores`` (N, K) per-point confidence in
+            [0, 1] (:func:`~hrface.landmarks.confidence.point_scores` of the heatmap peaks with the model's
+            ``point_calibration``).
         """
+        points, peaks = self.predict_peaks(image_bgr, boxes, keypoints, rgb=rgb)
+        return points, point_scores(peaks, self.point_calibration)
+
+    def predict_peaks(
+        self, image_bgr: Any, boxes: np.ndarray, keypoints: np.ndarray | None = None, rgb: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`predict`, with each point's raw heatmap peak value (N, K) instead of its score."""
         image_bgr = to_bgr(image_bgr, rgb=rgb, copy=False)
         boxes, keypoints = face_boxes(boxes, keypoints)
         k = self.num_landmarks
