@@ -16,7 +16,8 @@ from hrface.cli.main import main
 from hrface.data.landmarks import write_pts
 from hrface.errors import ConfigError
 from hrface.training.landmarks import SourceSpec, build_samples, load_config, read_source
-from hrface.training.landmarks.sources import repeat_subsets
+from hrface.training.landmarks.config import DataConfig
+from hrface.training.landmarks.sources import oversample, repeat_subsets
 
 SIDE = 96
 
@@ -79,7 +80,28 @@ def test_repeat_oversamples_training_faces_of_a_subset(tiny_config: Path, capsys
         repeat_subsets(train, {"synth": 0})
     # From the command line: the run trains on the repeated faces, the validation faces stay as they are.
     assert main(["train-landmarks", str(tiny_config), "-q", "--max-steps", "1", "--set", "data.repeat={synth: 2}"]) == 0
-    assert f"training on {len(train)} faces ({2 * len(train)} per epoch with data.repeat)" in capsys.readouterr().out
+    assert f"training on {len(train)} faces ({2 * len(train)} per epoch with oversampling)" in capsys.readouterr().out
+
+
+def test_yaw_repeat_oversamples_turned_heads() -> None:
+    """data.yaw_repeat lists each face by its annotated head yaw: 20° or more twice, 35° or more three times."""
+    from conftest import shared_path
+    from hrface.data.landmarks import read_300w_folder
+    from hrface.geometry.pose import face_pose
+    from hrface.io.image import image_size
+    from hrface.landmarks.layouts import get_layout
+
+    faces = read_300w_folder(shared_path("data", "300w", "afw"))[:40]
+    layout = get_layout(68)
+    yaws = [abs(face_pose(f.points, layout.five_points(f.points), image_size(f.image)).yaw) for f in faces]
+    assert any(y >= 35 for y in yaws) and any(20 <= y < 35 for y in yaws) and any(y < 20 for y in yaws)
+    out = oversample(faces, DataConfig(repeat={"afw": 2}, yaw_repeat={20: 2, 35: 3}))
+    for face, yaw in zip(faces, yaws, strict=True):
+        expected = 2 * (3 if yaw >= 35 else 2 if yaw >= 20 else 1)
+        assert sum(o is face for o in out) == expected
+    assert oversample(faces, DataConfig()) == faces
+    with pytest.raises(ConfigError, match="yaw_repeat"):
+        oversample(faces, DataConfig(yaw_repeat={120: 2}))
 
 
 def test_train_oversamples_as_the_config_says(tiny_config: Path) -> None:

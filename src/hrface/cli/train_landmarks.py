@@ -32,6 +32,7 @@ from ..evaluation.landmark_runs import (
 )
 from ..extras import require
 from ..io.files import atomic_write_text
+from ..io.image import image_size
 from ..landmarks.confidence import (
     POINT_TOLERANCE,
     fit_point_calibration,
@@ -45,7 +46,7 @@ from ..runtime.detector import Detector
 from ..runtime.landmarker import Landmarker
 from ..training.landmarks.config import load_config
 from ..training.landmarks.pack import write_pack
-from ..training.landmarks.sources import build_samples, repeat_subsets
+from ..training.landmarks.sources import build_samples, oversample
 from .training_args import add_train_parser, apply_overrides
 
 
@@ -126,8 +127,8 @@ def run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     apply_overrides(config, args)
     train_samples, val_samples = build_samples(config)
-    per_epoch = len(repeat_subsets(train_samples, config.data.repeat))  # train() oversamples as data.repeat says
-    repeated = f" ({per_epoch} per epoch with data.repeat)" if per_epoch != len(train_samples) else ""
+    per_epoch = len(oversample(train_samples, config.data))  # train() oversamples as data.repeat / yaw_repeat say
+    repeated = f" ({per_epoch} per epoch with oversampling)" if per_epoch != len(train_samples) else ""
     print(
         f"training on {len(train_samples)} faces{repeated}, validating on {len(val_samples)}; "
         f"output: {config.output_dir}"
@@ -251,14 +252,6 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
         plot_ced(curves, args.plot, threshold=0.10, title=f"CED, inter-ocular NME ({args.split})")
     if args.output:
         atomic_write_text(args.output, json.dumps(results, indent=2))
-
-
-def image_size(path: Path | str) -> tuple[int, int]:
-    """``(width, height)`` of an image file from its header (no decoding)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.size
 
 
 def point_score_report(

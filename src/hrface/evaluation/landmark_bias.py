@@ -7,7 +7,7 @@ downwards, so ``y > 0`` means points sit below the labels.  A systematic offset 
 far from 0 with many faces; random error averages out.  Missed faces (non-finite predictions) are left
 out.
 
-The yaw of each face comes from its *ground-truth* points (:func:`hrface.geometry.pose.head_pose`:
+The yaw of each face comes from its *ground-truth* points (:func:`hrface.geometry.pose.face_pose`:
 68 points for the 300W layout, the 5 derived points otherwise), so the bins do not depend on the model
 being evaluated.  ``|yaw|`` is binned; a face whose pose fit fails is counted under ``"unknown"``.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry.pose import head_pose
+from ..geometry.pose import face_pose
 from ..landmarks.layouts import LandmarkLayout
 from .landmarks import EvaluationError, summarize
 
@@ -58,10 +58,7 @@ def ground_truth_yaw(gt: Any, image_sizes: Sequence[tuple[int, int]], layout: La
     g = np.asarray(gt, np.float64)
     yaws = np.full(len(g), np.nan)
     for i, (points, size) in enumerate(zip(g, image_sizes, strict=True)):
-        if layout.num_points == 68:
-            pose = head_pose(points, size, layout="68")
-        else:
-            pose = head_pose(layout.five_points(points), size, layout="5")
+        pose = face_pose(points, layout.five_points(points), size)  # 68 points, else the 5 derived ones
         if pose is not None:
             yaws[i] = pose.yaw
     return yaws

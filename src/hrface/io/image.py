@@ -314,3 +314,12 @@ def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
         atomic_write_bytes(path, buf.tobytes())
     except OSError as e:
         raise ImageWriteError.cannot_write(where, e, "check the folder and its permissions") from None
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(width, height)`` in pixels of an image file, from its header (nothing is decoded); as stored, without
+    applying an EXIF orientation."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size

@@ -57,7 +57,8 @@ class DataConfig:
     crops are made exactly as inference crops; the boxes are cached in ``box_cache`` (JSON) if given.
 
     ``repeat`` oversamples training faces by subset (the source folder's name, e.g. ``{afw: 2}``: each
-    AFW training face is seen twice per epoch); validation faces are never repeated.
+    AFW training face is seen twice per epoch) and ``yaw_repeat`` by annotated head yaw (``{20: 2}``: each
+    face turned 20° or more is seen twice; :func:`~.sources.oversample`); validation faces are never repeated.
     """
 
     train: list[SourceSpec] = field(default_factory=list)
@@ -69,6 +70,7 @@ class DataConfig:
     detector_threshold: float = 0.3
     box_cache: str | None = None
     repeat: dict[str, int] = field(default_factory=dict)
+    yaw_repeat: dict[float, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -18,8 +18,11 @@ from ...data.landmarks.detector_boxes import DetectorBoxReport, attach_detector_
 from ...data.landmarks.samples import LandmarkSample
 from ...data.landmarks.split import load_split, save_split, split_by_photo
 from ...errors import ConfigError
+from ...geometry.pose import face_pose
 from ...io.files import atomic_write_text
-from .config import LandmarkTrainConfig, SourceSpec
+from ...io.image import image_size
+from ...landmarks.layouts import get_layout
+from .config import DataConfig, LandmarkTrainConfig, SourceSpec
 
 SampleReader = Callable[[SourceSpec], list[LandmarkSample]]
 
@@ -73,6 +76,30 @@ def build_samples(config: LandmarkTrainConfig) -> tuple[list[LandmarkSample], li
     if data.detector:
         train, val = with_detector_boxes(train, val, data.detector, data.detector_threshold, data.box_cache)
     return train, val
+
+
+def oversample(samples: list[LandmarkSample], data: DataConfig) -> list[LandmarkSample]:
+    """The training faces of one epoch: ``samples`` repeated by subset (``data.repeat``) and by head yaw
+    (``data.yaw_repeat``: ``{degrees: count}``, a face whose annotated ``|yaw|`` is at least ``degrees`` is
+    listed ``count`` times, the largest such threshold counting; multiplied with the subset's repeat)."""
+    repeated = repeat_subsets(samples, data.repeat)
+    if not data.yaw_repeat:
+        return repeated
+    for degrees, count in data.yaw_repeat.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1 or not 0 <= float(degrees) <= 90:
+            raise ConfigError(f"data.yaw_repeat: {degrees}: {count!r} must be degrees in [0, 90]: a positive integer")
+    steps = sorted((float(d), c) for d, c in data.yaw_repeat.items())
+    out: list[LandmarkSample] = []
+    yaws: dict[str, float] = {}
+    for sample in repeated:
+        key = _key(sample)
+        if key not in yaws:
+            layout = get_layout(len(sample.points))
+            pose = face_pose(sample.points, layout.five_points(sample.points), image_size(sample.image))
+            yaws[key] = abs(pose.yaw) if pose is not None else 0.0
+        count = max([c for d, c in steps if yaws[key] >= d], default=1)
+        out.extend([sample] * count)
+    return out
 
 
 def repeat_subsets(samples: list[LandmarkSample], repeat: dict[str, int]) -> list[LandmarkSample]:

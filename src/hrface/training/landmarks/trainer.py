@@ -55,7 +55,7 @@ from ..common import (
 from .config import LandmarkTrainConfig, config_to_dict
 from .dataset import LandmarkTrainDataset
 from .losses import HEATMAP_LOSSES, mse_heatmap_loss
-from .sources import repeat_subsets
+from .sources import oversample
 
 __all__ = [
     "BEST_CHECKPOINT",
@@ -90,8 +90,8 @@ def train(
     Args:
         config: the run's configuration.
         train_samples / val_samples: annotated faces (``val_samples`` may be empty: no validation,
-            the latest epoch counts as best).  Training faces are oversampled by subset as
-            ``config.data.repeat`` says; validation faces never are.
+            the latest epoch counts as best).  Training faces are oversampled by subset and head yaw as
+            ``config.data.repeat`` and ``yaw_repeat`` say; validation faces never are.
         resume: continue from ``output_dir/last.pt`` (:class:`CheckpointError` if missing).  Without
             it an existing ``last.pt`` raises :class:`ConfigError` (no run is silently overwritten).
         max_steps: stop once this many optimizer steps have been made in total (counting those of
@@ -104,7 +104,7 @@ def train(
     """
     if not train_samples:
         raise ConfigError("no training samples")
-    train_samples = repeat_subsets(train_samples, config.data.repeat)
+    train_samples = oversample(train_samples, config.data)
     k = config.model.num_landmarks
     layout = get_layout(k)
     out = Path(config.output_dir)
