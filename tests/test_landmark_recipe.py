@@ -250,6 +250,29 @@ def test_rotated_samples_move_pixels_and_points_together(tmp_path):
     assert (tmp_path / "photo.png").read_bytes() == before  # the input is only read
 
 
+def test_mirrored_samples_keep_each_point_on_its_pixel_and_meaning(tmp_path):
+    from hrface.evaluation.landmark_runs import mirrored_samples
+    from hrface.io.image import read_image
+    from hrface.landmarks.layouts import get_layout
+
+    g = np.random.default_rng(3)
+    image = g.integers(0, 256, (60, 100, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "photo.png"), image)
+    points = g.uniform(0, 59, (68, 2))
+    source = LandmarkSample(image=tmp_path / "photo.png", points=points, box=np.array([10.0, 5, 40, 50]), photo="p")
+    (out,) = mirrored_samples([source], tmp_path / "m")
+    mirrored = read_image(out.image)
+    perm = get_layout(68).flip_permutation()
+    for k in range(68):  # point k of the mirror is the mirror of point perm[k], on the same pixel content
+        x, y = np.rint(points[perm[k]]).astype(int)
+        assert out.points[k][0] == pytest.approx(99 - points[perm[k]][0])
+        assert mirrored[y, 99 - x].tolist() == image[y, x].tolist()
+    np.testing.assert_allclose(out.box, [59.0, 5, 89, 50])
+    (back,) = mirrored_samples([out], tmp_path / "mm")
+    np.testing.assert_allclose(back.points, points)
+    np.testing.assert_allclose(back.box, source.box)
+
+
 # --- crops levelled by the detector's eye keypoints -------------------------------------------------------
 
 

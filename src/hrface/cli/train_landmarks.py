@@ -26,6 +26,7 @@ from ..evaluation.landmark_bias import ground_truth_yaw, nme_by_yaw, signed_erro
 from ..evaluation.landmark_runs import (
     detector_faces,
     ground_truth_boxes,
+    mirrored_samples,
     peer_box_sets,
     predict_landmarks,
     rotated_samples,
@@ -94,6 +95,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="level each detector-box crop by the detector's eye keypoints (Landmarker(align=...); default on)",
+    )
+    e.add_argument(
+        "--mirror",
+        action="store_true",
+        help="mirror the photos (and points, with the layout's flip pairs) left to right before evaluating "
+        "(after any --rotate): a mirror-symmetric pipeline shows its signed x error with the opposite sign",
     )
     e.add_argument(
         "--fit-point-scores",
@@ -175,6 +182,9 @@ def run_eval(args: argparse.Namespace) -> int:
                 for face in rotated_samples(samples, angle, Path(rotations) / str(k))
             ]
             print(f"rotated in-plane by {', '.join(f'{a:g}' for a in args.rotate)} degrees: {len(samples)} faces")
+        if args.mirror:
+            samples = mirrored_samples(samples, Path(rotations) / "mirrored")
+            print(f"mirrored left to right: {len(samples)} faces")
         evaluate_faces(args, samples, detector_name, config.data.detector_threshold)
     return 0
 
@@ -200,6 +210,7 @@ def evaluate_faces(args: argparse.Namespace, samples: list, detector_name: str |
 
     results: dict[str, object] = {"faces": len(samples), "model": str(args.model), "split": args.split}
     results["rotate"] = args.rotate or []
+    results["mirror"] = bool(args.mirror)
     results["images"] = [str(s.image) for s in samples]
     curves: dict[str, np.ndarray] = {}
 

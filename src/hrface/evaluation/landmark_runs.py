@@ -19,6 +19,7 @@ from ..data.landmarks.detector_boxes import (
 )
 from ..data.landmarks.samples import LandmarkSample
 from ..io.image import read_image, write_image
+from ..landmarks.layouts import get_layout
 from ..runtime.detector import Detector
 from ..runtime.landmarker import Landmarker
 
@@ -132,3 +133,31 @@ def rotated_samples(samples: Sequence[LandmarkSample], degrees: float, out_dir: 
         points = np.asarray(sample.points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
         rotated.append(replace(sample, image=path, points=points, box=None))
     return rotated
+
+
+def mirrored_samples(samples: Sequence[LandmarkSample], out_dir: Path) -> list[LandmarkSample]:
+    """Copies of ``samples`` whose photos are mirrored left to right, with the points mirrored alike
+    (``x' = width - 1 - x``, then reordered by the layout's flip permutation, so that each index keeps its
+    meaning).  For the handedness of errors: a mirror-symmetric pipeline shows the same signed x error with
+    the opposite sign on the mirrored faces, while an offset the labels carry keeps its sign in the labels'
+    frame.  The mirrored photos are written as PNG under ``out_dir``; boxes are mirrored too."""
+    out_dir = Path(out_dir)
+    done: dict[str, tuple[Path, int]] = {}
+    mirrored = []
+    for sample in samples:
+        key = str(sample.image)
+        if key not in done:
+            image = read_image(sample.image)
+            path = out_dir / f"{len(done):05d}.png"
+            write_image(path, np.ascontiguousarray(image[:, ::-1]))
+            done[key] = (path, image.shape[1])
+        path, width = done[key]
+        points = np.asarray(sample.points, np.float64).copy()
+        points[:, 0] = width - 1 - points[:, 0]
+        points = points[get_layout(len(points)).flip_permutation()]
+        box = None
+        if sample.box is not None:
+            x1, y1, x2, y2 = np.asarray(sample.box, np.float64)
+            box = np.array([width - 1 - x2, y1, width - 1 - x1, y2])
+        mirrored.append(replace(sample, image=path, points=points, box=box))
+    return mirrored
