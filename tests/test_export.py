@@ -16,6 +16,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from hrface.cli.main import main  # noqa: E402
+from hrface.errors import CheckpointError  # noqa: E402
 from hrface.export import count_batchnorms, export_onnx, export_onnx_bytes, fold_batchnorm  # noqa: E402
 from hrface.models.hrnet import HRNet  # noqa: E402
 from hrface.models.registry import create_model  # noqa: E402
@@ -111,6 +112,27 @@ def test_small_hrnet_export_matches_pytorch_and_records_its_crop_size(small_hrne
     (got,) = _run(data, x)
     assert got.shape == (3, 19, 16, 16)
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_point_calibration_travels_from_safetensors_to_onnx_and_the_landmarker(tmp_path, small_hrnet) -> None:
+    from safetensors.torch import save_file
+
+    from hrface import Landmarker
+
+    path = tmp_path / "m.safetensors"
+    meta = {"input_size": "64", "point_calibration": "6.5,-3.25"}
+    weights = {k: v.contiguous() for k, v in small_hrnet.state_dict().items()}
+    save_file(weights, str(path), metadata=meta)
+    model = create_model(path)
+    assert model.point_calibration == (6.5, -3.25)
+    assert _metadata(export_onnx_bytes(model))["hrface.point_calibration"] == "6.5,-3.25"
+    onnx_path = tmp_path / "m.onnx"
+    onnx_path.write_bytes(export_onnx_bytes(model))
+    for source in (path, onnx_path):
+        assert Landmarker(source).point_calibration == (6.5, -3.25)
+    save_file(weights, str(path), metadata={**meta, "point_calibration": "x"})
+    with pytest.raises(CheckpointError, match="point_calibration"):
+        create_model(path)
 
 
 def test_w18_export_matches_pytorch() -> None:
