@@ -58,9 +58,9 @@ def test_video_records_drawing_and_crops(clips: Path, tmp_path: Path) -> None:
     drawn = cv2.VideoCapture(str(tmp_path / "drawn" / "clip.mp4"))
     assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES // 2
     assert drawn.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)  # every 2nd frame of 10 fps: same duration
-    crops = sorted(p.name for p in (tmp_path / "crops" / "clip").iterdir())
+    crops = sorted(p.name for p in (tmp_path / "crops" / "clip.mp4_crops").iterdir())
     assert crops == [f"{i:06d}_0.png" for i in range(0, FRAMES, 2)]
-    assert cv2.imread(str(tmp_path / "crops" / "still_0.png")).shape == (112, 112, 3)
+    assert cv2.imread(str(tmp_path / "crops" / "still.png_0.png")).shape == (112, 112, 3)
     assert "1 images, 2 videos (6 frames)" in result.stderr
 
 

@@ -15,7 +15,8 @@ DEFAULT_CROP_SIZES = {"arcface": 112, "ffhq": 512}
 
 class CropWriter:
     """Writes ``DIR/GROUP/STEM_K.png`` for face K of an image (K: the track id in a video, else the face's
-    index), and adds its ``align_matrix`` (image → crop, 2×3 nested lists) to the face's record."""
+    index; names: :mod:`.outputs`), and adds its ``align_matrix`` (image → crop, 2×3 nested lists) to the
+    face's record."""
 
     def __init__(self, folder: Path, template: str, size: int | None) -> None:
         self.folder, self.template = folder, template

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, OutputError
+from ..errors import ConfigError
 from ..io.draw import draw_faces
-from ..io.files import IMAGE_EXTENSIONS, FolderIssue, check_writable_folder, walk_images
+from ..io.files import IMAGE_EXTENSIONS, FolderIssue, walk_images
 from ..io.image import frame_count, max_pixels_limit, read_image, write_image
 from ..runtime import FaceAnalyzer
 from ..runtime.backends import BACKENDS
@@ -25,8 +23,9 @@ from ..runtime.parallel import ordered_map
 from ..video.reader import VIDEO_EXTENSIONS, is_video
 from .analyzers import Analyzers, image_workers
 from .crops import CropWriter, add_crop_arguments
-from .detect_ray import add_ray_arguments, ray_engine, run_ray
-from .detect_video import add_video_arguments, check_video_arguments, process_video, video_drawing_path
+from .detect_ray import add_ray_arguments, expand_lists, ray_engine, run_ray
+from .detect_video import add_video_arguments, check_video_arguments, process_video
+from .outputs import Source, camera_source, check_outputs, drawing_path, image_crops, prepare_folder, video_crops
 from .records import RecordSink, error_text
 
 log = logging.getLogger("hrface")
@@ -43,7 +42,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "processed, 1 some images (or their drawings) failed, 2 usage, model or output error, 130 interrupted.",
     )
     parser.add_argument(
-        "inputs", nargs="*", metavar="INPUT", help="image and video files and/or folders (searched recursively)"
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image and video files and/or folders (searched recursively), or @LIST.txt (one path a line)",
     )
     add_model_arguments(parser)
     parser.add_argument("--output", "-o", type=Path, help="write JSON lines to this file (default: standard output)")
@@ -144,14 +146,6 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="intra-op threads of the backend (default: the backend's own)")
 
 
-@dataclass(frozen=True)
-class Source:
-    """An image to process: its path, and the input folder it was found in (None: a file given directly)."""
-
-    path: Path
-    root: Path | None
-
-
 def run(args: argparse.Namespace) -> int:
     """Everything that can be checked is checked before the models load and the first image is read:
     the environment, the inputs, that no output replaces an input, that the outputs can be written."""
@@ -160,11 +154,11 @@ def run(args: argparse.Namespace) -> int:
     max_pixels_limit()  # a bad HRFACE_MAX_PIXELS is one usage error, not an error record per image
     check_video_arguments(args)
     workers = image_workers(args)
-    if not args.inputs and args.camera is None:
+    inputs = expand_lists(args.inputs)  # @LIST.txt: one path per line
+    if not inputs and args.camera is None:
         raise ConfigError("nothing to analyse: pass images, videos or folders, or --camera N")
-    items = collect_images(args.inputs) if args.inputs else []
-    check_inputs_kept(items, args.inputs, args.output, args.draw)
-    check_inputs_kept(items, args.inputs, None, args.crops, "--crops")
+    items = collect_images(inputs) if inputs else []
+    check_outputs(items, inputs, args.output, args.draw, args.crops, args.camera)
     with RecordSink(args.output, args.resume) as sink:
         for folder, option in ((args.draw, "--draw"), (args.crops, "--crops")):
             if folder is not None:
@@ -177,8 +171,11 @@ def run(args: argparse.Namespace) -> int:
         crops = CropWriter(args.crops, args.crop_template, args.crop_size) if args.crops is not None else None
         counts = process(analyzers, todo, sink, args, crops, watched)
         if args.camera is not None:
-            drawing = args.draw / f"camera_{args.camera}.mp4" if args.draw is not None else None
-            counts += process_video(analyzers.video(), args.camera, args, sink, drawing, crops, False)
+            camera = camera_source(args.camera)
+            drawing = drawing_path(args.draw, camera, True) if args.draw is not None else None
+            counts += process_video(
+                analyzers.video(), args.camera, args, sink, drawing, crops, video_crops(camera), False
+            )
     if not args.quiet:
         print(summary(counts, len(items) - len(todo), args.output), file=sys.stderr)
     failed = counts["errors"] + counts["drawing errors"] + sum(sink.done.values())
@@ -214,51 +211,6 @@ def collect_images(inputs: list[str]) -> list[Source | FolderIssue]:
     return items
 
 
-def check_inputs_kept(
-    items: list[Source | FolderIssue],
-    inputs: list[str],
-    output: Path | None,
-    draw: Path | None,
-    option: str = "--draw",
-) -> None:
-    """Refuse, before any work, an output file or a drawing that would replace an input image, and a
-    drawing (or crops, ``option``) folder that holds an input (new files would land among the originals)."""
-    sources = [item for item in items if isinstance(item, Source)]
-    originals = {_entry(s.path) for s in sources} | {os.path.realpath(s.path) for s in sources}
-    if output is not None and _entry(output) in originals:
-        raise ConfigError(f"--output {output} is an input image and would be overwritten; write to a .jsonl file")
-    if draw is None:
-        return
-    folder = Path(os.path.realpath(draw))
-    for item in inputs:
-        real = Path(os.path.realpath(item))
-        if real == folder or folder in real.parents:
-            raise ConfigError(
-                f"{option} {draw} holds the input {item}: written files could replace the originals; "
-                "choose a folder outside the inputs"
-            )
-    for source in sources if option == "--draw" else ():
-        if _entry(drawing_path(draw, source)) in originals:
-            raise ConfigError(
-                f"--draw {draw}: the drawing of {source.path} would replace an input image; "
-                "choose a folder outside the inputs"
-            )
-
-
-def _entry(path: str | os.PathLike[str]) -> str:
-    """The directory entry that writing ``path`` (by rename) replaces: its folder resolved, its name kept."""
-    absolute = os.path.abspath(path)
-    return os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
-
-
-def prepare_folder(folder: Path, option: str) -> None:
-    """Create an output folder, or refuse (exit 2) one that cannot be written, before the run starts."""
-    try:
-        check_writable_folder(folder)
-    except OSError as exc:
-        raise OutputError.cannot_write(f"{option} {folder}", exc, "choose a writable folder") from None
-
-
 def process(
     analyzers: Analyzers,
     items: list[Source | FolderIssue],
@@ -282,8 +234,10 @@ def process(
     done = ordered_map(analyze, items, analyzers.workers)
     for item, analyzed in progress_bar(done, watched and len(items) > 1, len(items)):
         if isinstance(item, Source) and is_video(item.path):
-            drawing = video_drawing_path(draw, item.path, item.root) if draw is not None else None
-            counts += process_video(analyzers.video(), item.path, args, sink, drawing, crops, watched)
+            drawing = drawing_path(draw, item, True) if draw is not None else None
+            counts += process_video(
+                analyzers.video(), item.path, args, sink, drawing, crops, video_crops(item), watched
+            )
             counts["videos"] += 1
             continue
         record = record_for(analyzer, item, draw, crops, analyzed)
@@ -307,15 +261,15 @@ def record_for(
     the exception that stopped it), drawn into ``draw`` and cropped (``crops``)."""
     if isinstance(item, FolderIssue):
         return {"image": str(item.path), "error": item.message}
-    drawing = drawing_path(draw, item) if draw is not None else None
+    drawing = drawing_path(draw, item, False) if draw is not None else None
     if crops is None:
         return analyze_file(analyzer, item.path, drawing, analyzed=analyzed)
-    relative = item.path.relative_to(item.root) if item.root is not None else Path(item.path.name)
+    group, name = image_crops(item)
     return analyze_file(
         analyzer,
         item.path,
         drawing,
-        lambda image, faces, records: crops.write_faces(image, faces, records, str(relative.parent), relative.stem),
+        lambda image, faces, records: crops.write_faces(image, faces, records, group, name),
         analyzed,
     )
 
@@ -354,15 +308,6 @@ def analyze_file(
         except Exception as exc:  # the detections are kept whatever happens to the drawing
             record["draw_error"] = error_text(exc)
     return record
-
-
-def drawing_path(draw_dir: Path, source: Source) -> Path:
-    """Annotated image path: the input's path relative to its folder (or its name), same format if writable."""
-    relative = source.path.relative_to(source.root) if source.root is not None else Path(source.path.name)
-    suffix = relative.suffix.lower()
-    if suffix not in IMAGE_EXTENSIONS or suffix in {".gif", ".pgm", ".pbm"}:
-        relative = relative.with_suffix(relative.suffix + ".png")
-    return draw_dir / relative
 
 
 def summary(counts: Counter, skipped: int, output: Path | None) -> str:

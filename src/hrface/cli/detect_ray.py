@@ -33,7 +33,7 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("local", "ray"),
         default="local",
         help="'local': this process (default); 'ray': an actor pool on Ray Data, on this machine or a cluster; "
-        "INPUT may then also be a URI (s3://, gs://, file://) or @LIST.txt (one path or URI per line)",
+        "INPUT may then also be a URI (s3://, gs://, file://), also in @LIST.txt files",
     )
     group.add_argument("--address", help="Ray cluster to join (e.g. 10.0.0.1:6379; default: a local Ray instance)")
     group.add_argument("--batch-size", type=int, metavar="B", help="images per worker call and per Parquet shard (16)")
@@ -65,18 +65,23 @@ class Job:
 
 def run_ray(args: argparse.Namespace) -> int:
     """Run ``hrface detect --engine ray``; the exit status of the local engine (0, 1 some images failed)."""
+    from ..distributed.worker import is_uri
     from ..extras import require
     from ..io.image import max_pixels_limit
-    from .detect import check_inputs_kept, summary
+    from .detect import summary
+    from .outputs import check_output_folder, check_outputs
 
     check_options(args)
+    inputs = expand_lists(args.inputs)
+    parquet = args.format == "parquet"
+    if parquet and not is_uri(str(args.output)):  # shards never among the photos, as --draw and --crops
+        check_output_folder(args.output, [item for item in inputs if not is_uri(item)], "--output")
     require("ray", "ray", "--engine ray")
     require("pyarrow", "ray", "--engine ray")
     max_pixels_limit()  # a bad HRFACE_MAX_PIXELS is one usage error
-    jobs, issues, local = collect_jobs(expand_lists(args.inputs))
-    parquet = args.format == "parquet"
+    jobs, issues, local = collect_jobs(inputs)
     if not parquet:
-        check_inputs_kept(local, [], args.output, None)
+        check_outputs(local, [], args.output)
     models = check_models(args, parquet)
     counts: Counter = Counter()
     with open_sink(args, models) as sink:
@@ -108,7 +113,8 @@ def check_options(args: argparse.Namespace) -> None:
 
 def expand_lists(inputs: list[str]) -> list[str]:
     """``inputs`` with each ``@LIST.txt`` replaced by its lines (paths or URIs; blank lines and ``#`` comments
-    skipped; relative paths are relative to the current folder, as on the command line)."""
+    skipped; relative paths are relative to the current folder, as on the command line).  A list without any
+    path is a usage error."""
     expanded: list[str] = []
     for item in inputs:
         if not item.startswith("@"):
@@ -118,7 +124,13 @@ def expand_lists(inputs: list[str]) -> list[str]:
             lines = Path(item[1:]).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{item[1:]}: cannot read the list of images ({one_line(exc, 200)})") from None
-        expanded += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        listed = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        if not listed:
+            raise ConfigError(
+                f"{item[1:]}: the list file is empty (no path or URI in it, only blank lines or # comments); "
+                "put one image path or URI per line"
+            )
+        expanded += listed
     return expanded
 
 

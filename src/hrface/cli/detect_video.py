@@ -53,12 +53,6 @@ def check_video_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--camera must be a camera index (0, 1, ...), got {args.camera}")
 
 
-def video_drawing_path(draw_dir: Path, path: Path, root: Path | None) -> Path:
-    """Annotated video path: the input's path relative to its folder (or its name), as ``.mp4``."""
-    relative = path.relative_to(root) if root is not None else Path(path.name)
-    return draw_dir / relative.with_suffix(".mp4")
-
-
 def process_video(
     analyzer: FaceAnalyzer,
     source: Path | int,
@@ -66,10 +60,12 @@ def process_video(
     sink: RecordSink,
     drawing: Path | None,
     crops: CropWriter | None,
+    crop_folder: str,
     progress: bool,
 ) -> Counter:
     """Write the records of one video file or camera to ``sink`` (:func:`hrface.video.video_records`); counts
-    of frames, faces and errors.  Ctrl-C ends a camera run normally."""
+    of frames, faces and errors.  Crops go to ``crop_folder`` in ``crops`` as ``FRAME_TRACK.png``.  Ctrl-C ends
+    a camera run normally."""
     from ..video import VideoAnalyzer, VideoSource, video_records
 
     counts: Counter = Counter()
@@ -83,11 +79,10 @@ def process_video(
         counts["errors"] += 1
         return counts
     window = _window(camera)
-    stem = Path(Path(name).name).stem
 
     def on_frame(frame: Any, faces: list, record: dict[str, Any]) -> bool:
         if crops is not None:
-            crops.write_faces(frame, faces, record["faces"], stem, f"{record['frame']:06d}")
+            crops.write_faces(frame, faces, record["faces"], crop_folder, f"{record['frame']:06d}")
         return window and _show(frame, faces)
 
     records = video_records(

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from .. import __version__
-from ..errors import HrfaceError, one_line
+from ..errors import ConfigError, HrfaceError, one_line
 from . import (
     bench,
     data_tools,
@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with _log_to_stderr(quiet=getattr(args, "quiet", False)):
         try:
+            check_threads(args)
             return int(args.run(args) or 0)
         except HrfaceError as exc:
             return _error(str(exc))
@@ -68,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt as exc:
             print(f"hrface: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
             return 130
+
+
+def check_threads(args: argparse.Namespace) -> None:
+    """``--threads N``, in every command that takes it, is a count of threads: 0 or less is refused (it is not a
+    way to ask for the default, which is to leave the option out)."""
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}; or leave it out for the default")
 
 
 def _error(message: str) -> int:

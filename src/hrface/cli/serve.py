@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import ipaddress
 import logging
+import math
 import socket
 import sys
 
@@ -68,9 +69,22 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def check_limits(args: argparse.Namespace) -> None:
+    """One-line errors, naming the option, for limits that cannot work: not a finite number above 0, fewer than
+    one worker, a queue shorter than the workers."""
+    for option, value, default in (("--timeout", args.timeout, 30), ("--max-upload-mb", args.max_upload_mb, 20)):
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{option} {value:g}: must be a finite number above 0 (default {default})")
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    if args.max_queue < args.workers:
+        raise ConfigError(f"--max-queue {args.max_queue}: must be at least --workers ({args.workers})")
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the extra and the options, load the models (errors: one line, exit 2), bind, then serve until
     Ctrl-C or SIGTERM (exit 0)."""
+    check_limits(args)
     require("fastapi", "serve", "hrface serve")
     require("uvicorn", "serve", "hrface serve")
     require("python_multipart", "serve", "hrface serve")
@@ -79,8 +93,6 @@ def run(args: argparse.Namespace) -> int:
     from ..serving import create_app
     from ..serving.options import Limits, ServeOptions, default_threads
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers {args.workers}: must be at least 1")
     landmarker = None if args.landmarker.lower() == "none" else args.landmarker
     options = ServeOptions(
         args.detector,

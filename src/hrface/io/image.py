@@ -195,6 +195,30 @@ def frame_count(path: str | os.PathLike[str] | IO[bytes]) -> int:
             return 1
 
 
+_STILL_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+"""ISO-BMFF brands of still images (HEIF, AVIF), which share the MP4 container's ``ftyp`` box."""
+
+
+def _video_extension(p: Path | io.BytesIO) -> tuple[str, str] | None:
+    """For data that is not an image: the video container its first bytes announce and the extension it takes
+    (``("MP4/QuickTime", ".mp4")``), or None."""
+    try:
+        if isinstance(p, io.BytesIO):
+            head = p.getvalue()[:12]
+        else:
+            with open(p, "rb") as f:
+                head = f.read(12)
+    except OSError:
+        return None
+    if (head[4:8] == b"ftyp" and head[8:12] not in _STILL_BRANDS) or head[4:8] in (b"moov", b"mdat", b"wide"):
+        return "MP4/QuickTime", ".mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "Matroska/WebM", ".mkv"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "AVI", ".avi"
+    return None
+
+
 def _read(p: Path | io.BytesIO, where: str, cap: int) -> np.ndarray:
     """Decode a file, or the bytes of one (``io.BytesIO``), as :func:`read_image` describes."""
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -206,6 +230,12 @@ def _read(p: Path | io.BytesIO, where: str, cap: int) -> np.ndarray:
     except PermissionError:
         raise ImageLoadError(f"{where}: permission denied; check the file's permissions") from None
     except UnidentifiedImageError:
+        video = _video_extension(p)
+        if video is not None:
+            raise ImageLoadError(
+                f"{where}: a video named as an image ({video[0]} video data, not an image); "
+                f"rename it to end in {video[1]} to analyse it as a video"
+            ) from None
         raise ImageLoadError(
             f"{where}: not a recognised image file (unknown or corrupt format); "
             "pass a JPEG, PNG, BMP, WebP, TIFF, PNM or GIF image"

@@ -29,12 +29,14 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
         if not raw:
             return DEFAULT_MAX_PIXELS
         try:
-            max_pixels = int(raw.replace("_", ""))
+            max_pixels, problem = int(raw.replace("_", "")), "is not above 0"
         except ValueError:
+            max_pixels, problem = 0, "is not an integer"
+        if max_pixels <= 0:
             raise ConfigError(
-                f"HRFACE_MAX_PIXELS={one_line(raw, 40)!r} is not an integer; set it to a pixel count "
+                f"HRFACE_MAX_PIXELS={one_line(raw, 40)!r} {problem}; set it to a whole number of pixels above 0, "
                 f"such as 200000000, or unset it for the default {DEFAULT_MAX_PIXELS}"
-            ) from None
+            )
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
         raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
     return max_pixels
