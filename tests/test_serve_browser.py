@@ -105,6 +105,8 @@ def test_page_draws_the_faces_of_the_api(browser, server) -> None:
     assert int(canvas.get_attribute("data-faces")) == len(expected) >= 2
     assert canvas.get_attribute("width") == "1920"
     assert f"{len(expected)} faces drawn" in canvas.get_attribute("aria-label")
+    slider = browser.find_element("id", "threshold")
+    assert slider.get_attribute("min") == "0.3"  # the server's --min-threshold (from /v1/models)
     shown = json.loads(browser.find_element("id", "json").text)
     assert shown["faces"] == expected and shown["image"] == photo.name
     assert browser.find_element("id", "status").text.startswith(f"{len(expected)} faces in 1920×1080 px")

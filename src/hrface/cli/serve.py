@@ -15,6 +15,7 @@ import sys
 
 from ..errors import ConfigError
 from ..extras import require
+from ..serving.options import DEFAULT_MAX_FACES, DEFAULT_MAX_SIZE_CAP, DEFAULT_MIN_THRESHOLD
 from .detect import add_model_arguments
 
 log = logging.getLogger("hrface")
@@ -44,6 +45,35 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=32,
         help="requests accepted at once, analysed or waiting (default 32; 503 'busy' above)",
     )
+    parser.add_argument(
+        "--max-size-cap",
+        type=int,
+        default=DEFAULT_MAX_SIZE_CAP,
+        metavar="PX",
+        help=f"largest detector input side a request may ask for: max_size none or above PX is lowered to PX "
+        f"(default {DEFAULT_MAX_SIZE_CAP})",
+    )
+    parser.add_argument(
+        "--min-threshold",
+        type=float,
+        default=DEFAULT_MIN_THRESHOLD,
+        metavar="SCORE",
+        help=f"lowest face score a request may ask for; lower thresholds are raised to it (default "
+        f"{DEFAULT_MIN_THRESHOLD})",
+    )
+    parser.add_argument(
+        "--max-faces",
+        type=int,
+        default=DEFAULT_MAX_FACES,
+        metavar="N",
+        help=f"faces per image that get landmarks and are returned, the best by score (default {DEFAULT_MAX_FACES})",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help="largest decoded image, width x height (default $HRFACE_MAX_PIXELS or 150000000; 413 above)",
+    )
     add_model_arguments(parser)  # --threshold, --max-size: the defaults of requests that do not set them
     parser.add_argument("--quiet", "-q", action="store_true", help="no access log")
     parser.set_defaults(run=run)
@@ -71,7 +101,7 @@ def is_loopback(host: str) -> bool:
 
 def check_limits(args: argparse.Namespace) -> None:
     """One-line errors, naming the option, for limits that cannot work: not a finite number above 0, fewer than
-    one worker, a queue shorter than the workers."""
+    one worker, a queue shorter than the workers, caps out of range or below the server's own settings."""
     for option, value, default in (("--timeout", args.timeout, 30), ("--max-upload-mb", args.max_upload_mb, 20)):
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{option} {value:g}: must be a finite number above 0 (default {default})")
@@ -79,6 +109,23 @@ def check_limits(args: argparse.Namespace) -> None:
         raise ConfigError(f"--workers {args.workers}: must be at least 1")
     if args.max_queue < args.workers:
         raise ConfigError(f"--max-queue {args.max_queue}: must be at least --workers ({args.workers})")
+    cap = args.max_size_cap
+    if cap < 32:
+        raise ConfigError(f"--max-size-cap {cap}: must be at least 32 pixels (default {DEFAULT_MAX_SIZE_CAP})")
+    if not 0.0 <= args.min_threshold <= 1.0:
+        raise ConfigError(f"--min-threshold {args.min_threshold:g}: must be 0 to 1 (default {DEFAULT_MIN_THRESHOLD})")
+    if args.max_faces < 1:
+        raise ConfigError(f"--max-faces {args.max_faces}: must be at least 1 (default {DEFAULT_MAX_FACES})")
+    if args.max_pixels is not None and args.max_pixels < 1:
+        raise ConfigError(f"--max-pixels {args.max_pixels}: must be at least 1 (default 150000000)")
+    if args.max_size is None or (isinstance(args.max_size, int) and args.max_size > cap):
+        shown = "none" if args.max_size is None else args.max_size
+        raise ConfigError(f"--max-size {shown}: above --max-size-cap {cap}; give at most {cap}, or raise the cap")
+    if isinstance(args.threshold, float) and args.threshold < args.min_threshold:
+        raise ConfigError(
+            f"--threshold {args.threshold:g}: below --min-threshold {args.min_threshold:g}; raise it, "
+            "or lower --min-threshold"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         args.backend,
         default_threads(args.workers, args.threads),
     )
-    Limits(args.max_upload_mb, args.timeout, args.workers, args.max_queue)  # one-line errors before loading
+    caps = {"max_size_cap": args.max_size_cap, "min_threshold": args.min_threshold, "max_faces": args.max_faces}
+    Limits(args.max_upload_mb, args.timeout, args.workers, args.max_queue, args.max_pixels, **caps)  # before loading
     sock = bind(args.host, args.port)  # a port in use is found before the models load
     analyzer = options.build()
     app = create_app(
@@ -113,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         workers=args.workers,
         max_queue=args.max_queue,
+        max_pixels=args.max_pixels,
+        **caps,
         model_names=options.model_names(),
     )
     host, port = sock.getsockname()[:2]

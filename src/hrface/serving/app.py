@@ -25,8 +25,17 @@ from starlette.requests import ClientDisconnect
 from .. import __version__
 from ..errors import HrfaceError, ImageTooLargeError, one_line
 from ..runtime import FaceAnalyzer
-from .inference import KEEP, InferencePool, RequestOptions, analyze_upload, safe_name
-from .options import Limits, ServeOptions, default_threads, describe_loaded, registry_models
+from .inference import KEEP, Deadline, Expired, InferencePool, RequestOptions, analyze_upload, safe_name
+from .options import (
+    DEFAULT_MAX_FACES,
+    DEFAULT_MAX_SIZE_CAP,
+    DEFAULT_MIN_THRESHOLD,
+    Limits,
+    ServeOptions,
+    default_threads,
+    describe_loaded,
+    registry_models,
+)
 from .upload import UploadError, read_upload
 
 log = logging.getLogger("hrface.serve")
@@ -87,6 +96,9 @@ def create_app(
     workers: int = 1,
     max_queue: int = 32,
     max_pixels: int | None = None,
+    max_size_cap: int = DEFAULT_MAX_SIZE_CAP,
+    min_threshold: float = DEFAULT_MIN_THRESHOLD,
+    max_faces: int = DEFAULT_MAX_FACES,
     model_names: Mapping[str, str | None] | None = None,
 ) -> FastAPI:
     """The app.  ``source``: :class:`ServeOptions` (default: the shipped models), a ready :class:`FaceAnalyzer`,
@@ -96,10 +108,13 @@ def create_app(
 
     Statuses of ``POST /v1/detect``: 200 the record; 413 upload over ``max_upload_mb`` or image over the pixel
     cap; 415 not an image content type; 422 not a decodable image, empty, bad options; 503 not ready, busy
-    (``max_queue`` requests in flight) or slower than ``timeout_s``; 500 an internal error."""
+    (``max_queue`` requests in flight) or slower than ``timeout_s`` (its analysis stops at its next stage);
+    500 an internal error.  A request's ``max_size`` above ``max_size_cap`` (or ``none``) and ``threshold`` below
+    ``min_threshold`` are brought within them, and at most ``max_faces`` faces are returned: the record's
+    ``capped`` says so."""
     if source is None:
         source = ServeOptions(threads=default_threads(workers, None))
-    limits = Limits(max_upload_mb, timeout_s, workers, max_queue, max_pixels)
+    limits = Limits(max_upload_mb, timeout_s, workers, max_queue, max_pixels, max_size_cap, min_threshold, max_faces)
     names = source.model_names() if isinstance(source, ServeOptions) else model_names or {}
     state = ServerState(source, limits, names)
 
@@ -133,7 +148,10 @@ def create_app(
     @app.get("/health", summary="200 once the models are loaded, 503 before (or if they failed to load)")
     async def health() -> JSONResponse:
         if state.ready:
-            return JSONResponse({"status": "ok", "workers": limits.workers, "in_flight": state.in_flight})
+            running = state.pool.running if state.pool is not None else 0
+            return JSONResponse(
+                {"status": "ok", "workers": limits.workers, "in_flight": state.in_flight, "running": running}
+            )
         if state.load_error is not None:
             return JSONResponse({"status": "failed", "error": state.load_error}, status_code=503)
         return JSONResponse({"status": "loading"}, status_code=503)
@@ -158,9 +176,13 @@ def create_app(
     )
     async def detect(
         request: Request,
-        threshold: float | None = Query(None, ge=0.0, le=1.0, description="minimum face score (server default)"),
+        threshold: float | None = Query(
+            None, ge=0.0, le=1.0, description="minimum face score (server default; raised to the server's minimum)"
+        ),
         landmarks: bool = Query(True, description="false: detection only (landmarks null)"),
-        max_size: str | None = Query(None, description="'auto', 'none' or pixels >= 32 (server default)"),
+        max_size: str | None = Query(
+            None, description="'auto', 'none' or pixels >= 32 (server default; at most the server's cap)"
+        ),
         pose: bool = Query(True, description="false: pose null"),
         align: Literal["arcface", "ffhq"] | None = Query(None, description="add each face's align_matrix"),
         crop_size: int | None = Query(None, ge=16, le=4096, description="with align (112 arcface, 512 ffhq)"),
@@ -176,14 +198,15 @@ def create_app(
             return error(503, f"busy: {limits.max_queue} requests in flight; retry later", {"Retry-After": "1"})
         state.in_flight += 1
         phase = "the upload did not arrive"
+        deadline = Deadline(limits.timeout_s)  # the analysis stops at its next stage once the request has timed out
         try:
             async with asyncio.timeout(limits.timeout_s):
                 data, name = await read_upload(request, limits.max_upload_bytes)
                 phase = "the analysis did not finish"
                 return await state.pool.run(
-                    analyze_upload, state.analyzer, data, safe_name(name), options, limits.max_pixels
+                    analyze_upload, state.analyzer, data, safe_name(name), options, limits, deadline
                 )
-        except TimeoutError:
+        except (TimeoutError, Expired):
             return error(503, f"timeout: {phase} within {limits.timeout_s:g} s; retry later", {"Retry-After": "1"})
         except UploadError as exc:
             return error(exc.status, str(exc))
@@ -197,6 +220,7 @@ def create_app(
             log.exception("hrface serve: internal error on /v1/detect")
             return error(500, f"internal error ({type(exc).__name__}: {one_line(exc, 200)})")
         finally:
+            deadline.cancel()
             state.in_flight -= 1
 
     static = files("hrface.serving") / "static"

@@ -1,13 +1,19 @@
-"""One request's analysis (bytes → the CLI's per-image record) and the bounded pool that runs it.
+"""One request's analysis (bytes → the CLI's per-image record), its caps and deadline, and the bounded pool.
 
 **Concurrency.**  One :class:`~hrface.FaceAnalyzer` is shared by all requests: its ONNX Runtime sessions are
 thread-safe for ``run()`` (and a PyTorch module in inference mode is read-only), and nothing else in it changes
-after loading.  A request's own settings (threshold, max_size, with or without landmarks) go into a shallow copy
-of the detector and a new :class:`FaceAnalyzer` around the shared models (:func:`request_analyzer`), so requests
-share no mutable state.  Decoding and inference run in a :class:`~concurrent.futures.ThreadPoolExecutor` of
-``workers`` threads: at most that many images are decoded or analysed at once, the others wait in its queue.
-A request that times out while waiting is taken out of the queue; one that is already running finishes in
-its thread (NumPy, OpenCV and ONNX Runtime cannot be interrupted) but its answer, a 503, has already gone.
+after loading.  A request's own settings (threshold, max_size) go into a shallow copy of the detector that
+shares its loaded model (:func:`request_detector`), so requests share no mutable state.  Decoding and inference
+run in a :class:`~concurrent.futures.ThreadPoolExecutor` of ``workers`` threads: at most that many images are
+decoded or analysed at once, the others wait in its queue; a request that times out while waiting is taken out.
+
+**Bounded work.**  Whatever a request asks, the detector's input side is at most ``max_size_cap``, its score
+threshold at least ``min_threshold``, and at most ``max_faces`` faces (the best by score) get landmarks and are
+returned (:class:`~hrface.serving.options.Limits`); the record's ``capped`` says which caps applied.  The
+analysis runs in stages (decoding, detection, landmarks ``batch_size`` faces at a time, pose and alignment) and
+checks the request's :class:`Deadline` before each one: a request that has timed out (its 503 already sent)
+stops at the next stage, so its worker is free again within one stage: one detector pass at the size cap or
+one landmark batch (a stage itself cannot be interrupted: NumPy, OpenCV and ONNX Runtime do not stop midway).
 """
 
 from __future__ import annotations
@@ -16,15 +22,24 @@ import asyncio
 import copy
 import io
 import re
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ..cli.crops import DEFAULT_CROP_SIZES
+from ..geometry.align import arcface_template, ffhq_matrix, similarity_transform
+from ..geometry.pose import face_pose
 from ..io.image import decode_image_bytes, frame_count
 from ..runtime import FaceAnalyzer
-from ..runtime.detector import DEFAULT_MAX_SIZE
+from ..runtime.detector import DEFAULT_MAX_SIZE, Detector
+from ..runtime.faces import Face
+from ..runtime.landmarker import Landmarker
+from .options import Limits
 
 T = TypeVar("T")
 KEEP = "keep"
@@ -44,19 +59,81 @@ class RequestOptions:
     crop_size: int | None = None
 
 
-def request_analyzer(shared: FaceAnalyzer, options: RequestOptions) -> FaceAnalyzer:
-    """A :class:`FaceAnalyzer` over the shared models with this request's settings; the shared one is not
-    changed (the detector is copied when a setting differs; the copy shares its loaded model)."""
-    detector = shared.detector
-    if options.threshold is not None or options.max_size != KEEP:
-        detector = copy.copy(detector)
-        if options.threshold is not None:
-            detector.threshold = options.threshold
-        if options.max_size == "auto":
-            detector.max_size = detector.runner.info.max_size or DEFAULT_MAX_SIZE
-        elif options.max_size != KEEP:
-            detector.max_size = options.max_size  # type: ignore[assignment]
-    return FaceAnalyzer(detector, shared.landmarker if options.landmarks else None)
+class Expired(Exception):
+    """A request's time ran out (or it was given up) before a stage of its analysis: the stage is not run."""
+
+
+class Deadline:
+    """When a request's analysis must stop: ``seconds`` from now, or as soon as :meth:`cancel` is called."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def check(self, stage: str) -> None:
+        """Raise :class:`Expired` (naming ``stage``, the one not run) if the time is up."""
+        if self.cancelled or time.monotonic() >= self.end:
+            raise Expired(f"the request's time ran out before {stage}")
+
+
+def request_detector(shared: Detector, options: RequestOptions, limits: Limits) -> tuple[Detector, dict[str, Any]]:
+    """The detector with this request's threshold and max_size, within ``limits`` (a copy sharing the loaded
+    model when a setting differs; ``shared`` is not changed), and the caps that applied:
+    ``{"threshold" | "max_size": {"asked": ..., "used": ...}}``."""
+    threshold = shared.threshold if options.threshold is None else float(options.threshold)
+    if options.max_size == KEEP:
+        max_size = shared.max_size
+    elif options.max_size == "auto":
+        max_size = shared.runner.info.max_size or DEFAULT_MAX_SIZE
+    else:
+        max_size = options.max_size  # type: ignore[assignment]
+    capped: dict[str, Any] = {}
+    if threshold < limits.min_threshold:
+        capped["threshold"] = {"asked": threshold, "used": limits.min_threshold}
+        threshold = limits.min_threshold
+    if max_size is None or max_size > limits.max_size_cap:
+        asked = "auto" if options.max_size == "auto" else "none" if max_size is None else max_size
+        capped["max_size"] = {"asked": asked, "used": limits.max_size_cap}
+        max_size = limits.max_size_cap
+    if threshold == shared.threshold and max_size == shared.max_size:
+        return shared, capped
+    detector = copy.copy(shared)
+    detector.threshold, detector.max_size = threshold, max_size
+    return detector, capped
+
+
+def best_faces(faces: list[Face], count: int) -> list[Face]:
+    """The ``count`` faces of highest score, in their order."""
+    if len(faces) <= count:
+        return faces
+    keep = np.sort(np.argsort([-face.score for face in faces], kind="stable")[:count])
+    return [faces[i] for i in keep]
+
+
+def add_landmarks(image: np.ndarray, faces: list[Face], landmarker: Landmarker, deadline: Deadline) -> None:
+    """Landmarks and their scores of ``faces``, ``landmarker.batch_size`` faces per stage (the deadline is
+    checked before each; the batches are those of :meth:`FaceAnalyzer.analyze`, so the values are the same)."""
+    step = landmarker.batch_size
+    for start in range(0, len(faces), step):
+        deadline.check("landmarks")
+        batch = faces[start : start + step]
+        boxes = np.stack([face.box for face in batch])
+        points, scores = landmarker.predict(image, boxes, np.stack([face.keypoints for face in batch]))
+        for face, face_points, face_scores in zip(batch, points, scores, strict=True):
+            face.landmarks, face.landmark_scores = face_points, face_scores
+
+
+def align_matrix(face: Face, template: str, size: int) -> list[list[float]]:
+    """The (2, 3) image → crop matrix of :meth:`Face.align` (without cutting the crop)."""
+    points = face.five_points
+    if template == "arcface":
+        matrix = similarity_transform(points, arcface_template(size))
+    else:
+        matrix = ffhq_matrix(points, size)
+    return [[round(float(v), 6) for v in row] for row in matrix]
 
 
 def safe_name(filename: str | None) -> str | None:
@@ -69,41 +146,73 @@ def safe_name(filename: str | None) -> str | None:
 
 
 def analyze_upload(
-    shared: FaceAnalyzer, data: bytes, name: str | None, options: RequestOptions, max_pixels: int
+    shared: FaceAnalyzer,
+    data: bytes,
+    name: str | None,
+    options: RequestOptions,
+    limits: Limits,
+    deadline: Deadline | None = None,
 ) -> dict[str, Any]:
-    """The record of ``hrface detect`` for one uploaded image: ``{"image", "width", "height", "faces"}`` (and
-    ``warning`` for a multi-frame file); with ``align``, each face gets its ``align_matrix`` (image → crop).
+    """The record of ``hrface detect`` for one uploaded image: ``{"image", "width", "height", "faces"}``, with
+    ``warning`` for a multi-frame file and ``capped`` when a cap of ``limits`` applied; with ``align``, each
+    face gets its ``align_matrix`` (image → crop).
 
-    Raises :class:`~hrface.errors.ImageLoadError` (one line; ``ImageTooLargeError`` over ``max_pixels``)."""
-    image = decode_image_bytes(data, name or "upload", max_pixels=max_pixels)
-    faces = request_analyzer(shared, options).analyze(image)
+    Raises :class:`~hrface.errors.ImageLoadError` (one line; ``ImageTooLargeError`` over the pixel cap) and
+    :class:`Expired` when ``deadline`` passes between two stages."""
+    deadline = deadline or Deadline(limits.timeout_s)
+    image = decode_image_bytes(data, name or "upload", max_pixels=limits.max_pixels)
+    detector, capped = request_detector(shared.detector, options, limits)
+    deadline.check("detection")
+    faces = detector.detect(image).to_faces()
+    if len(faces) > limits.max_faces:
+        capped["faces"] = {"found": len(faces), "kept": limits.max_faces}
+        faces = best_faces(faces, limits.max_faces)
+    if options.landmarks and shared.landmarker is not None and faces:
+        add_landmarks(image, faces, shared.landmarker, deadline)
+    deadline.check("pose and alignment")
     height, width = image.shape[:2]
-    records = [face.to_dict() for face in faces]
-    for face, record in zip(faces, records, strict=True):
-        if not options.pose:
-            record["pose"] = None
+    records = []
+    for face in faces:
+        if options.pose:
+            face.pose = face_pose(face.landmarks, face.keypoints, (width, height))
+        record = face.to_dict()
         if options.align is not None:
-            size = options.crop_size or DEFAULT_CROP_SIZES[options.align]
-            _, matrix = face.align(image, size=size, template=options.align)
-            record["align_matrix"] = [[round(float(v), 6) for v in row] for row in matrix]
-    record = {"image": name, "width": width, "height": height, "faces": records}
+            record["align_matrix"] = align_matrix(
+                face, options.align, options.crop_size or DEFAULT_CROP_SIZES[options.align]
+            )
+        records.append(record)
+    result: dict[str, Any] = {"image": name, "width": width, "height": height, "faces": records}
     frames = frame_count(io.BytesIO(data))
     if frames > 1:
-        record["warning"] = f"the file holds {frames} frames or pages; only the first was analysed"
-    return record
+        result["warning"] = f"the file holds {frames} frames or pages; only the first was analysed"
+    if capped:
+        result["capped"] = capped
+    return result
 
 
 class InferencePool:
-    """``workers`` threads that decode and analyse; :meth:`run` awaits one job with a deadline."""
+    """``workers`` threads that decode and analyse; :meth:`run` awaits one job; :attr:`running` counts the jobs
+    running now (a timed-out request's job counts until it stops at its next stage)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hrface-infer")
+        self.running = 0
+        self._lock = threading.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a pool thread.  Cancelling the caller (a timeout) drops the job if it has not
-        started; a started one runs to its end in its thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        started; a started one runs until it returns (give it a :class:`Deadline` to make that soon)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._counted, fn, args)
+
+    def _counted(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self._lock:
+            self.running += 1
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self.running -= 1
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

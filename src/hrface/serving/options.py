@@ -15,6 +15,14 @@ from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_DETECTOR
 from ..runtime.landmarker import DEFAULT_LANDMARKER
 
+DEFAULT_MAX_SIZE_CAP = 1920
+"""The largest detector input side (px) a request may ask for: twice the shipped detector's 960 px (past which
+the detector warns that false faces are likely); a 12000-px square at full size took 9 GB."""
+DEFAULT_MIN_THRESHOLD = 0.3
+"""The lowest face score a request may ask for: at 0 every prior is a face (735 on a 4-person photo)."""
+DEFAULT_MAX_FACES = 100
+"""Faces per image that get landmarks and are returned (the best by score)."""
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -60,6 +68,11 @@ class Limits:
         workers: inference threads (requests analysed at once); more wait in a queue.
         max_queue: requests accepted at once (analysed or waiting); more are answered 503 at once.
         max_pixels: the pixel cap of a decoded image (None: ``$HRFACE_MAX_PIXELS`` or the default).
+        max_size_cap: the largest detector input side (px): a request's ``max_size`` (``none``, ``auto`` or
+            pixels) above it is lowered to it, as is the server's own.
+        min_threshold: the lowest face score: a request's ``threshold`` below it is raised to it.
+        max_faces: at most this many faces per image (the best by score) get landmarks and are returned.
+        A request that hits one of these says so in its record (``capped``).
     """
 
     max_upload_mb: float = 20.0
@@ -67,16 +80,25 @@ class Limits:
     workers: int = 1
     max_queue: int = 32
     max_pixels: int | None = None
+    max_size_cap: int = DEFAULT_MAX_SIZE_CAP
+    min_threshold: float = DEFAULT_MIN_THRESHOLD
+    max_faces: int = DEFAULT_MAX_FACES
 
     def __post_init__(self) -> None:
         if not self.max_upload_mb > 0:
             raise ConfigError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
         if not self.timeout_s > 0:
             raise ConfigError(f"timeout_s must be positive, got {self.timeout_s}")
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+        if not _whole(self.workers, 1):
             raise ConfigError(f"workers must be a whole number of at least 1, got {self.workers!r}")
         if self.max_queue < self.workers:
             raise ConfigError(f"max_queue ({self.max_queue}) must be at least workers ({self.workers})")
+        if not _whole(self.max_size_cap, 32):
+            raise ConfigError(f"max_size_cap must be a whole number of at least 32 pixels, got {self.max_size_cap!r}")
+        if not (isinstance(self.min_threshold, (int, float)) and 0.0 <= self.min_threshold <= 1.0):
+            raise ConfigError(f"min_threshold must be in [0, 1], got {self.min_threshold!r}")
+        if not _whole(self.max_faces, 1):
+            raise ConfigError(f"max_faces must be a whole number of at least 1, got {self.max_faces!r}")
         object.__setattr__(self, "max_pixels", max_pixels_limit(self.max_pixels))  # a bad env var fails here
 
     @property
@@ -85,6 +107,10 @@ class Limits:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _whole(value: object, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def default_threads(workers: int, threads: int | None) -> int | None:

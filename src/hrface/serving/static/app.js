@@ -54,7 +54,10 @@ async function analyse() {
   const n = answer.faces.length;
   canvas.dataset.faces = String(n);
   canvas.dataset.state = "done";
-  setStatus(`${n} face${n === 1 ? "" : "s"} in ${answer.width}×${answer.height} px (score ≥ ${$("threshold").value}).`);
+  const capped = answer.capped || {};
+  const score = capped.threshold ? capped.threshold.used : $("threshold").value;
+  const best = capped.faces ? `, the best ${capped.faces.kept} of ${capped.faces.found}` : "";
+  setStatus(`${n} face${n === 1 ? "" : "s"} in ${answer.width}×${answer.height} px (score ≥ ${score}${best}).`);
 }
 
 // Head axes (x right, y up, z towards the viewer) as 2-D image vectors: the columns of
@@ -164,8 +167,10 @@ $("threshold").addEventListener("input", () => {
   pending = setTimeout(analyse, 250);
 });
 
-// Start the slider at the server's own threshold.
+// Start the slider at the server's own threshold; it goes no lower than the server's minimum.
 fetch("v1/models").then((r) => r.json()).then((info) => {
+  const floor = info.limits && info.limits.min_threshold;
+  if (typeof floor === "number" && floor > Number($("threshold").min)) $("threshold").min = String(floor);
   const t = info.loaded && info.loaded.detector && info.loaded.detector.threshold;
   if (typeof t === "number") {
     $("threshold").value = String(t);
