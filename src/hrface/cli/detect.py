@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("nothing to analyse: pass images, videos or folders, or --camera N")
     items = collect_images(inputs) if inputs else []
     check_outputs(items, inputs, args.output, args.draw, args.crops, args.camera)
-    with RecordSink(args.output, args.resume) as sink:
+    with RecordSink(args.output, args.resume, keep_frames=args.draw is not None) as sink:
         for folder, option in ((args.draw, "--draw"), (args.crops, "--crops")):
             if folder is not None:
                 prepare_folder(folder, option)
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
             )
     if not args.quiet:
         print(summary(counts, len(items) - len(todo), args.output), file=sys.stderr)
-    failed = counts["errors"] + counts["drawing errors"] + sum(sink.done.values())
+    failed = counts["errors"] + counts["drawing errors"] + counts["damaged videos"] + sum(sink.done.values())
     return 1 if failed else 0
 
 
@@ -312,9 +312,12 @@ def analyze_file(
 
 def summary(counts: Counter, skipped: int, output: Path | None) -> str:
     """The stderr line that ends a run: ``hrface: 6 images, 29 faces, 1 errors -> out.jsonl`` (with
-    ``2 videos (300 frames)`` when videos or a camera were analysed)."""
+    ``2 videos (300 frames)`` when videos or a camera were analysed, and ``1 videos damaged (35 frames not
+    read)`` when frames could not be decoded)."""
     videos = f", {counts['videos']} videos ({counts['frames']} frames)" if counts["frames"] or counts["videos"] else ""
     text = f"hrface: {counts['images']} images{videos}, {counts['faces']} faces, {counts['errors']} errors"
+    if counts["damaged videos"]:
+        text += f", {counts['damaged videos']} videos damaged ({counts['lost frames']} frames not read)"
     if counts["drawing errors"]:
         text += f", {counts['drawing errors']} drawings not written"
     if skipped:

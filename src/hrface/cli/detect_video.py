@@ -1,8 +1,11 @@
 """``hrface detect`` on videos and cameras: one JSON line per analysed frame, tracks, smoothing, drawings.
 
 A video's records are ``{"video", "frame", "time", "width", "height", "faces"}`` (faces with ``track_id``);
-a video that cannot be read gets ``{"video", "error"}`` and the run goes on.  ``--resume`` continues a video
-after its last recorded frame, with new track ids above the recorded ones (tracks do not carry over).
+a video that cannot be read (or analysed to its end) gets ``{"video", "error"}`` and the run goes on; one whose
+frames could not all be decoded (a damaged or truncated file, read past) ends with ``{"video", "warning"}``.
+``--resume`` continues a video after its last recorded frame, with new track ids above the recorded ones (tracks
+do not carry over); with ``--draw`` the frames already recorded are drawn again from their records, so that the
+drawing holds the whole video.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import argparse
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..runtime import FaceAnalyzer
 from ..video.follow import DEFAULT_DETECT_EVERY
 from .crops import CropWriter
@@ -64,17 +68,19 @@ def process_video(
     progress: bool,
 ) -> Counter:
     """Write the records of one video file or camera to ``sink`` (:func:`hrface.video.video_records`); counts
-    of frames, faces and errors.  Crops go to ``crop_folder`` in ``crops`` as ``FRAME_TRACK.png``.  Ctrl-C ends
-    a camera run normally."""
+    of frames, faces, errors, and damaged videos with their lost frames.  Crops go to ``crop_folder`` in
+    ``crops`` as ``FRAME_TRACK.png``.  Ctrl-C ends a camera run normally."""
     from ..video import VideoAnalyzer, VideoSource, video_records
 
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # FFmpeg's own lines on damage: fatal ones only
     counts: Counter = Counter()
     camera = isinstance(source, int)
     name = f"camera:{source}" if camera else str(source)
     last, top_id = (-1, -1) if camera else sink.videos.get(image_key(source), (-1, -1))
+    recorded = sink.recorded_faces(source) if drawing is not None and last >= 0 else None
     try:
         video = VideoSource(source, every=args.every, max_frames=args.max_frames)
-    except Exception as exc:  # an unreadable video is an error record; the run goes on
+    except Exception as exc:  # an unreadable (or over-size) video is an error record; the run goes on
         sink.write({"video": name, "error": error_text(exc)})
         counts["errors"] += 1
         return counts
@@ -92,18 +98,42 @@ def process_video(
         after_frame=last,
         first_track_id=top_id + 1,  # a resumed video: new tracks, ids above the recorded ones
         on_frame=on_frame,
+        recorded=recorded,
     )
+    failure: list[Exception] = []
     try:
-        for record in _progress(records, video, progress and not camera):
+        for record in _progress(_guarded(records, failure), video, progress and not camera):
             sink.write(record)
             counts["frames"] += 1
             counts["faces"] += len(record["faces"])
+            last = record["frame"]
     except KeyboardInterrupt:
         if not camera:
             raise
     finally:
         records.close()
+    if failure:  # the frames so far are recorded; the video gets an error record, the run goes on
+        text = error_text(failure[0])
+        if not text.startswith(name):
+            text = f"{name}: {text}" if last < 0 else f"{name}: after frame {last}: {text}"
+        sink.write({"video": name, "error": text})
+        counts["errors"] += 1
+    elif video.warning:
+        sink.write({"video": name, "warning": video.warning})
+        counts["damaged videos"] += 1
+        counts["lost frames"] += video.lost_frames
     return counts
+
+
+def _guarded(records: Iterable[dict[str, Any]], failure: list[Exception]) -> Iterator[dict[str, Any]]:
+    """``records`` until one cannot be made: that exception goes to ``failure`` (an output error, which ends
+    the run, and Ctrl-C are raised)."""
+    try:
+        yield from records
+    except OutputError:
+        raise
+    except Exception as exc:
+        failure.append(exc)
 
 
 def _progress(records: Any, video: Any, enabled: bool) -> Any:

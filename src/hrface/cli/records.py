@@ -46,18 +46,22 @@ class RecordSink:
     """One JSON line per image to standard output (``output`` None) or to ``output`` (see the module doc).
 
     Use as a context manager.  ``done`` maps the :func:`image_key` of each carried-over image record (and
-    video error record) to whether it is an error record; ``videos`` maps the key of each video with
-    carried-over frame records to ``(last frame index, highest track id)``, from where a resumed run goes
-    on; ``written`` counts the records in the file so far, carried ones included.
+    video error or warning record: the video was done) to whether it is a failure (an error, or a video's
+    frames lost); ``videos`` maps the key of each video with carried-over frame records to ``(last frame
+    index, highest track id)``, from where a resumed run goes on; ``written`` counts the records in the file
+    so far, carried ones included.  With ``keep_frames``, the carried-over frame records are kept for
+    :meth:`recorded_faces` (to draw a resumed video whole).
     """
 
-    def __init__(self, output: Path | None, resume: bool = False) -> None:
+    def __init__(self, output: Path | None, resume: bool = False, keep_frames: bool = False) -> None:
         if resume and output is None:
             raise ConfigError("--resume needs --output FILE: records on standard output cannot be resumed")
         self.output = output
         self.resume = resume
         self.done: dict[str, bool] = {}
         self.videos: dict[str, tuple[int, int]] = {}
+        self.keep_frames = keep_frames
+        self._frames: dict[str, list[str]] = {}  # video key -> its carried-over frame record lines
         self.written = 0
         self._file: IO[str] | None = None
 
@@ -96,10 +100,10 @@ class RecordSink:
         lines, frames = [], set()
         for path in (output, partial):
             for line, record in read_records(path):
-                if "image" in record or "error" in record:
+                if "image" in record or "error" in record or "warning" in record:
                     key = image_key(record.get("image") or record["video"])
                     if key not in self.done:
-                        self.done[key] = "error" in record
+                        self.done[key] = "error" in record or "image" not in record  # a video's warning: frames lost
                         lines.append(line)
                     continue
                 key, frame = image_key(record["video"]), int(record.get("frame", -1))
@@ -109,8 +113,17 @@ class RecordSink:
                     last, top = self.videos.get(key, (-1, -1))
                     self.videos[key] = (max(last, frame), max([top, *ids]))
                     lines.append(line)
+                    if self.keep_frames:
+                        self._frames.setdefault(key, []).append(line)
         self.written = len(lines)
         return lines
+
+    def recorded_faces(self, video: str | os.PathLike[str]) -> dict[int, list[dict[str, Any]]]:
+        """The carried-over faces of ``video``'s frames by frame index (``keep_frames``; once: they are let go)."""
+        return {
+            int(record["frame"]): record.get("faces", [])
+            for record in map(json.loads, self._frames.pop(image_key(video), []))
+        }
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record and flush it; a failed write raises a one-line :class:`OutputError`."""
@@ -163,7 +176,10 @@ def error_text(exc: BaseException) -> str:
 
 
 def _is_video_record(record: dict[str, Any]) -> bool:
-    return isinstance(record.get("video"), str) and (isinstance(record.get("frame"), int) or "error" in record)
+    """A frame's record, or a video's error or warning record (frames that could not be read)."""
+    return isinstance(record.get("video"), str) and (
+        isinstance(record.get("frame"), int) or "error" in record or "warning" in record
+    )
 
 
 def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:

@@ -8,7 +8,15 @@ Only numpy and OpenCV are imported (no torch); the models run as :class:`~hrface
 """
 
 from .analyzer import TrackedFace, VideoAnalyzer, video_records
-from .reader import VIDEO_EXTENSIONS, VideoLoadError, VideoSource, VideoWriter, is_video, read_frames
+from .reader import (
+    VIDEO_EXTENSIONS,
+    VideoLoadError,
+    VideoSource,
+    VideoTooLargeError,
+    VideoWriter,
+    is_video,
+    read_frames,
+)
 from .smoothing import FaceSmoother, OneEuroFilter, face_size
 from .tracking import FaceTracker, Track, linear_assignment
 
@@ -22,6 +30,7 @@ __all__ = [
     "VideoAnalyzer",
     "VideoLoadError",
     "VideoSource",
+    "VideoTooLargeError",
     "VideoWriter",
     "face_size",
     "is_video",

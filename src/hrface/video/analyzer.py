@@ -14,22 +14,27 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..geometry.pose import face_pose
+from ..errors import InputError
+from ..geometry.pose import Pose, face_pose
 from ..io.image import to_bgr
 from ..runtime.analyzer import FaceAnalyzer
 from ..runtime.faces import Face
 from .follow import DEFAULT_DETECT_EVERY, DEFAULT_MIN_CONFIDENCE, FaceFollower
-from .reader import Source, VideoSource, VideoWriter
+from .reader import Source, VideoSource
 from .smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF, FaceSmoother
 from .tracking import FaceTracker
+from .writer import VideoWriter
 
-__all__ = ["TrackedFace", "VideoAnalyzer", "video_records"]
+__all__ = ["TrackedFace", "VideoAnalyzer", "recorded_face", "video_records"]
+
+Recorded = Mapping[int, Sequence[Mapping[str, Any]]]
+"""The faces of already recorded frames, by frame index (``record["faces"]`` of :func:`video_records`)."""
 
 
 @dataclass
@@ -193,6 +198,7 @@ def video_records(
     after_frame: int = -1,
     first_track_id: int = 0,
     on_frame: Callable[[np.ndarray, list[TrackedFace], dict[str, Any]], bool | None] | None = None,
+    recorded: Recorded | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One JSON-ready record per analysed frame of a video file or camera::
 
@@ -202,7 +208,8 @@ def video_records(
     ``frame`` is the 0-based frame index in the source, ``time`` its time in seconds (rounded to 1 ms);
     ``video`` is the path as given or ``"camera:N"``.  A path or camera index is opened at once
     (:class:`~hrface.video.reader.VideoLoadError` for an unreadable one); an open :class:`VideoSource` is read
-    as it is (``every`` and ``max_frames`` are then its own).
+    as it is (``every`` and ``max_frames`` are then its own).  Frames that cannot be decoded are read past
+    (:class:`~hrface.video.reader.VideoSource`; afterwards its ``warning`` says which, and it is logged).
 
     Args:
         video_analyzer: the :class:`VideoAnalyzer` to use (None: ``VideoAnalyzer()``); it is reset first.
@@ -212,14 +219,22 @@ def video_records(
             it lasts as long as the source.  A file's drawing is kept only when the generator runs to the end;
             a camera's also when it is stopped (Ctrl-C, or the consumer closing the generator).
         decimals: rounding of coordinates (as :meth:`Face.to_dict`).
-        after_frame: skip the frames up to this index (decoded, not analysed): a resumed run.
+        after_frame: skip the frames up to this index (decoded, not analysed): a resumed run.  With ``draw``,
+            those of them that are in ``recorded`` are drawn with their recorded faces, so that the drawing holds
+            the whole video (``recorded`` is then required).
         first_track_id: the first new track's id (a resumed run: above the ids already recorded).
         on_frame: called as ``on_frame(frame_bgr, faces, record)`` before each record is yielded (it may add
             to the record); a true return value ends the video there (e.g. a key pressed in a window).
+        recorded: the faces of the frames up to ``after_frame`` as an earlier run recorded them, by frame index.
     """
+    if draw is not None and after_frame >= 0 and recorded is None:
+        raise InputError(
+            "video_records: a drawing of a resumed video (after_frame) needs the recorded faces of the frames "
+            "before it (recorded=); pass them, or draw=None"
+        )
     video = source if isinstance(source, VideoSource) else VideoSource(source, every=every, max_frames=max_frames)
     va = video_analyzer or VideoAnalyzer()
-    return _records(video, va, draw, decimals, after_frame, first_track_id, on_frame)
+    return _records(video, va, draw, decimals, after_frame, first_track_id, on_frame, recorded or {})
 
 
 def _records(
@@ -230,6 +245,7 @@ def _records(
     after_frame: int,
     first_track_id: int,
     on_frame: Callable[..., bool | None] | None,
+    recorded: Recorded,
 ) -> Iterator[dict[str, Any]]:
     from ..io.draw import draw_faces
 
@@ -242,6 +258,8 @@ def _records(
         try:
             for index, time_s, frame in video:
                 if index <= after_frame:
+                    if writer is not None and index in recorded:  # a resumed video: its drawing goes on as it was
+                        writer.write(draw_faces(frame, [recorded_face(face) for face in recorded[index]]))
                     continue
                 faces = va.process(frame, time_s)
                 record = {"video": video.name, "frame": index, "time": round(time_s, 3)}
@@ -269,3 +287,29 @@ def _records(
             raise
     if writer is not None:
         writer.close()
+
+
+def recorded_face(face: Mapping[str, Any]) -> dict[str, Any]:
+    """A face record (``Face.to_dict``) ready for :func:`~hrface.io.draw.draw_faces`: its ``pose`` angles turned
+    back into a :class:`~hrface.geometry.pose.Pose` with its rotation (which the head axes are drawn from)."""
+    out = dict(face)
+    pose = face.get("pose")
+    if isinstance(pose, Mapping):
+        try:
+            yaw, pitch, roll = (float(pose[name]) for name in ("yaw", "pitch", "roll"))
+        except (KeyError, TypeError, ValueError):
+            out["pose"] = None
+        else:
+            out["pose"] = Pose(yaw, pitch, roll, rotation=pose_rotation(yaw, pitch, roll), translation=np.zeros(3))
+    return out
+
+
+def pose_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """(3, 3) rotation ``R`` of a head pose given by its angles in degrees (the inverse of
+    :func:`~hrface.geometry.pose.pose_from_rotation`): ``F R F = Rz(roll) · Ry(yaw) · Rx(−pitch)``."""
+    a, b, c = np.radians([-pitch, yaw, roll])
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    flip = np.diag([1.0, -1.0, -1.0])
+    return flip @ rz @ ry @ rx @ flip

@@ -1,28 +1,49 @@
-"""Reading video files and cameras frame by frame, and writing annotated videos atomically.
+"""Reading video files and cameras frame by frame (annotated videos are written by :mod:`.writer`).
 
 Frames are uint8 BGR ``H×W×3`` arrays (OpenCV order; the container's rotation metadata is applied by
 OpenCV).  Frame indices are 0-based indices into the source's frames (with ``every=K`` only the frames
 0, K, 2K, … are decoded and yielded); times are seconds from the first frame: the container's
 presentation time stamp for a file (``index / fps`` when the backend does not report one), the
 monotonic clock for a camera.
+
+**Damaged files.**  A read that fails before the container's frame count is reached is taken for damage, not
+for the end: reading goes on past it, up to :attr:`VideoSource.max_failed_reads` failed reads in a row (never
+more than the frames the container still lists) and :attr:`VideoSource.max_failed_seconds` of them.  The
+first frame that decodes after a damaged stretch gets its index from its time stamp (the frames lost are
+counted, and with ``every=K`` the analysed frames go on every K from there).  What could not be read is in
+:attr:`VideoSource.skipped` and :attr:`VideoSource.missing_at_end`, and said in one line by
+:attr:`VideoSource.warning` (also logged to the ``hrface`` logger when the video has been read to its end).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import stat
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from hrface.errors import ImageLoadError, InputError, OutputError, os_reason
+from hrface.errors import ImageLoadError, ImageTooLargeError, InputError, os_reason
+from hrface.io.pixels import max_pixels_limit
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoLoadError", "VideoSource", "VideoWriter", "is_video", "read_frames"]
+from .writer import VideoWriter
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "VideoLoadError",
+    "VideoSource",
+    "VideoTooLargeError",
+    "VideoWriter",
+    "is_video",
+    "read_frames",
+]
+
+log = logging.getLogger("hrface")
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 """Lower-case suffixes (with the dot) that :func:`is_video` takes as videos without looking inside."""
@@ -33,6 +54,10 @@ Source = str | os.PathLike[str] | int
 
 class VideoLoadError(ImageLoadError):
     """A video file or camera could not be opened or decoded (one-line message, like every hrface error)."""
+
+
+class VideoTooLargeError(VideoLoadError, ImageTooLargeError):
+    """A video's frames have more pixels than the cap (``max_pixels=`` or ``$HRFACE_MAX_PIXELS``)."""
 
 
 def _sniff_container(head: bytes) -> bool:
@@ -98,11 +123,13 @@ class VideoSource:
     ...     video.fps, video.frame_count, video.width, video.height
     ...     for index, time_s, frame in video:   # index 0, 2, 4, … of the file's frames
     ...         ...
+    ...     video.warning                         # None, or what could not be read (a damaged file)
 
     Args:
         source: a video file path, or a camera index (int, ``0`` = the default camera).
         every: decode and yield every ``every``-th frame (the others are skipped without decoding).
         max_frames: stop after yielding this many frames (None: until the video ends; a camera never ends).
+        max_pixels: the cap on a frame's pixels (None: ``$HRFACE_MAX_PIXELS`` or the default, as for images).
 
     Attributes:
         name: the path as given, or ``"camera:N"``.
@@ -110,11 +137,20 @@ class VideoSource:
         frame_count: frames in the file as the container reports it (may be approximate), or None
             (cameras, streams without an index).
         width, height: frame size in pixels.
+        skipped: ``(first, last)`` index ranges of the frames that could not be decoded and were read past.
+        missing_at_end: frames the container lists after the last one that could be read (a truncated file).
+        max_failed_reads, max_failed_seconds: how far reading goes on past damage (see the module doc).
 
-    Raises :class:`VideoLoadError` (one line) when the file or camera cannot be opened or gives no frame.
+    Raises :class:`VideoLoadError` (one line) when the file or camera cannot be opened or gives no frame, and
+    :class:`VideoTooLargeError` when a frame is above the pixel cap (at once for the first frame).
     """
 
-    def __init__(self, source: Source, *, every: int = 1, max_frames: int | None = None) -> None:
+    max_failed_reads = 1000
+    max_failed_seconds = 20.0
+
+    def __init__(
+        self, source: Source, *, every: int = 1, max_frames: int | None = None, max_pixels: int | None = None
+    ) -> None:
         if isinstance(source, bool) or not isinstance(source, (int, str, os.PathLike)):
             raise InputError(f"unsupported video source {type(source).__name__}; pass a file path or a camera index")
         if int(every) < 1:
@@ -123,6 +159,7 @@ class VideoSource:
             raise InputError(f"max_frames must be >= 0 or None, got {max_frames}")
         self.every = int(every)
         self.max_frames = None if max_frames is None else int(max_frames)
+        self.max_pixels = max_pixels_limit(max_pixels)
         self.is_camera = isinstance(source, int)
         self.name = f"camera:{source}" if self.is_camera else str(source)
         if self.is_camera:
@@ -140,21 +177,54 @@ class VideoSource:
                     "pass an MP4, AVI, MOV, MKV or WebM file"
                 )
         self._cap = cap
-        ok, first = cap.read()
-        if not ok or first is None or first.ndim != 3:
-            cap.release()
-            what = "the camera gives no image" if self.is_camera else "the video has no decodable frame"
-            raise VideoLoadError(f"{self.name}: {what} (corrupt, truncated or unsupported); check the source")
-        self._first: np.ndarray | None = first
-        self._first_ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
-        self.height, self.width = first.shape[:2]
         fps = float(cap.get(cv2.CAP_PROP_FPS))
         self.fps: float | None = fps if math.isfinite(fps) and 0 < fps < 1000 else None
         count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count: int | None = (
             int(count) if not self.is_camera and math.isfinite(count) and 0 < count < 2**40 else None
         )
+        self.skipped: list[tuple[int, int]] = []
+        self.missing_at_end = 0
+        self.width = self.height = 0
+        self._last_ms = -math.inf  # time stamp of the last frame decoded
+        self._first_ms = 0.0  # time stamp of frame 0
+        first = self._advance(0, 0)
+        if first is None:
+            cap.release()
+            what = "the camera gives no image" if self.is_camera else "the video has no decodable frame"
+            raise VideoLoadError(f"{self.name}: {what} (corrupt, truncated or unsupported); check the source")
+        self._first_index, self._first = first
+        self.height, self.width = self._first.shape[:2]
+        # the time of frame 0: the first frame's time stamp less the frames skipped before it
+        self._first_ms = self._last_ms - (1000.0 * self._first_index / self.fps if self.fps else 0.0)
         self._iterated = False
+
+    @property
+    def lost_frames(self) -> int:
+        """How many of the source's frames could not be read (:attr:`skipped` and :attr:`missing_at_end`)."""
+        return sum(last - first + 1 for first, last in self.skipped) + self.missing_at_end
+
+    @property
+    def warning(self) -> str | None:
+        """One line that says which frames could not be read, or None when every frame read so far could."""
+        if not self.lost_frames:
+            return None
+        parts = []
+        if self.skipped:
+            ranges = [f"{a}" if a == b else f"{a}-{b}" for a, b in self.skipped[:5]]
+            more = f" and {len(self.skipped) - 5} more stretches" if len(self.skipped) > 5 else ""
+            count = self.lost_frames - self.missing_at_end
+            parts.append(f"frames {', '.join(ranges)}{more} could not be decoded ({count} frames, read past)")
+        if self.missing_at_end:
+            last = (self.frame_count or 0) - self.missing_at_end - 1
+            parts.append(
+                f"no frame could be read after frame {last} of the {self.frame_count} the container lists "
+                f"({self.missing_at_end} frames missing: truncated or damaged)"
+            )
+        return (
+            f"{self.name}: {' and '.join(parts)}; the other frames were analysed (re-copy or repair the file to "
+            "analyse them all)"
+        )
 
     def __enter__(self) -> VideoSource:
         return self
@@ -172,31 +242,93 @@ class VideoSource:
             raise InputError(f"{self.name}: a VideoSource can be iterated only once; open it again")
         self._iterated = True
         start = time.monotonic()
-        index, yielded, frame = 0, 0, self._first
+        item: tuple[int, np.ndarray] | None = (self._first_index, self._first)
         self._first = None
-        last_time = -math.inf
-        while frame is not None and (self.max_frames is None or yielded < self.max_frames):
+        yielded, last_time = 0, -math.inf
+        while item is not None and (self.max_frames is None or yielded < self.max_frames):
+            index, frame = item
             t = time.monotonic() - start if self.is_camera else self._file_time(index, last_time)
             last_time = t
             yield index, t, frame
             yielded += 1
-            frame = self._next(index)
-            index += self.every
+            item = self._advance(index + 1, index + self.every)
+        if self.warning:  # frames lost on the way
+            log.warning(self.warning)
 
-    def _next(self, index: int) -> np.ndarray | None:
-        """Skip ``every - 1`` frames after ``index`` (grabbed, not decoded) and decode the next one."""
-        for _ in range(self.every - 1):
-            if not self._cap.grab():
+    def _advance(self, position: int, target: int) -> tuple[int, np.ndarray] | None:
+        """``(index, frame)`` of the first frame at or after ``target`` that decodes, reading on from frame
+        ``position`` (the next one the capture gives; those before ``target`` are grabbed, not converted), or
+        None at the end.  Reads past damaged stretches as the module doc says."""
+        failures, since = 0, 0.0
+        while True:
+            if self._cap.grab():
+                if failures:
+                    position = self._resync(position, failures)
+                    failures = 0
+                self._last_ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+                if position >= target:
+                    ok, frame = self._cap.retrieve()
+                    if ok and frame is not None and frame.ndim == 3:
+                        self._check_size(frame, position)
+                        return position, frame
+                    self._skip(position, position)  # a packet that decodes to no image
+                position += 1
+                continue
+            remaining = 0 if self.is_camera or self.frame_count is None else self.frame_count - position
+            if failures == 0:
+                since = time.monotonic()
+            failures += 1
+            tired = failures > min(self.max_failed_reads, remaining)
+            if remaining <= 0 or tired or time.monotonic() - since > self.max_failed_seconds:
+                self._end_at(position)
                 return None
-        ok, frame = self._cap.read()
-        return frame if ok and frame is not None else None
+
+    def _resync(self, position: int, failures: int) -> int:
+        """The index of the frame just grabbed after ``failures`` failed reads from frame ``position``: from
+        its time stamp when usable, else one frame per failed read; the frames between are recorded as skipped."""
+        ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+        if self.fps and math.isfinite(ms) and ms > self._last_ms:
+            index = max(position, round((ms - self._first_ms) * self.fps / 1000.0))
+        else:
+            index = position + failures
+        if index > position:
+            self._skip(position, index - 1)
+        return index
+
+    def _skip(self, first: int, last: int) -> None:
+        """Record frames ``first``–``last`` as not decoded (joined to the stretch before when they follow it)."""
+        if self.skipped and self.skipped[-1][1] + 1 >= first:
+            self.skipped[-1] = (self.skipped[-1][0], max(last, self.skipped[-1][1]))
+        else:
+            self.skipped.append((first, last))
+
+    def _end_at(self, position: int) -> None:
+        """The capture gives no more frames from ``position`` on: record the frames the container still lists
+        (when the time stamps agree that they are missing: a container's count may be an estimate)."""
+        if self.frame_count is None or position >= self.frame_count:
+            return
+        missing = self.frame_count - position
+        if self.fps and math.isfinite(self._last_ms) and position > 0:
+            by_time = self.frame_count - 1 - round((self._last_ms - self._first_ms) * self.fps / 1000.0)
+            missing = min(missing, by_time)
+        self.missing_at_end = max(0, missing)
+
+    def _check_size(self, frame: np.ndarray, index: int) -> None:
+        """Refuse a frame above the pixel cap, naming the video (and the frame, after the first)."""
+        height, width = frame.shape[:2]
+        if width * height > self.max_pixels:
+            which = f"frame {index} is" if self.width else "frames are"
+            raise VideoTooLargeError(
+                f"{self.name}: {which} {width}x{height} = {width * height} pixels, above the limit of "
+                f"{self.max_pixels} pixels; downscale the video, or raise the limit with HRFACE_MAX_PIXELS"
+            )
 
     def _file_time(self, index: int, last_time: float) -> float:
         """Seconds of frame ``index`` from the first frame: the backend's time stamp when it is usable
         (finite and increasing), else ``index / fps`` (fps 30 when unknown); always increasing."""
         if index == 0:
             return 0.0
-        t = (float(self._cap.get(cv2.CAP_PROP_POS_MSEC)) - self._first_ms) / 1000.0
+        t = (self._last_ms - self._first_ms) / 1000.0
         if math.isfinite(t) and t > last_time:
             return t
         step = self.every / (self.fps or 30.0)
@@ -218,96 +350,3 @@ def read_frames(
 def _closing(video: VideoSource) -> Iterator[tuple[int, float, np.ndarray]]:
     with video:
         yield from video
-
-
-class VideoWriter:
-    """Write BGR frames to a video file (``.mp4`` with the ``mp4v`` codec by default), atomically.
-
-    Frames go to a hidden temporary file in the destination's folder (``.<name>.<random>.tmp<suffix>``);
-    :meth:`close` renames it over ``path``, so ``path`` only ever holds a complete video.  Leaving a
-    ``with`` block by an exception (or calling :meth:`abort`) removes the temporary file and leaves ``path``
-    as it was.  The frame size is taken from the first frame unless ``size`` is given; every frame must have
-    that size.  Parent folders are created.
-
-    Args:
-        path: destination file; its suffix picks the container (``.mp4``, ``.avi``, ``.mkv``, …).
-        fps: frames per second of the output (use the source's, divided by ``every`` to keep its duration).
-        size: ``(width, height)`` in pixels, or None for the first frame's.
-        fourcc: four-character codec code for :class:`cv2.VideoWriter`.
-
-    Raises :class:`~hrface.errors.OutputError` (one line) when the file cannot be created or written.
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str], fps: float, size: tuple[int, int] | None = None, *, fourcc: str = "mp4v"
-    ) -> None:
-        if not (math.isfinite(fps) and fps > 0):
-            raise InputError(f"{path}: the video's fps must be a positive number, got {fps}")
-        self.path = Path(path)
-        self.fps = float(fps)
-        self.fourcc = fourcc
-        self.size = None if size is None else (int(size[0]), int(size[1]))
-        self.frames = 0
-        self._tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.tmp{self.path.suffix}")
-        self._writer: cv2.VideoWriter | None = None
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError.cannot_write(self.path, e, "choose a writable folder") from None
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def write(self, frame_bgr: np.ndarray) -> None:
-        """Append one uint8 BGR ``H×W×3`` frame of the video's size."""
-        if self._closed:
-            raise OutputError(f"{self.path}: the video is already closed; open a new VideoWriter")
-        frame = np.asarray(frame_bgr)
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise InputError(f"{self.path}: video frames must be uint8 BGR (H, W, 3), got {frame.dtype} {frame.shape}")
-        if self.size is None:
-            self.size = (frame.shape[1], frame.shape[0])
-        if (frame.shape[1], frame.shape[0]) != self.size:
-            w, h = self.size
-            raise InputError(f"{self.path}: frame is {frame.shape[1]}x{frame.shape[0]}, the video is {w}x{h}")
-        if self._writer is None:
-            writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, self.size)
-            if not writer.isOpened():
-                self._tmp.unlink(missing_ok=True)
-                raise OutputError(
-                    f"{self.path}: cannot write a {self.fourcc} video here (unwritable folder, or no encoder for "
-                    f"{self.path.suffix or 'this suffix'}); choose a writable .mp4 path"
-                )
-            self._writer = writer
-        self._writer.write(np.ascontiguousarray(frame))
-        self.frames += 1
-
-    def close(self) -> None:
-        """Finish the video and move it to ``path`` (idempotent).  A video without frames is not written."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._writer is None:
-            return
-        self._writer.release()
-        try:
-            with open(self._tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(self._tmp, self.path)
-        except OSError as e:
-            self._tmp.unlink(missing_ok=True)
-            raise OutputError.cannot_write(self.path, e, "check the folder and the free space") from None
-
-    def abort(self) -> None:
-        """Stop writing and remove the temporary file; ``path`` is left as it was."""
-        self._closed = True
-        if self._writer is not None:
-            self._writer.release()
-        self._tmp.unlink(missing_ok=True)
