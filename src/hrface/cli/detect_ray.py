@@ -1,10 +1,13 @@
 """``hrface detect --engine ray``: the same records as the local engine, computed by an actor pool on Ray Data
 (:mod:`hrface.distributed`), on this machine or a cluster (``--address``).
 
-The driver (this process) only lists the inputs and writes the records: images are read and decoded in the
-workers.  Output: JSON lines through :class:`~.records.RecordSink` (the local engine's ``.partial`` file and
-``--resume``), in input order; or, with ``--format parquet``, Parquet shards in a folder
-(:mod:`hrface.distributed.parquet`).  Ray and pyarrow are imported only when the engine runs.
+The driver (this process) lists the inputs, loads the models once to report one that cannot be loaded before
+Ray starts, and writes the records: images are read and decoded in the workers.  Ray is joined or started by
+:func:`hrface.distributed.cluster.ray_session` (a wrong ``--address`` fails within seconds; a local instance
+does not outlive the driver; ``--quiet`` keeps Ray's lines off stderr).  Output: JSON lines through
+:class:`~.records.RecordSink` (the local engine's ``.partial`` file and ``--resume``), in input order; or,
+with ``--format parquet``, Parquet shards in a folder (:mod:`hrface.distributed.parquet`).  Ray and pyarrow
+are imported only when the engine runs.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Job:
 
 def run_ray(args: argparse.Namespace) -> int:
     """Run ``hrface detect --engine ray``; the exit status of the local engine (0, 1 some images failed)."""
+    from ..distributed.cluster import check_address
     from ..distributed.worker import is_uri
     from ..extras import require
     from ..io.image import max_pixels_limit
@@ -79,6 +83,7 @@ def run_ray(args: argparse.Namespace) -> int:
     require("ray", "ray", "--engine ray")
     require("pyarrow", "ray", "--engine ray")
     max_pixels_limit()  # a bad HRFACE_MAX_PIXELS is one usage error
+    check_address(args.address)  # within seconds: Ray itself retries a wrong address for minutes
     jobs, issues, local = collect_jobs(inputs)
     if not parquet:
         check_outputs(local, [], args.output)
@@ -221,49 +226,54 @@ def write(sink: Any, records: list[dict[str, Any]], parquet: bool, counts: Count
 def process(
     args: argparse.Namespace, models: dict[str, Any], jobs: list[Job], sink: Any, parquet: bool, counts: Counter
 ) -> None:
-    """Start (or join) Ray, stream the records of ``jobs`` from the actor pool into ``sink`` as they come."""
+    """Load the models here once (their errors come before Ray starts), start (or join) Ray, and stream the
+    records of ``jobs`` from the actor pool into ``sink`` as they come."""
     import ray
     from ray.data import DataContext
 
     from ..distributed import analyze_dataset, images_dataset, to_record
-    from ..distributed.dataset import DEFAULT_BATCH_SIZE
+    from ..distributed.cluster import ray_session
+    from ..distributed.dataset import DEFAULT_BATCH_SIZE, load_models
 
-    started = start_ray(args.address)
-    context = DataContext.get_current()
-    saved = context.execution_options.preserve_order, context.enable_progress_bars
-    context.execution_options.preserve_order = not parquet  # JSON lines in input order
-    context.enable_progress_bars = not args.quiet and sys.stderr.isatty()
-    data_log = logging.getLogger("ray.data")
-    level = data_log.level
-    if args.quiet:
-        data_log.setLevel(logging.WARNING)  # no "Starting execution" notes
+    landmarker = None if args.landmarker.lower() == "none" else model_path(args.landmarker)
+    settings = {
+        "detector": model_path(args.detector),
+        "landmarker": landmarker,
+        "threshold": args.threshold,
+        "nms_iou": args.nms_iou,
+        "max_size": args.max_size,
+        "device": args.device,
+        "backend": args.backend,
+    }
+    load_models(settings)
     threads = args.threads or 1
-    try:
-        workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
-        landmarker = None if args.landmarker.lower() == "none" else model_path(args.landmarker)
-        ds = analyze_dataset(
-            images_dataset([job.path for job in jobs], [job.image for job in jobs]),
-            detector=model_path(args.detector),
-            landmarker=landmarker,
-            threshold=args.threshold,
-            nms_iou=args.nms_iou,
-            max_size=args.max_size,
-            device=args.device,
-            backend=args.backend,
-            batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
-            workers=min(workers, len(jobs)),
-            threads_per_worker=threads,
-            num_gpus=0 if args.device == "cpu" else 1,
-        )
-        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            write(sink, [to_record(row) for row in batch.to_pylist()], parquet, counts)
-    except ray.exceptions.RayError as exc:
-        raise ray_failure(exc, sink.written) from None
-    finally:
-        context.execution_options.preserve_order, context.enable_progress_bars = saved
-        data_log.setLevel(level)
-        if started:
-            ray.shutdown()
+    with ray_session(args.address, args.quiet):
+        context = DataContext.get_current()
+        saved = context.execution_options.preserve_order, context.enable_progress_bars
+        context.execution_options.preserve_order = not parquet  # JSON lines in input order
+        context.enable_progress_bars = not args.quiet and sys.stderr.isatty()
+        data_log = logging.getLogger("ray.data")
+        level = data_log.level
+        if args.quiet:
+            data_log.setLevel(logging.ERROR)  # no "Starting execution" notes, no "Progress bars disabled"
+        try:
+            workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
+            ds = analyze_dataset(
+                images_dataset([job.path for job in jobs], [job.image for job in jobs]),
+                **settings,
+                batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+                workers=min(workers, len(jobs)),
+                threads_per_worker=threads,
+                num_gpus=0 if args.device == "cpu" else 1,
+                check_models=False,  # loaded above
+            )
+            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                write(sink, [to_record(row) for row in batch.to_pylist()], parquet, counts)
+        except ray.exceptions.RayError as exc:
+            raise ray_failure(exc, sink.written) from None
+        finally:
+            context.execution_options.preserve_order, context.enable_progress_bars = saved
+            data_log.setLevel(level)
 
 
 def ray_failure(exc: BaseException, written: int) -> HrfaceError:
@@ -274,24 +284,6 @@ def ray_failure(exc: BaseException, written: int) -> HrfaceError:
     reason = found[-1] if found else f"the Ray run failed: {one_line(text, 300)}"
     kept = f"; {written} records are kept: continue with --resume" if written else ""
     return HrfaceError(f"{one_line(reason, 600)}{kept}")
-
-
-def start_ray(address: str | None) -> bool:
-    """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a local Ray instance; False when
-    Ray was already initialised in this process (then it is left running)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    options: dict[str, Any] = {"address": address, "logging_level": logging.WARNING}
-    if address is None and not os.environ.get("RAY_ADDRESS"):
-        options["include_dashboard"] = False
-    try:
-        ray.init(**options)
-    except Exception as exc:  # a wrong address, a cluster that does not answer
-        where = f"--address {address}" if address else "a local Ray instance"
-        raise ConfigError(f"{where}: cannot start Ray ({one_line(exc, 300)}); check the cluster (ray status)") from None
-    return True
 
 
 def model_path(model: str) -> str:

@@ -31,6 +31,7 @@ def analyze_dataset(
     threads_per_worker: int = 1,
     num_gpus: float = 0,
     max_pixels: int | None = None,
+    check_models: bool = True,
 ) -> Any:
     """Records of the faces in each image of ``ds``, as a lazy ``ray.data.Dataset`` (one row per image).
 
@@ -55,6 +56,8 @@ def analyze_dataset(
     actor pools default to ``max_restarts=-1`` and ``max_task_retries=-1``).  ``max_pixels``: the pixel cap
     of :func:`~hrface.io.image.read_image`, resolved here (default ``$HRFACE_MAX_PIXELS`` of the driver).
     Row order follows ``ds`` when ``DataContext.get_current().execution_options.preserve_order`` is set.
+    With ``check_models`` (the default) the models are first loaded here, once (:func:`load_models`), so that a
+    model that cannot be loaded is one error at this call rather than a failure in every worker.
     """
     ray = require("ray", "ray", "hrface.distributed")
     require("pyarrow", "ray", "hrface.distributed")
@@ -85,6 +88,8 @@ def analyze_dataset(
         "device": device,
         "backend": backend,
     }
+    if check_models:
+        load_models(settings)
     return ds.map_batches(
         FaceWorker,
         batch_size=batch_size,
@@ -98,6 +103,16 @@ def analyze_dataset(
             "max_pixels": max_pixels_limit(max_pixels),
         },
     )
+
+
+def load_models(settings: dict[str, Any]) -> None:
+    """Load the models of a worker's ``settings`` (:class:`~hrface.runtime.FaceAnalyzer` arguments) once in this
+    process, the driver, on its CPU with one thread, and drop them: a model that cannot be loaded (a missing,
+    damaged or contradictory file, an ONNX export that cannot be written to ``$HRFACE_HOME``, a missing extra)
+    raises its one-line error here, before any worker starts.  About a second for the default models."""
+    from ..runtime import FaceAnalyzer
+
+    FaceAnalyzer(**{**settings, "device": "cpu"}, threads=1)
 
 
 def images_dataset(paths: Sequence[str], images: Sequence[str] | None = None) -> Any:
