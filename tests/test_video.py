@@ -285,7 +285,7 @@ def test_reading_past_damage_is_bounded(tmp_path) -> None:
     indices = sorted(means(video))
     assert indices == list(range(len(indices))) and 10 < len(indices) < 30 and video.skipped == []
     assert video.missing_at_end == 60 - len(indices)
-    assert f"no frame could be read after frame {indices[-1]} of the 60 the container lists" in video.warning
+    assert f"the video ends after frame {indices[-1]}, {60 - len(indices)} frames short of the 60" in video.warning
 
 
 @pytest.mark.parametrize(("fourcc", "suffix"), [("mp4v", ".mp4"), ("MJPG", ".avi")])
@@ -296,9 +296,9 @@ def test_a_truncated_video_says_how_many_frames_are_missing(tmp_path, fourcc, su
     assert video.frame_count == 60 and indices == list(range(len(indices))) and 5 < len(indices) < 30
     assert video.missing_at_end == 60 - len(indices) and video.lost_frames == video.missing_at_end
     assert video.warning == (
-        f"{video.name}: no frame could be read after frame {indices[-1]} of the 60 the container lists "
-        f"({60 - len(indices)} frames missing: truncated or damaged); the other frames were analysed (re-copy or "
-        "repair the file to analyse them all)"
+        f"{video.name}: the video ends after frame {indices[-1]}, {60 - len(indices)} frames short of the 60 its "
+        "container lists (truncated or damaged); the other frames were analysed (re-copy or repair the file to "
+        "analyse them all)"
     )
 
 

@@ -39,7 +39,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "or camera, with track ids); an image or video that cannot be processed gets an 'error' line and the run "
         "goes on. Inputs are never overwritten: an output or "
         "drawing that would replace one is refused before the run starts. Exit status: 0 all images "
-        "processed, 1 some images (or their drawings) failed, 2 usage, model or output error, 130 interrupted.",
+        "processed, 1 some images or videos (or their drawings) failed or frames of a video could not be read, 2 "
+        "usage, model or output error, 130 interrupted.",
     )
     parser.add_argument(
         "inputs",

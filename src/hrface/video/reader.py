@@ -185,6 +185,7 @@ class VideoSource:
         )
         self.skipped: list[tuple[int, int]] = []
         self.missing_at_end = 0
+        self._end = -1  # the last frame the capture gave, once it gives no more
         self.width = self.height = 0
         self._last_ms = -math.inf  # time stamp of the last frame decoded
         self._first_ms = 0.0  # time stamp of frame 0
@@ -216,10 +217,9 @@ class VideoSource:
             count = self.lost_frames - self.missing_at_end
             parts.append(f"frames {', '.join(ranges)}{more} could not be decoded ({count} frames, read past)")
         if self.missing_at_end:
-            last = (self.frame_count or 0) - self.missing_at_end - 1
             parts.append(
-                f"no frame could be read after frame {last} of the {self.frame_count} the container lists "
-                f"({self.missing_at_end} frames missing: truncated or damaged)"
+                f"the video ends after frame {self._end}, {self.missing_at_end} frames short of the "
+                f"{self.frame_count} its container lists (truncated or damaged)"
             )
         return (
             f"{self.name}: {' and '.join(parts)}; the other frames were analysed (re-copy or repair the file to "
@@ -305,6 +305,7 @@ class VideoSource:
     def _end_at(self, position: int) -> None:
         """The capture gives no more frames from ``position`` on: record the frames the container still lists
         (when the time stamps agree that they are missing: a container's count may be an estimate)."""
+        self._end = position - 1
         if self.frame_count is None or position >= self.frame_count:
             return
         missing = self.frame_count - position
