@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..cli.crops import DEFAULT_CROP_SIZES
+from ..errors import ImageLoadError, ImageTooLargeError
 from ..geometry.align import arcface_template, ffhq_matrix, similarity_transform
 from ..geometry.pose import face_pose
 from ..io.image import decode_image_bytes, frame_count
@@ -39,6 +40,7 @@ from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_MAX_SIZE, Detector
 from ..runtime.faces import Face
 from ..runtime.landmarker import Landmarker
+from .memory import TRIM_PIXELS, trim
 from .options import Limits
 
 T = TypeVar("T")
@@ -155,12 +157,37 @@ def analyze_upload(
 ) -> dict[str, Any]:
     """The record of ``hrface detect`` for one uploaded image: ``{"image", "width", "height", "faces"}``, with
     ``warning`` for a multi-frame file and ``capped`` when a cap of ``limits`` applied; with ``align``, each
-    face gets its ``align_matrix`` (image → crop).
+    face gets its ``align_matrix`` (image → crop).  After a large image the freed memory is handed back
+    (:func:`~hrface.serving.memory.trim`).
 
     Raises :class:`~hrface.errors.ImageLoadError` (one line; ``ImageTooLargeError`` over the pixel cap) and
     :class:`Expired` when ``deadline`` passes between two stages."""
-    deadline = deadline or Deadline(limits.timeout_s)
-    image = decode_image_bytes(data, name or "upload", max_pixels=limits.max_pixels)
+    try:
+        image = decode_image_bytes(data, name or "upload", max_pixels=limits.max_pixels)
+    except ImageTooLargeError:  # refused from its header: nothing was decoded
+        raise
+    except ImageLoadError:  # a corrupt or truncated file may have been decoded in part
+        trim()
+        raise
+    pixels = image.shape[0] * image.shape[1]
+    try:
+        return analyze_image(shared, image, data, name, options, limits, deadline or Deadline(limits.timeout_s))
+    finally:
+        del image
+        if pixels >= TRIM_PIXELS:
+            trim()
+
+
+def analyze_image(
+    shared: FaceAnalyzer,
+    image: np.ndarray,
+    data: bytes,
+    name: str | None,
+    options: RequestOptions,
+    limits: Limits,
+    deadline: Deadline,
+) -> dict[str, Any]:
+    """:func:`analyze_upload` after decoding: ``image`` (BGR) decoded from the file ``data``."""
     detector, capped = request_detector(shared.detector, options, limits)
     deadline.check("detection")
     faces = detector.detect(image).to_faces()
@@ -177,9 +204,8 @@ def analyze_upload(
             face.pose = face_pose(face.landmarks, face.keypoints, (width, height))
         record = face.to_dict()
         if options.align is not None:
-            record["align_matrix"] = align_matrix(
-                face, options.align, options.crop_size or DEFAULT_CROP_SIZES[options.align]
-            )
+            size = options.crop_size or DEFAULT_CROP_SIZES[options.align]
+            record["align_matrix"] = align_matrix(face, options.align, size)
         records.append(record)
     result: dict[str, Any] = {"image": name, "width": width, "height": height, "faces": records}
     frames = frame_count(io.BytesIO(data))
