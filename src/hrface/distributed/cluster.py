@@ -57,7 +57,9 @@ def check_address(address: str | None) -> None:
             if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
                 return  # the answer comes after a TLS handshake: that the port accepts is all that is checked
             connection.sendall(HTTP2_HELLO)
-            answer = connection.recv(9)
+            answer = b""
+            while len(answer) < 4 and (chunk := connection.recv(9 - len(answer))):
+                answer += chunk
     except OSError as exc:
         reason = os_reason(exc) if exc.strerror else one_line(exc, 100) or "timed out"
         raise ConfigError(f"{option}: no Ray cluster answers there ({reason}); {hint}") from None
