@@ -101,8 +101,9 @@ def multipart(image: Path | bytes, name: str = "") -> tuple[bytes, str]:
 def send_all(
     host: str, port: int, job: Callable[[int], Job], count: int, concurrency: int, deadline: float, pause: float = 0.0
 ) -> tuple[list[Outcome], int, float]:
-    """Send jobs ``job(0) … job(count - 1)`` from ``concurrency`` threads (one keep-alive connection each), each
-    thread waiting ``pause`` s (0.5–1.5 ×, at random) after each answer; stop starting new ones at ``deadline``.
+    """Send jobs ``job(0) … job(count - 1)`` from ``concurrency`` threads (one keep-alive connection each); with
+    ``pause``, each thread starts after 0–1 × ``pause`` s and waits 0.5–1.5 × ``pause`` s (at random) after each
+    answer; stop starting new ones at ``deadline``.
     Returns the outcomes, the number started and the seconds taken."""
     lock = threading.Lock()
     started = [0]
@@ -111,6 +112,8 @@ def send_all(
     def client(seed: int) -> None:
         conn: http.client.HTTPConnection | None = None
         rng = np.random.default_rng(seed)
+        if pause > 0:  # the clients start spread over one pause, not all at once
+            time.sleep(min(pause * rng.uniform(0, 1), max(0.0, deadline - time.monotonic())))
         while True:
             with lock:
                 if started[0] >= count or time.monotonic() >= deadline:
