@@ -163,7 +163,7 @@ class VideoSource:
         self.is_camera = isinstance(source, int)
         self.name = f"camera:{source}" if self.is_camera else str(source)
         if self.is_camera:
-            cap = cv2.VideoCapture(int(source))
+            cap = _open_quietly(int(source))  # OpenCV warns on stderr for every backend it tries
             if not cap.isOpened():
                 raise VideoLoadError(
                     f"{self.name}: cannot open the camera; check that it is connected and not in use by another program"
@@ -351,3 +351,15 @@ def read_frames(
 def _closing(video: VideoSource) -> Iterator[tuple[int, float, np.ndarray]]:
     with video:
         yield from video
+
+
+def _open_quietly(index: int) -> cv2.VideoCapture:
+    """``cv2.VideoCapture(index)`` with OpenCV's own log lines (``[ WARN ] … can't open camera by index``) held
+    back: a camera that cannot be opened is reported once, by hrface's error."""
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.VideoCapture(index)
+    finally:
+        logging.setLogLevel(level)
