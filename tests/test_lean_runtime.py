@@ -31,8 +31,8 @@ EXTRA_PACKAGES = (
     "uvicorn",
     "openvino",
 )
-SHIPPED = ("hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v2_160")  # compact float graphs of checkpoints
-SHIPPED_FILES = (*SHIPPED, "hrface_w18_300w_v2_160_int8")  # and the INT8 graph of the landmark model
+SHIPPED = ("hrface_retinaface_mnet025_300w_v3", "hrface_w18_300w_v3")  # compact float graphs of checkpoints
+SHIPPED_FILES = (*SHIPPED, "hrface_w18_300w_v3_int8")  # and the INT8 graph of the landmark model
 
 
 def run_python(code: str, *args: str, block: tuple[str, ...] = EXTRA_PACKAGES, cwd: Path | None = None):
@@ -102,7 +102,7 @@ BASE_FACES = """
 import json
 import numpy as np
 from hrface import FaceAnalyzer
-analyzer = FaceAnalyzer(landmarker="hrface_w18_300w_v2_160")  # the float32 weights that torch runs too
+analyzer = FaceAnalyzer(landmarker="hrface_w18_300w_v3")  # the float32 weights that torch runs too
 fields = ("box", "score", "keypoints", "landmarks")
 print(json.dumps({path: [{k: np.asarray(getattr(face, k)).tolist() for k in fields} for face in analyzer(path)]
                   for path in sys.argv[1:]}))
@@ -183,7 +183,7 @@ def test_shipped_onnx_is_the_checkpoint(name: str) -> None:
     [
         (["train-landmarks", "configs/hrnet_w18_300w_128.yaml"], "torch"),
         (["train-detector", "configs/retinaface_mnet025_300w.yaml"], "torch"),
-        (["export", "hrface_w18_300w_v2_160", "OUT.onnx"], "torch"),
+        (["export", "hrface_w18_300w_v3", "OUT.onnx"], "torch"),
         (["pack-weights", "a.pth", "b.safetensors"], "torch"),
         (["bench", "IMAGES", "--research", "--backends", "torch"], "torch"),
         (["detect", "IMAGES", "--backend", "torch"], "torch"),
@@ -255,7 +255,7 @@ def test_bench_runs_the_onnx_backend_without_torch() -> None:
     assert "GFLOP columns need the onnx package" in result.stdout  # onnx comes with the torch extra
     result = run_base_cli("bench", str(images), "--research", "--quick", cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "onnxruntime" in result.stdout and "hrface_w18_300w_v2_160_int8" in result.stdout
+    assert "onnxruntime" in result.stdout and "hrface_w18_300w_v3_int8" in result.stdout
     assert "training throughput" not in result.stdout  # needs torch: left out, not failed
 
 

@@ -6,7 +6,7 @@ on the same inputs, and each tensor's largest absolute difference is reported re
 For a landmark model the decoded points of the two models are compared as well, in crop pixels.
 
 This is how the INT8 failure of HRNet was found (see the README): ``python -m hrface.benchmark.int8_layers
-hrface_w18_300w_v2_160 --calibration ../shared/data/300w/helen_train``.
+hrface_w18_300w_v3 --calibration ../shared/data/300w/helen_train``.
 """
 
 from __future__ import annotations

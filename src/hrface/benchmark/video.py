@@ -37,7 +37,7 @@ from ..landmarks.layouts import get_layout
 from ..runtime.analyzer import FaceAnalyzer
 from ..runtime.landmarker import DEFAULT_LANDMARKER
 from ..video import VideoAnalyzer
-from ..video.follow import DEFAULT_DETECT_EVERY
+from ..video.follow import DEFAULT_DETECT_EVERY, DEFAULT_MIN_CONFIDENCE
 from ..video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 from .peers import yunet_detector
 
@@ -205,6 +205,12 @@ def main(argv: list[str] | None = None) -> None:
         help=f"frames between detector runs while faces are followed by their landmarks (default "
         f"{DEFAULT_DETECT_EVERY}; 1: the detector on every frame)",
     )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=DEFAULT_MIN_CONFIDENCE,
+        help=f"mean landmark score below which a followed face is re-detected (default {DEFAULT_MIN_CONFIDENCE})",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     args = parser.parse_args(argv)
 
@@ -218,7 +224,9 @@ def main(argv: list[str] | None = None) -> None:
         clips = make_clips(photo, photos[(k + 1) % len(photos)], args.frames, args.noise, seed=k)
         for name, (frames, truth) in clips.items():
             # raw faces per frame (detected or followed), timed with the tracking and smoothing a user pays
-            va = VideoAnalyzer(analyzer=fa, detect_every=args.detect_every, smooth=False)
+            va = VideoAnalyzer(
+                analyzer=fa, detect_every=args.detect_every, min_confidence=args.min_confidence, smooth=False
+            )
             smoother = VideoAnalyzer(analyzer=_NO_ANALYZER)
             per_frame = []
             for i, frame in enumerate(frames):

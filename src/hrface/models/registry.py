@@ -112,16 +112,43 @@ MODELS: dict[str, ModelInfo] = {
             extra={"max_size": 480},
         ),
         ModelInfo(
+            "hrface_w18_300w_v3",
+            "landmarker",
+            ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
+            "hrface_w18_300w_v3.onnx",
+            _HRFACE_TRAINED.format(config="hrnet_w18_300w_v3.yaml", card="hrface_w18_300w_v3.md"),
+            "HRNetV2-W18, 68 landmarks, 160x160 crops: hrface_w18_300w_v2_160 fine-tuned on the corrected (0-based) "
+            "300W labels without flips, turned heads oversampled; per-point scores calibrated (research use only: "
+            "300W data)",
+            sha256="290d6e89508986e73d489fefabe76700f05e863ebc3c85a5b25f64f193b0321c",
+            packaged=True,
+            extra={"input_size": 160},
+        ),
+        ModelInfo(
+            "hrface_w18_300w_v3_int8",
+            "landmarker",
+            ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
+            "hrface_w18_300w_v3_int8.onnx",
+            "hrface_w18_300w_v3 quantised by hrface (hrface export --int8, calibrated on 64 training photos); "
+            "model card: hrface/weights/hrface_w18_300w_v3_int8.md",
+            "hrface_w18_300w_v3 as a static INT8 graph for ONNX Runtime (QDQ, 7-bit per-channel weights); "
+            "PyTorch (backend 'torch', GPUs) runs the float32 weights of hrface_w18_300w_v3",
+            sha256="7c7dd66d769acb3f89babd7e8bcd6c3030364296358bf6b6573b422dcb8b6955",
+            packaged=True,
+            extra={"input_size": 160, "float_model": "hrface_w18_300w_v3"},
+        ),
+        ModelInfo(
             "hrface_w18_300w_v2_160",
             "landmarker",
             ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
             "hrface_w18_300w_v2_160.onnx",
-            _HRFACE_TRAINED.format(config="hrnet_w18_300w_v2_160.yaml", card="hrface_w18_300w_v2_160.md"),
+            "the hrface git history, where it was shipped until 7 December 2026 (git show "
+            "3a122e8:src/hrface/weights/hrface_w18_300w_v2_160.onnx; model card: "
+            "docs/models/hrface_w18_300w_v2_160.md)",
             "HRNetV2-W18, 68 landmarks, 160x160 crops: hrface_w18_300w_v2_128 fine-tuned at 160 px on the "
             "boxes of detector v2 (AFW oversampled x2); held-out NME 4.07 %, FR@0.10 0.83 % from v2's boxes, "
             "4.10 % / 1.67 % from the default detector v3's (research use only: 300W data)",
             sha256="5f630e49d2b25aaaa3abee123318d6b180c1a911192c87032ec080658db529f5",
-            packaged=True,
             extra={"input_size": 160},
         ),
         ModelInfo(
@@ -129,13 +156,13 @@ MODELS: dict[str, ModelInfo] = {
             "landmarker",
             ArchSpec("hrnet", {"width": 18, "num_landmarks": 68}),
             "hrface_w18_300w_v2_160_int8.onnx",
-            "hrface_w18_300w_v2_160 quantised by hrface (hrface export --int8, calibrated on 64 training photos); "
-            "model card: hrface/weights/hrface_w18_300w_v2_160_int8.md",
+            "the hrface git history, where it was shipped on 7 December 2026 (git show "
+            "3a122e8:src/hrface/weights/hrface_w18_300w_v2_160_int8.onnx; model card: "
+            "docs/models/hrface_w18_300w_v2_160_int8.md)",
             "hrface_w18_300w_v2_160 as a static INT8 graph for ONNX Runtime (QDQ, 7-bit per-channel weights): "
             "held-out NME 3.83 % against 3.82 % in float32 from detector v3's boxes, 0.55x its CPU time per face; "
             "PyTorch (backend 'torch', GPUs) runs the float32 weights of hrface_w18_300w_v2_160",
             sha256="412b9a9b1cb47b71893dc6124c700ddbb2d967ca232944f649ed66c9ad3dfae7",
-            packaged=True,
             extra={"input_size": 160, "float_model": "hrface_w18_300w_v2_160"},
         ),
         ModelInfo(

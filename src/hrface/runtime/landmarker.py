@@ -25,8 +25,8 @@ from .inputs import face_boxes
 
 RGB_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, applied to RGB in [0, 1] as in the reference
 RGB_STD = (0.229, 0.224, 0.225)
-DEFAULT_LANDMARKER = "hrface_w18_300w_v2_160_int8"  # shipped inside the package; its float32 original: FLOAT_LANDMARKER
-FLOAT_LANDMARKER = "hrface_w18_300w_v2_160"
+DEFAULT_LANDMARKER = "hrface_w18_300w_v3_int8"  # shipped inside the package; its float32 original: FLOAT_LANDMARKER
+FLOAT_LANDMARKER = "hrface_w18_300w_v3"
 
 
 def heatmap_sigma(num_landmarks: int) -> float:
