@@ -74,7 +74,7 @@ class VideoAnalyzer:
         detect_every: analysed frames between detector runs while faces are followed (1: the detector on every
             frame; following needs the analyzer's landmark model). A face that enters is found within this many
             frames.
-        min_confidence: mean landmark score (heatmap peak) below which a followed face counts as lost, and
+        min_confidence: mean landmark score (``landmark_scores``) below which a followed face counts as lost, and
             the detector runs on that frame.
         max_lost, min_iou, reacquire_distance: tracker settings (see :class:`FaceTracker`); ``max_lost`` counts
             analysed frames.

