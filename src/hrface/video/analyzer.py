@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..geometry.pose import Pose, face_pose
+from ..geometry.pose import Pose, face_pose, rotation_from_angles
 from ..io.image import to_bgr
 from ..runtime.analyzer import FaceAnalyzer
 from ..runtime.faces import Face
@@ -300,16 +300,6 @@ def recorded_face(face: Mapping[str, Any]) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError):
             out["pose"] = None
         else:
-            out["pose"] = Pose(yaw, pitch, roll, rotation=pose_rotation(yaw, pitch, roll), translation=np.zeros(3))
+            rotation = rotation_from_angles(yaw, pitch, roll)
+            out["pose"] = Pose(yaw, pitch, roll, rotation=rotation, translation=np.zeros(3))
     return out
-
-
-def pose_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """(3, 3) rotation ``R`` of a head pose given by its angles in degrees (the inverse of
-    :func:`~hrface.geometry.pose.pose_from_rotation`): ``F R F = Rz(roll) · Ry(yaw) · Rx(−pitch)``."""
-    a, b, c = np.radians([-pitch, yaw, roll])
-    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
-    flip = np.diag([1.0, -1.0, -1.0])
-    return flip @ rz @ ry @ rx @ flip
