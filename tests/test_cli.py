@@ -137,9 +137,12 @@ def test_odd_image_modes_and_the_size_cap_in_a_batch(tmp_path, detector_weights,
 
 
 def test_max_size_option_takes_pixels_auto_or_none(capsys) -> None:
-    from hrface.cli.detect import parse_max_size
+    from hrface.runtime.detector import parse_max_size
 
     assert (parse_max_size("640"), parse_max_size("AUTO"), parse_max_size("none")) == (640, "auto", None)
+    for bad in ("16", "big"):
+        with pytest.raises(ValueError):
+            parse_max_size(bad)
     for bad in ("16", "big"):
         with pytest.raises(SystemExit) as exit_info:
             main(["detect", "photo.jpg", "--max-size", bad])

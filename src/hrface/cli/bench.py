@@ -10,8 +10,7 @@ from ..benchmark import BENCH_BACKENDS, BenchConfig, format_report, run_benchmar
 from ..errors import ConfigError
 from ..extras import available
 from ..io.files import atomic_write_text
-from ..runtime.detector import DEFAULT_DETECTOR
-from .detect import parse_max_size
+from ..runtime.detector import DEFAULT_DETECTOR, parse_max_size
 from .export import check_output
 
 
@@ -167,7 +166,7 @@ def _backends(text: str | None) -> str:
 def _max_size(text: str) -> int | str | None:
     try:
         return parse_max_size(text.strip())
-    except argparse.ArgumentTypeError as exc:
+    except ValueError as exc:
         raise ConfigError(f"--max-sizes: {exc}") from None
 
 

@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..geometry.align import TEMPLATES
+from ..geometry.align import DEFAULT_CROP_SIZES, TEMPLATES
 from ..io.image import write_image
-from .records import error_text
-
-DEFAULT_CROP_SIZES = {"arcface": 112, "ffhq": 512}
+from ..io.records import error_text
 
 
 class CropWriter:

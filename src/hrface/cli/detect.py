@@ -15,9 +15,10 @@ from ..errors import ConfigError
 from ..io.draw import draw_faces
 from ..io.files import IMAGE_EXTENSIONS, FolderIssue, walk_images
 from ..io.image import frame_count, max_pixels_limit, read_image, write_image
+from ..io.records import error_text
 from ..runtime import FaceAnalyzer
 from ..runtime.backends import BACKENDS
-from ..runtime.detector import DEFAULT_DETECTOR
+from ..runtime.detector import DEFAULT_DETECTOR, MaxSize, parse_max_size
 from ..runtime.landmarker import DEFAULT_LANDMARKER
 from ..runtime.parallel import ordered_map
 from ..video.reader import VIDEO_EXTENSIONS, is_video
@@ -26,7 +27,7 @@ from .crops import CropWriter, add_crop_arguments
 from .detect_ray import add_ray_arguments, expand_lists, ray_engine, run_ray
 from .detect_video import add_video_arguments, check_video_arguments, process_video
 from .outputs import Source, camera_source, check_outputs, drawing_path, image_crops, prepare_folder, video_crops
-from .records import RecordSink, error_text
+from .records import RecordSink
 
 log = logging.getLogger("hrface")
 
@@ -101,7 +102,7 @@ def add_max_size_argument(parser: argparse.ArgumentParser, default: str) -> None
     """``--max-size PX | auto | none``: the longer image side above which photos are downscaled."""
     parser.add_argument(
         "--max-size",
-        type=parse_max_size,
+        type=max_size_option,
         default=parse_max_size(default),
         metavar="PX|auto|none",
         help="downscale images whose longer side exceeds PX pixels for detection; 'auto': the size the "
@@ -122,17 +123,12 @@ def parse_threshold(text: str) -> float | str:
     return value
 
 
-def parse_max_size(text: str) -> int | str | None:
-    """'auto' → 'auto', 'none' → None, else a whole number of pixels (at least 32)."""
-    if text.lower() in ("auto", "none"):
-        return None if text.lower() == "none" else "auto"
+def max_size_option(text: str) -> MaxSize:
+    """:func:`~hrface.runtime.detector.parse_max_size` as an argparse type: its message is the usage error."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of pixels, 'auto' or 'none', got {text!r}") from None
-    if value < 32:
-        raise argparse.ArgumentTypeError(f"must be at least 32 pixels, got {value}")
-    return value
+        return parse_max_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, OutputError
+from ..io.records import error_text, image_key
 from ..runtime import FaceAnalyzer
 from ..video.follow import DEFAULT_DETECT_EVERY
 from .crops import CropWriter
-from .records import RecordSink, error_text, image_key
+from .records import RecordSink
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ from ..evaluation.small_faces import CANVAS, save_small_face_test, small_face_te
 from ..io.files import atomic_write_text
 from ..io.image import read_image
 from ..runtime.detector import DEFAULT_MAX_SIZE, Detections, Detector
-from .detect import parse_max_size
+from .detect import max_size_option
 from .widerface import WIDER_MIN_SCORE
 
 
@@ -78,7 +78,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     d.add_argument(
         "--max-size",
-        type=parse_max_size,
+        type=max_size_option,
         nargs="+",
         default=["auto"],
         metavar="PX|auto|none",

@@ -16,18 +16,14 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigError, HrfaceError, OutputError, one_line, os_reason
+from ..errors import ConfigError, OutputError, os_reason
 from ..io.files import atomic_write_text, check_writable_folder
+from ..io.records import image_key
 
 
 def partial_path(output: Path) -> Path:
     """The file an unfinished run writes to: ``FILE.partial`` beside ``FILE``."""
     return output.with_name(output.name + ".partial")
-
-
-def image_key(image: str | os.PathLike[str]) -> str:
-    """What identifies an image across runs: its absolute path with links resolved."""
-    return os.path.realpath(image)
 
 
 def detach_stdout() -> None:
@@ -168,11 +164,6 @@ class RecordSink:
             partial.unlink(missing_ok=True)  # nothing worth keeping: the next run may start afresh
         elif issubclass(exc_type, KeyboardInterrupt):
             raise KeyboardInterrupt(f"{self.written} records are kept in {partial}; continue with --resume") from None
-
-
-def error_text(exc: BaseException) -> str:
-    """The ``error`` of a record: a user-facing error's own line, else the exception's type and message."""
-    return str(exc) if isinstance(exc, HrfaceError) else f"{type(exc).__name__}: {one_line(exc, 1000)}"
 
 
 def _is_video_record(record: dict[str, Any]) -> bool:

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..cli.records import image_key
 from ..errors import ConfigError, OutputError, one_line
 from ..io.files import check_writable_folder
+from ..io.records import image_key
 from .schema import records_table
 from .worker import is_uri
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ..cli.records import error_text
 from ..errors import ImageLoadError, one_line
 from ..io.image import decode_image_bytes, frame_count, read_image
+from ..io.records import error_text
 from ..runtime import FaceAnalyzer
 
 

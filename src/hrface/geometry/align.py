@@ -21,6 +21,8 @@ from ..errors import ConfigError, InputError
 from ..landmarks.layouts import LAYOUTS
 
 TEMPLATES = ("arcface", "ffhq")
+DEFAULT_CROP_SIZES = {"arcface": 112, "ffhq": 512}
+"""The crop side (pixels) of each template when none is asked for: its native size."""
 MIN_SIZE = 16
 
 ARCFACE_112 = np.array(

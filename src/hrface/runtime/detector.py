@@ -30,6 +30,20 @@ DEFAULT_THRESHOLD = 0.5  # minimum face score, unless the model records its own 
 Threshold = float | str  # a score in [0, 1] or "auto" (the model's own threshold, else DEFAULT_THRESHOLD)
 
 
+def parse_max_size(text: str) -> MaxSize:
+    """A ``max_size`` written as text (the ``--max-size`` option, the server's ``max_size`` query): 'auto' →
+    'auto', 'none' → None, else a whole number of pixels (at least 32); anything else raises ``ValueError``."""
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected a number of pixels, 'auto' or 'none', got {text!r}") from None
+    if value < 32:
+        raise ValueError(f"must be at least 32 pixels, got {value}")
+    return value
+
+
 LINEAR_DOWNSCALE = 0.5  # downscaling by a factor at least this uses bilinear interpolation, below it area
 
 

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect
 from .. import __version__
 from ..errors import HrfaceError, ImageTooLargeError, one_line
 from ..runtime import FaceAnalyzer
+from ..runtime.detector import parse_max_size
 from .inference import KEEP, Deadline, Expired, InferencePool, RequestOptions, analyze_upload, safe_name
 from .options import (
     DEFAULT_MAX_FACES,
@@ -237,9 +238,4 @@ def _max_size(text: str | None) -> int | str | None:
     """The ``max_size`` query option: None (absent) keeps the server's; 'auto', 'none' or pixels >= 32."""
     if text is None:
         return KEEP
-    from ..cli.detect import parse_max_size
-
-    try:
-        return parse_max_size(text)
-    except Exception as exc:  # argparse.ArgumentTypeError
-        raise ValueError(str(exc)) from None
+    return parse_max_size(text)  # ValueError: the request's 422

