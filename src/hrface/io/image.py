@@ -347,9 +347,13 @@ def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> None:
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """``(width, height)`` in pixels of an image file, from its header (nothing is decoded); as stored, without
-    applying an EXIF orientation."""
-    from PIL import Image
-
+    """``(width, height)`` in pixels of an image file, from its header (nothing is decoded; without Pillow, e.g.
+    in a bare training environment, the image is decoded with OpenCV); as stored, without applying an EXIF
+    orientation."""
+    try:
+        from PIL import Image
+    except ImportError:
+        height, width = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION).shape[:2]
+        return width, height
     with Image.open(path) as image:
         return image.size
