@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from hrface.data.detection import DetectionSample
+from hrface.data.detection.canvas import CanvasOptions, Faces, build_canvas
 from hrface.errors import ConfigError
 from hrface.io.image import read_image, write_image
 from hrface.ops import box_sizes
 from hrface.runtime.detector import BGR_MEAN
-from hrface.training.detection.augment import Faces
 from hrface.training.detection.config import DetectionAugmentConfig, detection_config_from_dict
 from hrface.training.detection.dataset import DetectionTrainDataset
-from hrface.training.detection.mosaic import CanvasOptions, build_canvas, choose_grid
+from hrface.training.detection.mosaic import choose_grid
 
 COLOURS = [(40, 200, 90), (200, 60, 160), (90, 120, 230)]  # one BGR colour per face; the background is 0
 MARK = 255  # a white square on each face's nose keypoint
@@ -64,7 +64,7 @@ def test_faces_land_on_the_pixels_their_targets_describe():
         synthetic_photo(180, 180, [[10, 10, 70, 90], [100, 90, 160, 170], [90, 10, 150, 80]]),
         synthetic_photo(120, 100, [[30, 20, 90, 90]]),
     ]
-    options = CanvasOptions(face_size=(30.0, 60.0), min_face=1.0, jitter=False)
+    options = CanvasOptions(face_size=(30.0, 60.0), min_face=1.0)
     checked = 0
     for seed in range(6):
         canvas, faces = build_canvas(photos, (400, 400), 2, np.random.default_rng(seed), options)
@@ -82,7 +82,7 @@ def test_faces_land_on_the_pixels_their_targets_describe():
 def test_a_window_clips_the_faces_it_cuts():
     # A 400 × 300 photo scaled so that one face is 100 px, on a 160-px canvas: only a window of it fits.
     image, faces = synthetic_photo(400, 300, [[150, 100, 250, 200], [20, 20, 80, 90], [300, 120, 390, 280]])
-    options = CanvasOptions(face_size=(100.0, 100.0), min_face=1.0, jitter=False)
+    options = CanvasOptions(face_size=(100.0, 100.0), min_face=1.0)
     clipped = 0
     for seed in range(8):
         canvas, out = build_canvas([(image, faces)], (160, 160), 1, np.random.default_rng(seed), options)
@@ -98,7 +98,7 @@ def test_a_window_clips_the_faces_it_cuts():
 
 def test_reference_faces_take_the_drawn_sizes_and_small_faces_are_dropped():
     photos = [synthetic_photo(300, 240, [[40, 40, 160, 190]]) for _ in range(9)]  # one 134-px face each
-    options = CanvasOptions(face_size=(10.0, 100.0), min_face=0.0, jitter=False)
+    options = CanvasOptions(face_size=(10.0, 100.0), min_face=0.0)
     sizes = []
     for seed in range(40):
         _, faces = build_canvas(photos, (640, 640), 3, np.random.default_rng(seed), options)
@@ -108,7 +108,7 @@ def test_reference_faces_take_the_drawn_sizes_and_small_faces_are_dropped():
     # log-uniform: a quarter in each quarter of the log range, about
     quarters = np.histogram(np.log10(sizes), bins=4, range=(1, 2))[0] / len(sizes)
     assert (np.abs(quarters - 0.25) < 0.08).all(), quarters
-    options = CanvasOptions(face_size=(10.0, 100.0), min_face=30.0, jitter=False)
+    options = CanvasOptions(face_size=(10.0, 100.0), min_face=30.0)
     _, faces = build_canvas(photos, (640, 640), 3, np.random.default_rng(0), options)
     assert len(faces.boxes) and box_sizes(faces.boxes).min() >= 30
 

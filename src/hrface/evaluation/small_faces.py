@@ -1,7 +1,7 @@
 """A reproducible small-face test made from held-out annotated photos: mosaics of the photos, scaled down.
 
 Test image ``i`` of a test with seed ``s`` is a :data:`CANVAS` (1600 × 1200 px) mosaic built with the
-training mosaic code (:func:`hrface.training.detection.mosaic.build_canvas`, no colour jitter) from the
+training mosaic code (:func:`hrface.data.detection.canvas.build_canvas`, no colour jitter) from the
 generator ``numpy.random.default_rng([s, i])``, so each image depends on the photos, the seed and its
 index only (not on how many images are made):
 
@@ -25,13 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..data.detection.canvas import CanvasOptions, Faces, build_canvas
 from ..data.detection.labels import write_retinaface_labels
 from ..data.detection.samples import DetectionSample
 from ..errors import ConfigError
 from ..io.files import atomic_write_bytes
 from ..io.image import read_image
-from ..training.detection.augment import Faces
-from ..training.detection.mosaic import CanvasOptions, build_canvas
 
 CANVAS = (1600, 1200)  # width, height in pixels
 GRIDS = (2, 3, 4)
@@ -50,7 +49,7 @@ def small_face_image(
     grid = int(GRIDS[int(rng.integers(len(GRIDS)))])
     chosen = rng.choice(len(photos), grid * grid, replace=len(photos) < grid * grid)
     tiles = [(read_image(photos[i].image), Faces.of(photos[i])) for i in chosen]
-    options = CanvasOptions(face_size=FACE_SIZE, min_face=MIN_FACE, jitter=False)
+    options = CanvasOptions(face_size=FACE_SIZE, min_face=MIN_FACE)
     canvas, faces = build_canvas(tiles, CANVAS, grid, rng, options)
     truth = DetectionSample(
         image=f"small_faces/{index:06d}.jpg",

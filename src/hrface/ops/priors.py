@@ -1,4 +1,4 @@
-"""Prior boxes (anchors) of RetinaFace."""
+"""Prior boxes (anchors) of RetinaFace, and its input convention (:data:`BGR_MEAN`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 
 DEFAULT_MIN_SIZES: tuple[tuple[int, ...], ...] = ((16, 32), (64, 128), (256, 512))
 DEFAULT_STEPS: tuple[int, ...] = (8, 16, 32)
+BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels by RetinaFace, as in the reference training
 
 
 def feature_map_sizes(height: int, width: int, steps: tuple[int, ...] = DEFAULT_STEPS) -> list[tuple[int, int]]:

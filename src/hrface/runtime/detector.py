@@ -14,13 +14,12 @@ import numpy as np
 from ..errors import ConfigError
 from ..io.image import to_bgr
 from ..landmarks.heatmaps import as_numpy
-from ..ops import decode_boxes, decode_landmarks, nms, prior_boxes
+from ..ops import BGR_MEAN, decode_boxes, decode_landmarks, nms, prior_boxes
 from .backends import create_runner
 from .faces import Face
 from .inputs import image_batch
 from .large_faces import COARSE_SCORE_FACTOR, CoarsePass, merge_passes
 
-BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels, as in the reference training
 DEFAULT_DETECTOR = "hrface_retinaface_mnet025_300w_v3"  # shipped in the package (model card beside the file)
 log = logging.getLogger("hrface")
 

@@ -23,13 +23,14 @@ comes from the :class:`numpy.random.Generator` passed in.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import cv2
 import numpy as np
 
-from ...data.detection.samples import MIRROR_KEYPOINTS, DetectionSample
-from ...runtime.detector import BGR_MEAN
+from ...data.detection.canvas import Faces, crop
+from ...data.detection.samples import MIRROR_KEYPOINTS
+from ...ops import BGR_MEAN
+
+__all__ = ["Faces", "augment", "crop", "distort_colors", "mirror", "prepare", "to_network_input"]
 
 CROP_SCALES = (0.3, 0.45, 0.6, 0.8, 1.0)
 CROP_TRIES = 250
@@ -38,27 +39,6 @@ BRIGHTNESS_DELTA = 32.0
 CONTRAST_RANGE = (0.5, 1.5)
 SATURATION_RANGE = (0.5, 1.5)
 HUE_DELTA = 18  # OpenCV hue units (0–179)
-
-
-class Faces(NamedTuple):
-    """The faces of one image: boxes (M, 4) xyxy, keypoints (M, 5, 2) (NaN where missing), has_keypoints (M,)."""
-
-    boxes: np.ndarray
-    keypoints: np.ndarray
-    has_keypoints: np.ndarray
-
-    @classmethod
-    def of(cls, sample: DetectionSample) -> Faces:
-        """The faces of a sample, as float64 copies (pixels)."""
-        return cls(sample.boxes.astype(np.float64), sample.keypoints.astype(np.float64), sample.has_keypoints.copy())
-
-    def select(self, mask: np.ndarray) -> Faces:
-        return Faces(self.boxes[mask], self.keypoints[mask], self.has_keypoints[mask])
-
-    def with_area(self) -> Faces:
-        """The faces whose box has a positive width and height."""
-        b = self.boxes
-        return self.select((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
 
 
 def choose_crop(
@@ -101,19 +81,6 @@ def choose_crop(
         return None
     t = int(np.argmax(success))
     return np.concatenate([lt[t, 0], rb[t, 0]]), keep[t]
-
-
-def crop(image: np.ndarray, faces: Faces, roi: np.ndarray) -> tuple[np.ndarray, Faces]:
-    """The image inside ``roi`` (x1 y1 x2 y2, integers) and the faces in its pixels: boxes clipped to
-    it, keypoints clamped to ``[0, roi size]`` (missing ones stay NaN)."""
-    x1, y1, x2, y2 = (int(v) for v in roi)
-    origin = np.array([x1, y1], dtype=np.float64)
-    size = np.array([x2 - x1, y2 - y1], dtype=np.float64)
-    boxes = np.concatenate(
-        [np.maximum(faces.boxes[:, :2], origin), np.minimum(faces.boxes[:, 2:], origin + size)], axis=1
-    ) - np.tile(origin, 2)
-    keypoints = np.clip(faces.keypoints - origin, 0.0, size)
-    return image[y1:y2, x1:x2], Faces(boxes, keypoints, faces.has_keypoints)
 
 
 def distort_colors(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -187,7 +154,12 @@ def augment(
     """The training pipeline of the module doc: uint8 BGR image and its faces (pixels) →
     ``(input (3, S, S) float32, faces normalised by the square's side)``; faces without area are dropped."""
     height, width = image.shape[:2]
-    found = choose_crop(width, height, faces.boxes, rng, image_size, min_face_size)
+    if not len(faces.boxes):  # a face-free image (hard negative): a random square, as a crop with faces would be
+        side = int(CROP_SCALES[int(rng.integers(len(CROP_SCALES)))] * min(width, height))
+        x1, y1 = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+        found = (np.array([x1, y1, x1 + side, y1 + side]), np.zeros(0, bool)) if side > 0 else None
+    else:
+        found = choose_crop(width, height, faces.boxes, rng, image_size, min_face_size)
     roi, keep = found if found is not None else (np.array([0, 0, width, height]), np.ones(len(faces.boxes), bool))
     image, faces = crop(image, faces.select(keep), roi)
     image = pad_to_square(distort_colors(image, rng))

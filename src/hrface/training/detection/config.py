@@ -70,6 +70,11 @@ class DetectionDataConfig:
     no keypoints (:mod:`.teacher`). Its detections are cached in ``teacher_cache`` (JSON) when given.
     Validation photos keep their annotation only.
 
+    ``negatives``: folders of face-free images (searched recursively; e.g. the ``hrface mine-negatives``
+    output), added to the training images as images without faces, each ``negative_repeat`` times: the
+    reference augmentation cuts a random square of them, mosaics may draw them into a cell, and
+    ``augmentation.background_prob`` lays them under a canvas.
+
     ``image_cache_mb``: keep up to this many megabytes of decoded training photos in memory (0: off), read
     once before training and shared with the loader workers (fork), instead of decoding every photo each
     time it is drawn (a 4 × 4 mosaic draws 16).  Items are unchanged, bit for bit.
@@ -84,6 +89,8 @@ class DetectionDataConfig:
     teacher_threshold: float = DEFAULT_THRESHOLD
     teacher_match_iou: float = DEFAULT_MATCH_IOU
     teacher_cache: str | None = None
+    negatives: list[str] = field(default_factory=list)
+    negative_repeat: int = 1
     image_cache_mb: int = 0
 
 
@@ -100,7 +107,9 @@ class DetectionAugmentConfig:
     (log-uniform in [low, high], as √(width × height) of its box; never enlarged), and the part that fits
     its cell is pasted at a random place on a mean-coloured background (:mod:`.mosaic`). Faces under
     ``min_face`` pixels on the canvas are dropped (background). The photos and every random choice come
-    from the item's ``(seed, epoch, index)`` generator, so exact resume still holds.
+    from the item's ``(seed, epoch, index)`` generator, so exact resume still holds. With probability
+    ``background_prob`` a canvas starts from a face-free training image (``data.negatives``) resized to fill
+    it instead of the mean colour, so the photos' surroundings are not always flat.
     """
 
     mosaic_prob: float = 0.0
@@ -108,6 +117,7 @@ class DetectionAugmentConfig:
     zoom_out_prob: float = 0.0
     face_size: list[float] = field(default_factory=lambda: [10.0, 100.0])
     min_face: float = 8.0
+    background_prob: float = 0.0
 
     def checks(self) -> list[tuple[bool, str]]:
         """``(ok, message)`` checks of the section."""
@@ -120,6 +130,7 @@ class DetectionAugmentConfig:
             (bool(self.mosaic_grids) and min(self.mosaic_grids) >= 1, "augmentation.mosaic_grids: whole numbers >= 1"),
             (low_high, f"augmentation.face_size must be [low, high] pixels with 0 < low <= high, got {self.face_size}"),
             (self.min_face >= 0, "augmentation.min_face must be non-negative"),
+            (0 <= self.background_prob <= 1, "augmentation.background_prob must be in [0, 1]"),
         ]
 
 
@@ -235,6 +246,7 @@ class DetectionTrainConfig:
                     f"{CACHE_MIN_SCORE}), got {c.data.teacher_threshold}",
                 ),
                 (0 < c.data.teacher_match_iou <= 1, "data.teacher_match_iou must be in (0, 1]"),
+                (c.data.negative_repeat >= 1, "data.negative_repeat must be a whole number >= 1"),
                 (c.data.image_cache_mb >= 0, "data.image_cache_mb must be a number of megabytes (0 = off)"),
             ]
         )
@@ -247,6 +259,8 @@ def detection_config_from_dict(
     ``base_dir`` when given; :class:`ConfigError` names an unknown or mistyped key."""
     paths = ("data.split_file", "data.teacher_cache", "model.backbone_weights", "model.weights", "output_dir")
     config = config_from_mapping(DetectionTrainConfig, data, base_dir, paths, sources=("data.train", "data.val"))
+    if base_dir is not None:
+        config.data.negatives = [resolve_path(base_dir, folder) for folder in config.data.negatives]
     teacher = config.data.teacher
     if base_dir is not None and teacher and Path(teacher).suffix:  # a checkpoint path, not a registry name
         config.data.teacher = resolve_path(base_dir, teacher)

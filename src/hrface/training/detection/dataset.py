@@ -78,7 +78,8 @@ class DetectionTrainDataset(Dataset):
         self.epoch = 0
         self.augmentation = augmentation or DetectionAugmentConfig()
         a = self.augmentation
-        self.canvas_options = CanvasOptions((a.face_size[0], a.face_size[1]), a.min_face, jitter=True)
+        self.canvas_options = CanvasOptions((a.face_size[0], a.face_size[1]), a.min_face)
+        self.face_free = [i for i, sample in enumerate(self.samples) if sample.num_faces == 0]
         self.cached = cache_photos(self.samples, cache_bytes)
 
     def set_epoch(self, epoch: int) -> None:
@@ -101,7 +102,10 @@ class DetectionTrainDataset(Dataset):
             others = rng.integers(len(self.samples), size=grid * grid - 1)
             chosen = np.concatenate([[index], others])[rng.permutation(grid * grid)]
             photos = [self._photo(int(i)) for i in chosen]
-            net_input, faces = augment_canvas(photos, rng, self.image_size, grid, self.canvas_options)
+            background = None
+            if a.background_prob > 0 and self.face_free and rng.random() < a.background_prob:
+                background = self._photo(self.face_free[int(rng.integers(len(self.face_free)))])[0]
+            net_input, faces = augment_canvas(photos, rng, self.image_size, grid, self.canvas_options, background)
         return torch.from_numpy(net_input), torch.from_numpy(target_rows(faces))
 
     def _photo(self, index: int) -> tuple[np.ndarray, Faces]:

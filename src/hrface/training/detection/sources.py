@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
 
 from ...data.detection import DetectionSample, detection_samples_from_landmarks, read_retinaface_labels
 from ...errors import ConfigError
+from ...io.files import walk_images
 from ..landmarks import SAMPLE_READERS, build_samples, read_source
 from ..landmarks.config import DataConfig, LandmarkTrainConfig
 from ..yaml_config import SourceSpec
@@ -49,7 +53,24 @@ def build_detection_samples(config: DetectionTrainConfig) -> tuple[list[Detectio
             train, data.teacher, data.teacher_threshold, data.teacher_match_iou, data.teacher_cache
         )
         print(report.describe())
-    return train, val
+    negatives = face_free_samples(data.negatives)
+    if negatives:
+        print(f"hard negatives: {len(negatives)} face-free images x {data.negative_repeat}")
+    return train + negatives * data.negative_repeat, val
+
+
+def face_free_samples(folders: list[str]) -> list[DetectionSample]:
+    """One sample without faces per image file in ``folders`` (recursive, sorted); :class:`ConfigError` for a
+    folder that is missing or holds no image."""
+    samples = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ConfigError(f"data.negatives: {folder} is not a folder; make it with 'hrface mine-negatives'")
+        found = [DetectionSample(str(path), np.zeros((0, 4))) for path in walk_images(folder) if isinstance(path, Path)]
+        if not found:
+            raise ConfigError(f"data.negatives: {folder} holds no image")
+        samples += found
+    return samples
 
 
 def _annotated_samples(data: DetectionDataConfig) -> tuple[list[DetectionSample], list[DetectionSample]]:

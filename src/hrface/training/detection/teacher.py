@@ -113,6 +113,18 @@ def with_teacher_targets(
     :class:`~hrface.runtime.detector.Detector` built from it (tests). The cache, when given, is read if it
     matches and (re)written otherwise.
     """
+    found = teacher_detections(samples, teacher, cache, detect)
+    out = [add_teacher_faces(s, found[s.image], threshold, match_iou) for s in samples]
+    added = [b.num_faces - a.num_faces for a, b in zip(samples, out, strict=True)]
+    report = TeacherReport(len(samples), sum(s.num_faces for s in samples), sum(added), sum(n > 0 for n in added))
+    return out, report
+
+
+def teacher_detections(
+    samples: Sequence[DetectionSample], teacher: str, cache: str | None = None, detect: TeacherFn | None = None
+) -> dict[str, np.ndarray]:
+    """The teacher's detections (score ≥ :data:`CACHE_MIN_SCORE`) of each photo, image path → (K, 5)
+    ``x1 y1 x2 y2 score``: read from ``cache`` when it matches, else run once and cached (module doc)."""
     found = _read_cache(cache, teacher, samples)
     if found is None:
         if detect is None:
@@ -122,10 +134,7 @@ def with_teacher_targets(
             photos = {path: np.round(rows, 3).tolist() for path, rows in found.items()}
             doc = {"teacher": teacher, "min_score": CACHE_MIN_SCORE, "photos": photos}
             atomic_write_text(cache, json.dumps(doc))
-    out = [add_teacher_faces(s, found[s.image], threshold, match_iou) for s in samples]
-    added = [b.num_faces - a.num_faces for a, b in zip(samples, out, strict=True)]
-    report = TeacherReport(len(samples), sum(s.num_faces for s in samples), sum(added), sum(n > 0 for n in added))
-    return out, report
+    return found
 
 
 def _read_cache(cache: str | None, teacher: str, samples: Sequence[DetectionSample]) -> dict[str, np.ndarray] | None:
