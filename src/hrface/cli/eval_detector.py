@@ -1,5 +1,6 @@
 """``hrface eval-detector``: detectors side by side on annotated photos (box AP, recall, keypoint error, recall
-by face size), on held-out 300W photos, on a small-face test made from them, or on WIDER FACE boxes."""
+by face size), on held-out 300W photos, on a small-face test made from them, or on WIDER FACE boxes; or their
+false faces on face-free images (``--face-free``)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,16 @@ from ..data.detection.convert import detection_samples_from_landmarks, outer_cor
 from ..data.landmarks import load_split, read_300w_folder
 from ..errors import ConfigError
 from ..evaluation.detection import DetectionMetrics, detection_table, evaluate_detections, size_table
-from ..evaluation.false_faces import FALSE_FACE_SCORES, MATCH_IOU, REFERENCE_MIN_SCORE, false_face_table, false_faces
+from ..evaluation.false_faces import (
+    FALSE_FACE_SCORES,
+    MATCH_IOU,
+    REFERENCE_MIN_SCORE,
+    face_free_table,
+    false_face_table,
+    false_faces,
+)
 from ..evaluation.small_faces import CANVAS, save_small_face_test, small_face_test
-from ..io.files import atomic_write_text
+from ..io.files import atomic_write_text, walk_images
 from ..io.image import read_image
 from ..runtime.detector import DEFAULT_MAX_SIZE, Detections, Detector
 from .detect import max_size_option
@@ -52,6 +60,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="a wider_face_*_bbx_gt.txt file (boxes only; images relative to its folder)",
     )
+    truth.add_argument(
+        "--face-free",
+        type=Path,
+        metavar="DIR",
+        help="a folder of images without any human face (e.g. scripts/face_free_set.py's): count the false "
+        "faces of each detector, by score from --threshold to 0.9",
+    )
     d.add_argument("--model", action="append", default=[], help="detector name or checkpoint (repeatable)")
     d.add_argument("--yunet", type=Path, metavar="ONNX", help="also evaluate YuNet (peer) at the same --max-size")
     d.add_argument("--scrfd", type=Path, metavar="ONNX", help="also evaluate SCRFD-0.5GF (peer; fixed 640x640 input)")
@@ -65,6 +80,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "that their faces are 12-200 px (reproducible: see hrface.evaluation.small_faces)",
     )
     d.add_argument("--seed", type=int, default=0, help="seed of the small-face test (default 0)")
+    d.add_argument(
+        "--backgrounds",
+        type=Path,
+        metavar="DIR",
+        help="small-face test on face-free backgrounds: each mosaic starts from an image of DIR (drawn with the "
+        "seed) instead of a flat colour",
+    )
     d.add_argument(
         "--save-test", type=Path, metavar="DIR", help="also write the small-face test images and their label.txt here"
     )
@@ -111,6 +133,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_eval_detector(args: argparse.Namespace) -> int:
     _check(args)
+    if args.face_free:
+        return _run_face_free(args)
     photos, description, norms = _ground_truth(args)
     detectors = _detectors(args)
     found: dict[str, list[Any]] = {name: [] for name in detectors}
@@ -155,6 +179,44 @@ def run_eval_detector(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_face_free(args: argparse.Namespace) -> int:
+    """False faces on face-free images: every detection at --threshold or above is one."""
+    paths = [path for path in walk_images(args.face_free) if isinstance(path, Path)]
+    if not paths:
+        raise ConfigError(f"--face-free {args.face_free}: no image found there")
+    detectors = _detectors(args, threshold=args.threshold)
+    scores = sorted({args.threshold, *(t for t in FALSE_FACE_SCORES if t >= args.threshold)})
+    counts = {name: np.zeros(len(scores), int) for name in detectors}
+    images = {name: np.zeros(len(scores), int) for name in detectors}
+    worst: dict[str, list[tuple[float, str]]] = {name: [] for name in detectors}
+    for path in tqdm(paths, unit="img", disable=not sys.stderr.isatty()):
+        image = read_image(path)
+        for name, detector in detectors.items():
+            found = np.asarray(detector.detect(image).scores, np.float64)
+            above = np.array([(found >= t).sum() for t in scores])
+            counts[name] += above
+            images[name] += above > 0
+            worst[name] += [(float(s), path.name) for s in found]
+    print(f"false faces on {len(paths)} face-free images of {args.face_free} (in all, and images with one):\n")
+    print(
+        face_free_table(
+            {n: c.tolist() for n, c in counts.items()}, {n: i.tolist() for n, i in images.items()}, len(paths), scores
+        )
+    )
+    rows = {}
+    for name in detectors:
+        top = sorted(worst[name], reverse=True)[:5]
+        print(f"{name}: highest scores " + (", ".join(f"{s:.2f} {p}" for s, p in top) or "none"))
+        rows[name] = {
+            "images": len(paths),
+            "false_faces": dict(zip(map(str, scores), counts[name].tolist(), strict=True)),
+            "images_with_false_faces": dict(zip(map(str, scores), images[name].tolist(), strict=True)),
+        }
+    if args.json:
+        atomic_write_text(args.json, json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> None:
     if not 0.0 <= args.threshold <= 1.0:
         raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
@@ -163,6 +225,10 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--model {next(n for n in names if names.count(n) > 1)} is given twice")
     if not names and not (args.yunet or args.scrfd):
         raise ConfigError("give at least one --model (or a peer: --yunet, --scrfd)")
+    if args.face_free and (args.small_faces is not None or args.reference or args.landmarker or args.split_file):
+        raise ConfigError("--face-free takes no --small-faces, --reference, --landmarker or --split-file")
+    if args.backgrounds and args.small_faces is None:
+        raise ConfigError("--backgrounds lays the small-face test on face-free images: give --small-faces N too")
     if args.small_faces is not None and (args.wider_gt or args.small_faces < 1):
         raise ConfigError("--small-faces N needs N >= 1 and --pts-dir photos")
     if args.keypoint_norm == "outer-corners" and (args.wider_gt or args.small_faces is not None):
@@ -190,14 +256,25 @@ def _ground_truth(args: argparse.Namespace) -> tuple[list[DetectionSample], str,
             return photos, text + "; keypoint errors / outer-eye-corner distance", outer_corner_distances(samples)
         return photos, text, None
     if args.save_test:
-        labels = save_small_face_test(args.save_test, photos, args.small_faces, args.seed)
+        labels = save_small_face_test(args.save_test, photos, args.small_faces, args.seed, _backgrounds(args))
         print(f"small-face test written to {labels}", file=sys.stderr)
-    return photos, f"small-face test: {args.small_faces} mosaics (seed {args.seed}) of {len(photos)} of {origin}", None
+    on = f" on the face-free images of {args.backgrounds}" if args.backgrounds else ""
+    text = f"small-face test: {args.small_faces} mosaics (seed {args.seed}){on} of {len(photos)} of {origin}"
+    return photos, text, None
+
+
+def _backgrounds(args: argparse.Namespace) -> list[Path] | None:
+    if not args.backgrounds:
+        return None
+    paths = [path for path in walk_images(args.backgrounds) if isinstance(path, Path)]
+    if not paths:
+        raise ConfigError(f"--backgrounds {args.backgrounds}: no image found there")
+    return paths
 
 
 def _images(photos: list[DetectionSample], args: argparse.Namespace) -> Iterator[tuple[np.ndarray, Any]]:
     if args.small_faces is not None:
-        yield from small_face_test(photos, args.small_faces, args.seed)
+        yield from small_face_test(photos, args.small_faces, args.seed, _backgrounds(args))
     else:
         for photo in photos:  # each photo is read once, for all detectors
             yield read_image(photo.image), photo

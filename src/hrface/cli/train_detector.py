@@ -1,5 +1,6 @@
-"""``hrface train-detector`` (train RetinaFace from a YAML config) and ``hrface pack-detection`` (its
-photos and faces as a small, self-contained training set)."""
+"""``hrface train-detector`` (train RetinaFace from a YAML config), ``hrface pack-detection`` (its
+photos and faces as a small, self-contained training set) and ``hrface mine-negatives`` (face-free
+training images: the false faces of a detector, background cuts, drawn textures)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import argparse
 import math
 import shutil
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import ConfigError
 from ..extras import require
@@ -36,6 +39,24 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("jpg", "webp"), default="jpg", help="image format (default jpg)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     p.set_defaults(run=run_pack)
+    p = commands.add_parser(
+        "mine-negatives",
+        help="write face-free training images (a detector's false faces, background cuts, textures)",
+        description="Run --detector over the config's training photos and cut out, with context, each detection "
+        "that matches neither an annotated face nor a face of --reference (default: the config's data.teacher, "
+        "its cache reused); add random face-free squares of each photo and drawn textures. Writes PNG files and "
+        "negatives.json to OUT_DIR; a detector config lists the folder under data.negatives.",
+    )
+    p.add_argument("config", type=Path, help="detector training config (YAML)")
+    p.add_argument("output", type=Path, metavar="OUT_DIR", help="folder to write the images into")
+    p.add_argument("--detector", default=None, help="detector whose false faces are mined (default: the default)")
+    p.add_argument("--reference", default=None, help="detector whose faces (score >= 0.3) count as real faces")
+    p.add_argument("--threshold", type=float, default=0.3, help="lowest score of a mined false face (default 0.3)")
+    p.add_argument("--backgrounds", type=int, default=1, help="face-free squares cut per photo (default 1)")
+    p.add_argument("--textures", type=int, default=200, help="drawn texture images (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cuts and textures (default 0)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    p.set_defaults(run=run_mine)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -82,4 +103,34 @@ def run_pack(args: argparse.Namespace) -> int:
         f"wrote {written['photos']} images ({written['bytes'] / 2**20:.1f} MiB of images), {written['faces']} faces: "
         f"{args.output}/train.txt ({len(train_images)} images), {args.output}/val.txt ({len(val_images)} images)"
     )
+    return 0
+
+
+def run_mine(args: argparse.Namespace) -> int:
+    require("torch", "torch", "hrface mine-negatives")  # its config module names the training defaults
+    from collections import Counter
+
+    from ..runtime.detector import DEFAULT_DETECTOR, Detector
+    from ..training.detection.config import load_detection_config
+    from ..training.detection.negatives import write_negatives
+    from ..training.detection.sources import annotated_samples
+    from ..training.detection.teacher import teacher_detections
+
+    config = load_detection_config(args.config, args.set)
+    reference = args.reference or config.data.teacher
+    if not reference:
+        raise ConfigError("no reference detector: pass --reference or set data.teacher in the config")
+    train, _ = annotated_samples(config.data)
+    cache = config.data.teacher_cache if reference == config.data.teacher else None
+    known = {path: rows[:, :4] for path, rows in teacher_detections(train, reference, cache).items()}
+    detector = Detector(args.detector or DEFAULT_DETECTOR, threshold=args.threshold)
+
+    def detect(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found = detector.detect(image)
+        return found.boxes, found.scores
+
+    options = (args.threshold, args.backgrounds, args.textures, args.seed)
+    cuts = write_negatives(args.output, train, known, detect, *options)
+    counts = Counter(cut.kind for cut in cuts)
+    print(f"wrote {len(cuts)} face-free images to {args.output} ({dict(counts)}; list: negatives.json)")
     return 0

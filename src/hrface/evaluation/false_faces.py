@@ -49,3 +49,16 @@ def false_face_table(counts: dict[str, list[int]], thresholds: Sequence[float] =
     lines.append("|---|" + "---:|" * len(thresholds))
     lines += [f"| {name} | " + " | ".join(str(c) for c in row) + " |" for name, row in counts.items()]
     return "\n".join(lines)
+
+
+def face_free_table(
+    counts: dict[str, list[int]], images: dict[str, list[int]], total: int, thresholds: Sequence[float]
+) -> str:
+    """Markdown table of detections on face-free images (every one false): per detector and score threshold,
+    the false faces in all and the images with at least one, out of ``total`` images."""
+    lines = ["| detector | " + " | ".join(f"@{t:g}" for t in thresholds) + " |"]
+    lines.append("|---|" + "---:|" * len(thresholds))
+    for name, row in counts.items():
+        cells = [f"{c} ({i}/{total})" for c, i in zip(row, images[name], strict=True)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

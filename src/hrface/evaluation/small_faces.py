@@ -36,13 +36,17 @@ CANVAS = (1600, 1200)  # width, height in pixels
 GRIDS = (2, 3, 4)
 FACE_SIZE = (12.0, 200.0)
 MIN_FACE = 8.0
+PathLike = str | os.PathLike[str]
 
 
 def small_face_image(
-    photos: Sequence[DetectionSample], index: int, seed: int = 0
+    photos: Sequence[DetectionSample], index: int, seed: int = 0, backgrounds: Sequence[PathLike] | None = None
 ) -> tuple[np.ndarray, DetectionSample]:
     """Test image ``index`` (module doc): the BGR canvas and its faces in canvas pixels (``image`` is
-    ``small_faces/NNNNNN.jpg``, a name for reports and :func:`save_small_face_test`)."""
+    ``small_faces/NNNNNN.jpg``, a name for reports and :func:`save_small_face_test`).
+
+    ``backgrounds``: face-free images; each canvas then starts from one of them (drawn by a generator of its
+    own, ``[seed, index, 1]``, so that the photos and their places are those of the test without)."""
     if not photos:
         raise ConfigError("the small-face test needs at least one annotated photo")
     rng = np.random.default_rng([seed, index])
@@ -50,7 +54,10 @@ def small_face_image(
     chosen = rng.choice(len(photos), grid * grid, replace=len(photos) < grid * grid)
     tiles = [(read_image(photos[i].image), Faces.of(photos[i])) for i in chosen]
     options = CanvasOptions(face_size=FACE_SIZE, min_face=MIN_FACE)
-    canvas, faces = build_canvas(tiles, CANVAS, grid, rng, options)
+    background = None
+    if backgrounds:
+        background = read_image(backgrounds[int(np.random.default_rng([seed, index, 1]).integers(len(backgrounds)))])
+    canvas, faces = build_canvas(tiles, CANVAS, grid, rng, options, background=background)
     truth = DetectionSample(
         image=f"small_faces/{index:06d}.jpg",
         boxes=faces.boxes,
@@ -63,21 +70,26 @@ def small_face_image(
 
 
 def small_face_test(
-    photos: Sequence[DetectionSample], count: int, seed: int = 0
+    photos: Sequence[DetectionSample], count: int, seed: int = 0, backgrounds: Sequence[PathLike] | None = None
 ) -> Iterator[tuple[np.ndarray, DetectionSample]]:
     """Test images 0 … ``count − 1``, made one at a time (a 1600 × 1200 canvas is 5.8 MB)."""
     for index in range(count):
-        yield small_face_image(photos, index, seed)
+        yield small_face_image(photos, index, seed, backgrounds)
 
 
 def save_small_face_test(
-    out_dir: str | os.PathLike[str], photos: Sequence[DetectionSample], count: int, seed: int = 0, quality: int = 95
+    out_dir: str | os.PathLike[str],
+    photos: Sequence[DetectionSample],
+    count: int,
+    seed: int = 0,
+    backgrounds: Sequence[PathLike] | None = None,
+    quality: int = 95,
 ) -> Path:
     """Write the test images (JPEG) and their faces (RetinaFace ``label.txt``) to ``out_dir``, for inspection
     and timing; evaluations use the exact in-memory images. Returns the label file's path."""
     out = Path(out_dir)
     truths = []
-    for canvas, truth in small_face_test(photos, count, seed):
+    for canvas, truth in small_face_test(photos, count, seed, backgrounds):
         path = out / Path(truth.image).name
         ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:

@@ -46,7 +46,7 @@ def _check_format(spec: SourceSpec) -> None:
 def build_detection_samples(config: DetectionTrainConfig) -> tuple[list[DetectionSample], list[DetectionSample]]:
     """``(train, val)`` images of ``config.data`` (rules in :class:`~.config.DetectionDataConfig`), the
     teacher's extra faces added to the training images when ``data.teacher`` is set."""
-    train, val = _annotated_samples(config.data)
+    train, val = annotated_samples(config.data)
     data = config.data
     if data.teacher:
         train, report = with_teacher_targets(
@@ -73,7 +73,8 @@ def face_free_samples(folders: list[str]) -> list[DetectionSample]:
     return samples
 
 
-def _annotated_samples(data: DetectionDataConfig) -> tuple[list[DetectionSample], list[DetectionSample]]:
+def annotated_samples(data: DetectionDataConfig) -> tuple[list[DetectionSample], list[DetectionSample]]:
+    """``(train, val)`` images of ``data`` with their annotated faces only (no teacher faces, no negatives)."""
     if not data.train:
         raise ConfigError("data.train lists no sample sources")
     for spec in (*data.train, *data.val):
