@@ -30,7 +30,7 @@ class FaceAnalyzer:
         detector: a :class:`Detector`, a registry name, or a RetinaFace checkpoint path.
         landmarker: a :class:`Landmarker`, a registry name, an HRNet checkpoint path, or None for
             detection only.
-        threshold, nms_iou, max_size: detector settings (see :class:`Detector`); ignored when a
+        threshold, nms_iou, max_size, min_face: detector settings (see :class:`Detector`); ignored when a
             ready Detector is passed.
         device: 'cpu', or 'cuda', 'cuda:N' or 'auto' (:mod:`hrface.runtime.device`), for the models built here.
         backend: 'torch', 'onnxruntime' or 'auto' for the models built here (see
@@ -45,6 +45,7 @@ class FaceAnalyzer:
         threshold: Threshold = "auto",
         nms_iou: float = 0.4,
         max_size: MaxSize = "auto",
+        min_face: float = 0.0,
         device: Any = "cpu",
         backend: str = "auto",
         threads: int | None = None,
@@ -53,7 +54,8 @@ class FaceAnalyzer:
         if isinstance(detector, Detector):
             self.detector = detector
         else:
-            self.detector = Detector(detector, threshold=threshold, nms_iou=nms_iou, max_size=max_size, **run)
+            options = {"threshold": threshold, "nms_iou": nms_iou, "max_size": max_size, "min_face": min_face}
+            self.detector = Detector(detector, **options, **run)
         if landmarker is None or isinstance(landmarker, Landmarker):
             self.landmarker = landmarker
         else:

@@ -65,6 +65,10 @@ class Detections:
     scores: np.ndarray
     keypoints: np.ndarray
 
+    def select(self, keep: np.ndarray) -> Detections:
+        """The detections where the boolean (N,) ``keep`` is true, in order."""
+        return Detections(self.boxes[keep], self.scores[keep], self.keypoints[keep])
+
     def to_faces(self) -> list[Face]:
         rows = zip(self.boxes, self.scores, self.keypoints, strict=True)
         return [Face(box=box, score=float(score), keypoints=points) for box, score, points in rows]
@@ -77,8 +81,10 @@ class Detector:
         model: registry name, checkpoint path, ``.onnx`` file (from ``hrface export``), or a ready
             :class:`~hrface.models.retinaface.RetinaFace`.
         threshold: minimum face score of a returned detection; ``"auto"`` takes the threshold the model's
-            weights record as ``score_threshold`` (the shipped detector records none), else
-            :data:`DEFAULT_THRESHOLD` (0.5).
+            weights record as ``score_threshold`` (the shipped detector's is chosen on its precision and recall:
+            its model card), else :data:`DEFAULT_THRESHOLD` (0.5).
+        min_face: smallest box side (pixels of the original image, ``min(x2 - x1, y2 - y1)``) of a returned
+            detection; 0 keeps all.
         nms_iou: IoU above which the lower-scoring of two detections is suppressed.
         max_size: images whose longer side exceeds this many pixels are downscaled (:func:`downscale_interpolation`)
             before detection; results are mapped back to original pixels. ``None`` keeps the original
@@ -114,7 +120,10 @@ class Detector:
         threads: int | None = None,
         batch_size: int = 8,
         large_faces: bool = True,
+        min_face: float = 0.0,
     ) -> None:
+        if isinstance(min_face, bool) or not isinstance(min_face, (int, float)) or not 0 <= min_face < float("inf"):
+            raise ConfigError(f"min_face must be a number of pixels >= 0, got {min_face!r}")
         if threshold != "auto" and (isinstance(threshold, (str, bool)) or not 0.0 <= threshold <= 1.0):
             raise ConfigError(f"threshold must be 'auto' or in [0, 1], got {threshold!r}")
         if not 0.0 < nms_iou <= 1.0:
@@ -135,6 +144,7 @@ class Detector:
         self.keep_top_k = keep_top_k
         self.batch_size = max(1, int(batch_size))
         self.large_faces = bool(large_faces)
+        self.min_face = float(min_face)
         self.coarse_pass = CoarsePass.for_train_size(self.runner.info.train_size)
         self.made_for = self.runner.info.max_size or DEFAULT_MAX_SIZE  # the longer input side (px) it is made for
         self._warned_large = False
@@ -199,8 +209,16 @@ class Detector:
         resized = [self.resize(image) for image in images_bgr]
         self._warn_if_too_large(resized)
         results = self._detect_resized(resized)
-        if not self.large_faces:
-            return results
+        if self.large_faces:
+            results = self._add_coarse_pass(images_bgr, resized, results)
+        if self.min_face > 0:
+            results = [r.select(np.minimum(*(r.boxes[:, 2:] - r.boxes[:, :2]).T) >= self.min_face) for r in results]
+        return results
+
+    def _add_coarse_pass(
+        self, images_bgr: Sequence[np.ndarray], resized: Sequence[tuple[np.ndarray, float]], results: list[Detections]
+    ) -> list[Detections]:
+        """``results`` with the coarse large-face pass merged in, for the photos that need one (:mod:`.large_faces`)."""
         coarse: dict[int, tuple[np.ndarray, float]] = {}
         for i, (image, (_, scale)) in enumerate(zip(images_bgr, resized, strict=True)):
             factor = self.coarse_pass.scale(*image.shape[:2], scale)
