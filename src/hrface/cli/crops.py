@@ -8,7 +8,7 @@ from typing import Any
 
 from ..geometry.align import DEFAULT_CROP_SIZES, TEMPLATES
 from ..io.image import write_image
-from ..io.records import error_text
+from ..io.records import error_text, matrix_value
 
 
 class CropWriter:
@@ -28,7 +28,7 @@ class CropWriter:
             key = getattr(face, "track_id", index)
             try:
                 crop, matrix = face.align(image, size=self.size, template=self.template)
-                record["align_matrix"] = [[round(float(v), 6) for v in row] for row in matrix]
+                record["align_matrix"] = matrix_value(matrix)
                 write_image(self.folder / group / f"{stem}_{key}.png", crop)
             except Exception as exc:  # one face's crop must not end the batch
                 record["crop_error"] = error_text(exc)

@@ -13,21 +13,30 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..io.draw import draw_faces
-from ..io.files import IMAGE_EXTENSIONS, FolderIssue, walk_images
+from ..io.files import FolderIssue
 from ..io.image import frame_count, max_pixels_limit, read_image, write_image
-from ..io.records import error_text
+from ..io.records import RecordSink, analyzed_record, error_record, error_text
 from ..runtime import FaceAnalyzer
 from ..runtime.backends import BACKENDS
 from ..runtime.detector import DEFAULT_DETECTOR, MaxSize, parse_max_size
 from ..runtime.landmarker import DEFAULT_LANDMARKER
 from ..runtime.parallel import ordered_map
-from ..video.reader import VIDEO_EXTENSIONS, is_video
+from ..video.reader import is_video
 from .analyzers import Analyzers, image_workers
 from .crops import CropWriter, add_crop_arguments
-from .detect_ray import add_ray_arguments, expand_lists, ray_engine, run_ray
+from .detect_ray import add_ray_arguments, ray_engine, run_ray
 from .detect_video import add_video_arguments, check_video_arguments, process_video
-from .outputs import Source, camera_source, check_outputs, drawing_path, image_crops, prepare_folder, video_crops
-from .records import RecordSink
+from .inputs import collect_images, expand_lists
+from .outputs import (
+    Source,
+    camera_source,
+    check_outputs,
+    drawing_path,
+    image_crops,
+    prepare_folder,
+    summary,
+    video_crops,
+)
 
 log = logging.getLogger("hrface")
 
@@ -179,35 +188,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def collect_images(inputs: list[str]) -> list[Source | FolderIssue]:
-    """What to process, in order: files as given, folders searched for images and videos (:func:`walk_images`);
-    a folder that cannot be listed stays in the list (it gets an error record).  Notes and input folders
-    without images are warned about; no image at all is a usage error."""
-    items: list[Source | FolderIssue] = []
-    empty = []
-    for item in inputs:
-        folder = Path(item)
-        if not folder.is_dir():
-            items.append(Source(folder, None))
-            continue
-        count = len(items)
-        for found in walk_images(folder, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS):
-            if isinstance(found, Path):
-                items.append(Source(found, folder))
-            elif found.error:
-                items.append(found)
-            else:
-                log.warning(found.message)
-        if len(items) == count:
-            empty.append(item)
-    extensions = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
-    if not items:
-        raise ConfigError(f"no image or video files in {', '.join(inputs)} (searched for {extensions}); pass images")
-    for item in empty:
-        log.warning(f"{item}: no image or video files in this folder (searched for {extensions})")
-    return items
-
-
 def process(
     analyzers: Analyzers,
     items: list[Source | FolderIssue],
@@ -257,7 +237,7 @@ def record_for(
     error record; an image is analysed (:func:`analyze_file`; ``analyzed``: already, as ``(image, faces)`` or
     the exception that stopped it), drawn into ``draw`` and cropped (``crops``)."""
     if isinstance(item, FolderIssue):
-        return {"image": str(item.path), "error": item.message}
+        return error_record(str(item.path), item.message)
     drawing = drawing_path(draw, item, False) if draw is not None else None
     if crops is None:
         return analyze_file(analyzer, item.path, drawing, analyzed=analyzed)
@@ -291,35 +271,16 @@ def analyze_file(
             analyzed = image, analyzer.analyze(image)
         image, faces = analyzed
     except Exception as exc:  # a bad image, a bug or a resource problem on one image must not end the batch
-        return {"image": str(path), "error": error_text(exc)}
-    height, width = image.shape[:2]
-    record = {"image": str(path), "width": width, "height": height, "faces": [face.to_dict() for face in faces]}
+        return error_record(str(path), exc)
+    record = analyzed_record(str(path), image, faces, frame_count(path))
     if crop is not None:
         crop(image, faces, record["faces"])
-    frames = frame_count(path)
-    if frames > 1:
-        record["warning"] = f"the file holds {frames} frames or pages; only the first was analysed"
     if drawing is not None:
         try:
             write_image(drawing, draw_faces(image, faces))
         except Exception as exc:  # the detections are kept whatever happens to the drawing
             record["draw_error"] = error_text(exc)
     return record
-
-
-def summary(counts: Counter, skipped: int, output: Path | None) -> str:
-    """The stderr line that ends a run: ``hrface: 6 images, 29 faces, 1 errors -> out.jsonl`` (with
-    ``2 videos (300 frames)`` when videos or a camera were analysed, and ``1 videos damaged (35 frames not
-    read)`` when frames could not be decoded)."""
-    videos = f", {counts['videos']} videos ({counts['frames']} frames)" if counts["frames"] or counts["videos"] else ""
-    text = f"hrface: {counts['images']} images{videos}, {counts['faces']} faces, {counts['errors']} errors"
-    if counts["damaged videos"]:
-        text += f", {counts['damaged videos']} videos damaged ({counts['lost frames']} frames not read)"
-    if counts["drawing errors"]:
-        text += f", {counts['drawing errors']} drawings not written"
-    if skipped:
-        text += f"; {skipped} images already recorded, skipped"
-    return text + (f" -> {output}" if output else "")
 
 
 def progress_bar(items: Iterable[Any], enabled: bool, total: int | None = None) -> Any:

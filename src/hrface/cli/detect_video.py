@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, OutputError
-from ..io.records import error_text, image_key
+from ..io.records import RecordSink, error_text, image_key, video_record
 from ..runtime import FaceAnalyzer
 from ..video.follow import DEFAULT_DETECT_EVERY
 from .crops import CropWriter
-from .records import RecordSink
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +81,7 @@ def process_video(
     try:
         video = VideoSource(source, every=args.every, max_frames=args.max_frames)
     except Exception as exc:  # an unreadable (or over-size) video is an error record; the run goes on
-        sink.write({"video": name, "error": error_text(exc)})
+        sink.write(video_record(name, error=exc))
         counts["errors"] += 1
         return counts
     window = _window(camera)
@@ -117,10 +116,10 @@ def process_video(
         text = error_text(failure[0])
         if not text.startswith(name):
             text = f"{name}: {text}" if last < 0 else f"{name}: after frame {last}: {text}"
-        sink.write({"video": name, "error": text})
+        sink.write(video_record(name, error=text))
         counts["errors"] += 1
     elif video.warning:
-        sink.write({"video": name, "warning": video.warning})
+        sink.write(video_record(name, warning=video.warning))
         counts["damaged videos"] += 1
         counts["lost frames"] += video.lost_frames
     return counts

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import ConfigError, HrfaceError, one_line
+from ..io.records import detach_stdout
 from . import (
     bench,
     data_tools,
@@ -22,7 +23,6 @@ from . import (
     train_landmarks,
     widerface,
 )
-from .records import detach_stdout
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
-"""Where ``hrface detect`` writes drawings and aligned crops, and the checks, made before any work, that no output
-replaces an input or another output.
+"""Where ``hrface detect`` writes drawings and aligned crops, the checks, made before any work, that no output
+replaces an input or another output, and the :func:`summary` line of a run.
 
 Output names keep each input's whole file name (its path inside its input folder, or its name for a file given
 directly), so inputs that differ only by their extension (``a.png``, ``a.jpg``) never share an output:
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,3 +196,18 @@ def entry(path: str | os.PathLike[str]) -> str:
     """The directory entry that writing ``path`` (by rename) replaces: its folder resolved, its name kept."""
     absolute = os.path.abspath(path)
     return os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+
+
+def summary(counts: Counter, skipped: int, output: Path | None) -> str:
+    """The stderr line that ends a run: ``hrface: 6 images, 29 faces, 1 errors -> out.jsonl`` (with
+    ``2 videos (300 frames)`` when videos or a camera were analysed, and ``1 videos damaged (35 frames not
+    read)`` when frames could not be decoded)."""
+    videos = f", {counts['videos']} videos ({counts['frames']} frames)" if counts["frames"] or counts["videos"] else ""
+    text = f"hrface: {counts['images']} images{videos}, {counts['faces']} faces, {counts['errors']} errors"
+    if counts["damaged videos"]:
+        text += f", {counts['damaged videos']} videos damaged ({counts['lost frames']} frames not read)"
+    if counts["drawing errors"]:
+        text += f", {counts['drawing errors']} drawings not written"
+    if skipped:
+        text += f"; {skipped} images already recorded, skipped"
+    return text + (f" -> {output}" if output else "")

@@ -15,7 +15,8 @@ from ..extras import require
 from ..io.files import atomic_write_text
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_DETECTOR, Detector
-from .detect import add_max_size_argument, collect_images, progress_bar, record_for
+from .detect import add_max_size_argument, progress_bar, record_for
+from .inputs import collect_images
 
 WIDER_MIN_SCORE = 0.02  # the reference's WIDER FACE test threshold: low, so that the PR curve reaches far
 

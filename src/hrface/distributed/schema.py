@@ -12,6 +12,8 @@ import hashlib
 import os
 from typing import Any
 
+from ..io.records import error_record, image_record
+
 RECORD_COLUMNS = ("image", "width", "height", "faces", "error", "warning")
 """The columns of :func:`analyze_dataset`'s records, in order."""
 
@@ -63,11 +65,8 @@ def to_record(row: dict[str, Any]) -> dict[str, Any]:
     """The local engine's JSON record of one row: ``{"image", "error"}`` for a failed image, else
     ``{"image", "width", "height", "faces"}`` and ``warning`` when there is one."""
     if row.get("error") is not None:
-        return {"image": row["image"], "error": row["error"]}
-    record = {"image": row["image"], "width": row["width"], "height": row["height"], "faces": row["faces"]}
-    if row.get("warning") is not None:
-        record["warning"] = row["warning"]
-    return record
+        return error_record(row["image"], row["error"])
+    return image_record(row["image"], row["width"], row["height"], row["faces"], row.get("warning"))
 
 
 def model_columns(detector: str | os.PathLike[str], landmarker: str | os.PathLike[str] | None) -> dict[str, Any]:

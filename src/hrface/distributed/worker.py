@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ImageLoadError, one_line
 from ..io.image import decode_image_bytes, frame_count, read_image
-from ..io.records import error_text
+from ..io.records import analyzed_record, error_record
 from ..runtime import FaceAnalyzer
 
 
@@ -33,7 +33,7 @@ def read_uri(uri: str, where: str) -> bytes:
 def analyze_source(
     analyzer: FaceAnalyzer, image: str, path: str, data: bytes | None, max_pixels: int | None = None
 ) -> dict[str, Any]:
-    """The local engine's record of one image (see :func:`hrface.cli.detect.analyze_file`), named ``image``:
+    """The local engine's record of one image (:func:`hrface.io.records.analyzed_record`), named ``image``:
     decoded from ``data`` when given, else read from ``path`` (a local path or a URI).  Any failure becomes
     ``{"image", "error"}``; a multi-frame file gets the same ``warning`` as in the local engine."""
     try:
@@ -45,14 +45,9 @@ def analyze_source(
             array = decode_image_bytes(data, image, max_pixels=max_pixels)
         faces = analyzer.analyze(array)
     except Exception as exc:  # one bad image must not fail the batch, nor the job
-        return {"image": image, "error": error_text(exc)}
-    height, width = array.shape[:2]
-    record: dict[str, Any] = {"image": image, "width": width, "height": height}
-    record["faces"] = [face.to_dict() for face in faces]
+        return error_record(image, exc)
     frames = frame_count(io.BytesIO(data)) if data is not None else frame_count(path)
-    if frames > 1:
-        record["warning"] = f"the file holds {frames} frames or pages; only the first was analysed"
-    return record
+    return analyzed_record(image, array, faces, frames)
 
 
 class FaceWorker:

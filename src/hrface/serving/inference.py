@@ -1,4 +1,4 @@
-"""One request's analysis (bytes → the CLI's per-image record), its caps and deadline, and the bounded pool.
+"""One request's analysis (bytes → the per-image record, :mod:`hrface.io.records`), its caps and deadline, the pool.
 
 **Concurrency.**  One :class:`~hrface.FaceAnalyzer` is shared by all requests: its ONNX Runtime sessions are
 thread-safe for ``run()`` (and a PyTorch module in inference mode is read-only), and nothing else in it changes
@@ -35,6 +35,7 @@ from ..errors import ImageLoadError, ImageTooLargeError
 from ..geometry.align import DEFAULT_CROP_SIZES, arcface_template, ffhq_matrix, similarity_transform
 from ..geometry.pose import face_pose
 from ..io.image import decode_image_bytes, frame_count
+from ..io.records import analyzed_record, matrix_value
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import DEFAULT_MAX_SIZE, Detector
 from ..runtime.faces import Face
@@ -134,7 +135,7 @@ def align_matrix(face: Face, template: str, size: int) -> list[list[float]]:
         matrix = similarity_transform(points, arcface_template(size))
     else:
         matrix = ffhq_matrix(points, size)
-    return [[round(float(v), 6) for v in row] for row in matrix]
+    return matrix_value(matrix)
 
 
 def safe_name(filename: str | None) -> str | None:
@@ -196,20 +197,15 @@ def analyze_image(
     if options.landmarks and shared.landmarker is not None and faces:
         add_landmarks(image, faces, shared.landmarker, deadline)
     deadline.check("pose and alignment")
-    height, width = image.shape[:2]
-    records = []
-    for face in faces:
-        if options.pose:
+    if options.pose:
+        height, width = image.shape[:2]
+        for face in faces:
             face.pose = face_pose(face.landmarks, face.keypoints, (width, height))
-        record = face.to_dict()
-        if options.align is not None:
-            size = options.crop_size or DEFAULT_CROP_SIZES[options.align]
+    result = analyzed_record(name, image, faces, frame_count(io.BytesIO(data)))
+    if options.align is not None:
+        size = options.crop_size or DEFAULT_CROP_SIZES[options.align]
+        for face, record in zip(faces, result["faces"], strict=True):
             record["align_matrix"] = align_matrix(face, options.align, size)
-        records.append(record)
-    result: dict[str, Any] = {"image": name, "width": width, "height": height, "faces": records}
-    frames = frame_count(io.BytesIO(data))
-    if frames > 1:
-        result["warning"] = f"the file holds {frames} frames or pages; only the first was analysed"
     if capped:
         result["capped"] = capped
     return result

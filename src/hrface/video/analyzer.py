@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import InputError
 from ..geometry.pose import Pose, face_pose, rotation_from_angles
 from ..io.image import to_bgr
+from ..io.records import frame_record
 from ..runtime.analyzer import FaceAnalyzer
 from ..runtime.faces import Face
 from .follow import DEFAULT_DETECT_EVERY, DEFAULT_MIN_CONFIDENCE, FaceFollower
@@ -262,9 +263,7 @@ def _records(
                         writer.write(draw_faces(frame, [recorded_face(face) for face in recorded[index]]))
                     continue
                 faces = va.process(frame, time_s)
-                record = {"video": video.name, "frame": index, "time": round(time_s, 3)}
-                record |= {"width": video.width, "height": video.height}
-                record["faces"] = [face.to_dict(decimals) for face in faces]
+                record = frame_record(video.name, index, time_s, video.width, video.height, faces, decimals)
                 stop = on_frame(frame, faces, record) if on_frame is not None else False
                 if writer is not None:
                     writer.write(draw_faces(frame, faces))
