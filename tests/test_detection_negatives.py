@@ -151,3 +151,17 @@ def test_eval_detector_counts_false_faces_on_face_free_images(tmp_path: Path, ca
     assert counts["0.02"] >= counts["0.5"] >= counts["0.9"] >= 0
     assert main(["eval-detector", "--model", "x", "--face-free", str(tmp_path / "none")]) == 2
     assert main(["eval-detector", "--model", "x", "--face-free", str(folder), "--small-faces", "1"]) == 2
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "widerface").is_dir(), reason="needs ../shared")
+def test_eval_detector_by_threshold_trades_recall_for_precision(tmp_path: Path, capsys) -> None:
+    gt = SHARED / "data" / "widerface" / "train_samples" / "wider_face_train_bbx_gt_samples.txt"
+    out = tmp_path / "pr.json"
+    args = ["eval-detector", "--wider-gt", str(gt), "--model", "hrface_retinaface_mnet025_300w_v3", "--by-threshold"]
+    assert main([*args, "--max-size", "480", "--json", str(out)]) == 0
+    assert "recall / precision by score" in capsys.readouterr().out
+    by_t = json.loads(out.read_text())["hrface_retinaface_mnet025_300w_v3"]["by_threshold"]
+    assert list(by_t) == ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]
+    recalls = [row["recall"] for row in by_t.values()]
+    assert recalls == sorted(recalls, reverse=True) and recalls[0] > recalls[-1] > 0
+    assert all(0 < row["precision"] <= 1 for row in by_t.values())

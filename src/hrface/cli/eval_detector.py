@@ -18,7 +18,13 @@ from ..data.detection import DetectionSample, read_wider_bbx_gt
 from ..data.detection.convert import detection_samples_from_landmarks, outer_corner_distances
 from ..data.landmarks import load_split, read_300w_folder
 from ..errors import ConfigError
-from ..evaluation.detection import DetectionMetrics, detection_table, evaluate_detections, size_table
+from ..evaluation.detection import (
+    DetectionMetrics,
+    detection_table,
+    evaluate_detections,
+    size_table,
+    threshold_table,
+)
 from ..evaluation.false_faces import (
     FALSE_FACE_SCORES,
     MATCH_IOU,
@@ -33,6 +39,8 @@ from ..io.image import read_image
 from ..runtime.detector import DEFAULT_MAX_SIZE, Detections, Detector
 from .detect import max_size_option
 from .widerface import WIDER_MIN_SCORE
+
+BY_THRESHOLD = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # scores of --by-threshold
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -91,6 +99,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--save-test", type=Path, metavar="DIR", help="also write the small-face test images and their label.txt here"
     )
     d.add_argument("--threshold", type=float, default=0.5, help="score threshold of recall and keypoints")
+    d.add_argument(
+        "--by-threshold",
+        action="store_true",
+        help="also print recall and precision at the scores 0.3 to 0.9 (from the same detections)",
+    )
     d.add_argument(
         "--keypoint-norm",
         choices=("eye-centres", "outer-corners"),
@@ -165,6 +178,17 @@ def run_eval_detector(args: argparse.Namespace) -> int:
     print(size_table(results))
     print(f"ground truth: {sum(t.num_faces for t in truths)} faces in {len(truths)} images ({description})")
     rows = {name: m.to_dict() for name, m in results.items()}
+    if args.by_threshold:
+        by_t = {
+            name: {t: evaluate_detections(found[name], truths, score_threshold=t) for t in BY_THRESHOLD}
+            for name in detectors
+        }
+        print("\nrecall / precision by score (precision counts every unannotated face as false):\n")
+        print(threshold_table(by_t))
+        for name, metrics in by_t.items():
+            rows[name]["by_threshold"] = {
+                str(t): {"recall": m.recall, "precision": m.precision} for t, m in metrics.items()
+            }
     if reference is not None:
         print(f"\nfalse faces (detectors run at --threshold {args.threshold}): detections matching neither an")
         print(f"annotated face nor a face of {args.reference} (score >= {REFERENCE_MIN_SCORE}), IoU {MATCH_IOU}\n")

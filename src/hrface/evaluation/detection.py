@@ -278,3 +278,17 @@ def size_table(results: Mapping[str, DetectionMetrics]) -> str:
 
 def _percent(value: float, width: int) -> str:
     return f"{100 * value:.1f}%".rjust(width) if math.isfinite(value) else "-".rjust(width)
+
+
+def threshold_table(rows: Mapping[str, Mapping[float, DetectionMetrics]]) -> str:
+    """Markdown table of recall and precision (percent) by score threshold, one row per model: what a user gives
+    up in faces for fewer false detections. ``rows``: model → threshold → its metrics."""
+    thresholds = sorted({t for by_t in rows.values() for t in by_t})
+    lines = ["| model | " + " | ".join(f"@{t:g} recall / prec." for t in thresholds) + " |"]
+    lines.append("|---|" + "---:|" * len(thresholds))
+    for name, by_t in rows.items():
+        cells = [
+            f"{100 * by_t[t].recall:.1f} / {100 * by_t[t].precision:.1f}" if t in by_t else "-" for t in thresholds
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
