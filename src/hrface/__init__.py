@@ -4,11 +4,10 @@
 >>> faces = FaceAnalyzer(detector="path/to/mobilenet0.25_Final.pth", landmarker=None)("photo.jpg")
 """
 
+from ._version import __version__ as __version__
 from .errors import CheckpointError, HrfaceError, ImageLoadError, WeightsNotFoundError
 from .models.registry import create_model, list_models
 from .runtime import Detections, Detector, Face, FaceAnalyzer, Landmarker
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",

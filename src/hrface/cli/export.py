@@ -68,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
     require("onnx", "torch", "hrface export")
     from ..export import export_onnx, quantize_int8
     from ..export.onnx_export import model_kind
-    from ..export.quantize import calibration_images, detector_batches, int8_output_error, landmark_batches
+    from ..export.quantize import calibration_images
     from ..models.registry import create_model
+    from ..runtime.calibration import detector_batches, int8_output_error, landmark_batches
 
     model = create_model(args.model)
     if not args.int8:
@@ -109,7 +110,7 @@ def check_landmark_int8(fp32: Path, int8: Path, batches: list, model_name: str) 
     :data:`MAX_INT8_POINT_SHIFT` of the crop side on the calibration faces, with the measured shift."""
     import numpy as np
 
-    from ..benchmark.int8_layers import point_shift
+    from ..runtime.calibration import point_shift
 
     batch = np.concatenate(batches)
     shift = float(point_shift(fp32, int8, batch).mean())

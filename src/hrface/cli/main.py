@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError, HrfaceError, one_line
 from ..io.records import detach_stdout
 from . import (

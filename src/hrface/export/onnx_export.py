@@ -24,6 +24,7 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,26 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, opset: int = 
     """
     atomic_write_bytes(path, export_onnx_bytes(model, opset=opset, compact=compact))
     return Path(path)
+
+
+def cached_export(
+    model: nn.Module, folder: str | os.PathLike[str], before: Callable[[Path], None] | None = None, export: bool = True
+) -> Path:
+    """The file of ``model``'s fp32 ONNX export in the cache ``folder``: ``KIND-HASH16.onnx``, the hash over the
+    weights, the architecture metadata and the export format version (:func:`model_metadata`), so that a changed
+    checkpoint gets a new file.  With ``export``, the model is exported there (atomically) when the file is not
+    there yet, after ``before(path)`` (a check or an announcement) is called.
+
+    This is how the runtime reaches the exporter for the first-use export of a checkpoint
+    (:func:`hrface.runtime.backends.cached_onnx`): its one import from a floor above it."""
+    meta = model_metadata(model)
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+    path = Path(os.fspath(folder)) / f"{meta[META_PREFIX + 'kind']}-{digest}.onnx"
+    if export and not path.is_file():
+        if before is not None:
+            before(path)
+        export_onnx(model, path)
+    return path
 
 
 def export_onnx_bytes(model: nn.Module, *, opset: int = OPSET, compact: bool = False) -> bytes:

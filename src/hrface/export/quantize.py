@@ -1,10 +1,8 @@
 """Static INT8 quantisation of an exported model with ONNX Runtime (QDQ format, per-channel weights).
 
-Activations are calibrated on real inputs prepared by the runtime's own pre-processing:
-
-- detector: calibration images at the size the detector sees them (``Detector.resize`` + ``to_batch``);
-- landmark model: face crops cut around the faces a detector finds in the calibration images
-  (``Landmarker.crop`` + ``preprocess``), so the crops look like those at inference.
+Activations are calibrated on real inputs prepared by the runtime's own pre-processing
+(:mod:`hrface.runtime.calibration`: detector inputs at the size the detector sees them, face crops as the
+landmark model sees them), from the photos of :func:`calibration_images`.
 
 Activations are uint8 (asymmetric), weights int8 (symmetric, per output channel) in 7 bits (``reduce_range``),
 MinMax calibration.  x86 CPUs without VNNI (AVX2 and AVX-512 before Cascade Lake, AMD before Zen 4) multiply
@@ -18,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -46,32 +44,6 @@ def calibration_images(
     if not paths:
         raise ConfigError(f"{folder}: no images found for INT8 calibration; pass a folder of photos with faces")
     return [read_image(p) for p in paths[:limit]]
-
-
-def detector_batches(detector_source: object, images: Sequence[np.ndarray]) -> Iterator[np.ndarray]:
-    """Detector inputs (1, 3, h, w) float32 for ``images``, prepared as :class:`~hrface.Detector` does."""
-    from ..runtime.detector import Detector
-
-    detector = Detector(detector_source, threshold=0.5)
-    for image in images:
-        yield detector.to_batch([detector.resize(image)[0]])
-
-
-def landmark_batches(
-    landmark_source: object, detector_source: object, images: Sequence[np.ndarray], batch: int = 8
-) -> Iterator[np.ndarray]:
-    """Landmark-model inputs (≤ batch, 3, S, S) float32: crops around the detected faces of ``images``."""
-    from ..runtime.detector import Detector
-    from ..runtime.landmarker import Landmarker
-
-    detector = Detector(detector_source, threshold=0.5)
-    landmarker = Landmarker(landmark_source)
-    crops = [landmarker.crop(image, detector.detect(image).boxes)[0] for image in images]
-    all_crops = np.concatenate([c for c in crops if len(c)]) if any(len(c) for c in crops) else None
-    if all_crops is None:
-        raise ConfigError("no faces found in the calibration images; pass photos with faces")
-    for start in range(0, len(all_crops), batch):
-        yield landmarker.preprocess(all_crops[start : start + batch])
 
 
 def quantize_int8(
@@ -113,20 +85,3 @@ def quantize_int8(
     set_metadata(proto, {e.key: e.value for e in original.metadata_props} | {"hrface.precision": "int8"})
     atomic_write_bytes(output, proto.SerializeToString())
     return Path(output)
-
-
-def int8_output_error(
-    fp32_model: str | os.PathLike[str], int8_model: str | os.PathLike[str], inputs: Iterable[np.ndarray]
-) -> float:
-    """Largest absolute difference between the INT8 and fp32 models' outputs over ``inputs``, as a
-    fraction of each output's fp32 value range (max − min); the worst output counts."""
-    from ..runtime.backends import OrtRunner
-
-    ref, test = OrtRunner(fp32_model), OrtRunner(int8_model)
-    worst = 0.0
-    for batch in inputs:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        for a, b in zip(ref(x), test(x), strict=True):
-            span = float(a.max() - a.min()) or 1.0
-            worst = max(worst, float(np.abs(a - b).max()) / span)
-    return worst

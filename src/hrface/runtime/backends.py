@@ -27,11 +27,11 @@ arithmetic is a CPU optimisation.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -246,7 +246,7 @@ def create_runner(
             if ready is not None
             else cached_onnx(source if is_module(source) else load_module(source, kind, chosen), source)
         )
-        runner: Runner = OpenVinoRunner(path, threads)
+        runner: Runner = OpenVinoRunner(path, OrtRunner(path, threads=1, optimization="disable").info, threads)
     elif chosen == "onnxruntime" and ready is not None:
         runner = OrtRunner(ready, threads, optimization, dev)
     else:
@@ -319,17 +319,23 @@ def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
     return RunnerInfo(meta["kind"], options, input_size, num_landmarks, max_size, train_size, score, calibration)
 
 
+def _exporter() -> Callable[..., Path]:
+    """:func:`hrface.export.onnx_export.cached_export`, imported when a checkpoint is first run on ONNX Runtime or
+    OpenVINO: the runtime's one import from a floor above it (``tests/test_layering.py``).  It stays because
+    ``FaceAnalyzer(detector="x.pth")`` runs on ONNX Runtime without an export step of its own; the exporter
+    imports nothing from the runtime, so there is no circle, and it needs the ``hrface[torch]`` extra, as does
+    loading the checkpoint that gets here."""
+    from ..export.onnx_export import cached_export
+
+    return cached_export
+
+
 def onnx_cache_path(module: nn.Module) -> Path:
     """Where the fp32 ONNX export of ``module`` is cached: ``weights_home()/onnx/KIND-HASH16.onnx``.
 
     The hash covers the weights, the architecture metadata and the export format version.
     """
-    from ..export.onnx_export import model_metadata
-
-    meta = model_metadata(module)
-    key = json.dumps(meta, sort_keys=True).encode()
-    digest = hashlib.sha256(key).hexdigest()[:16]
-    return weights_home() / "onnx" / f"{meta['hrface.kind']}-{digest}.onnx"
+    return _exporter()(module, weights_home() / "onnx", export=False)
 
 
 def cached_ort_runner(
@@ -349,21 +355,20 @@ def cached_ort_runner(
 
 def cached_onnx(module: nn.Module, source: Any = "model") -> Path:
     """Path of the cached ONNX export of ``module``, exporting it (atomically) if it is not there yet."""
-    from ..export.onnx_export import export_onnx
+    folder = weights_home() / "onnx"
 
-    path = onnx_cache_path(module)
-    if not path.is_file():
+    def before(path: Path) -> None:
+        check_writable_folder(path.parent)  # before the export's seconds of work
         what = _describe(source)
-        try:
-            check_writable_folder(path.parent)  # before the export's seconds of work
-            log.info("exporting %s to ONNX for onnxruntime (once; it takes a few seconds) into %s", what, path)
-            export_onnx(module, path)
-        except OSError as exc:
-            raise ConfigError(
-                f"{_describe(source)}: cannot write the ONNX export to {path.parent} ({one_line(exc, 100)}); "
-                "set HRFACE_HOME to a writable folder or use backend='torch'"
-            ) from None
-    return path
+        log.info("exporting %s to ONNX for onnxruntime (once; it takes a few seconds) into %s", what, path)
+
+    try:
+        return _exporter()(module, folder, before)
+    except OSError as exc:
+        raise ConfigError(
+            f"{_describe(source)}: cannot write the ONNX export to {folder} ({one_line(exc, 100)}); "
+            "set HRFACE_HOME to a writable folder or use backend='torch'"
+        ) from None
 
 
 def _check_source(source: object, kind: str) -> None:

@@ -22,20 +22,19 @@ from ..extras import require
 class OpenVinoRunner:
     """An OpenVINO compiled model over an ONNX file; ``threads`` inference threads (None: OpenVINO's choice).
 
-    The model's hrface metadata is read with ONNX Runtime (a base dependency), which OpenVINO does not expose.
-    Each calling thread gets its own inference request, so one runner serves several threads at once.
+    ``info``: the model's :class:`~hrface.runtime.backends.RunnerInfo`, read from its hrface metadata by the
+    caller with ONNX Runtime (a base dependency; OpenVINO does not expose the metadata).  Each calling thread
+    gets its own inference request, so one runner serves several threads at once.
     """
 
     backend = "openvino"
     device = "cpu"
     module = None
 
-    def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
-        from .backends import OrtRunner
-
+    def __init__(self, path: str | os.PathLike[str], info: Any, threads: int | None = None) -> None:
         ov = require("openvino", "openvino", "backend='openvino'")
         self.path = os.fspath(path)
-        self.info = OrtRunner(self.path, threads=1, optimization="disable").info
+        self.info = info
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)

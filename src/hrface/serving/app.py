@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
+from .._version import __version__
 from ..errors import HrfaceError, ImageTooLargeError, one_line
 from ..runtime import FaceAnalyzer
 from ..runtime.detector import parse_max_size
