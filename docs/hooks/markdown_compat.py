@@ -28,6 +28,7 @@ def github_layout(markdown: str) -> str:
     out: list[str] = []
     in_fence = False
     in_list = False
+    in_block = False  # inside a paragraph or table that continues a list item after a blank line
     for line in markdown.split("\n"):
         if FENCE.match(line):
             in_fence = not in_fence
@@ -38,19 +39,23 @@ def github_layout(markdown: str) -> str:
             continue
         prev = out[-1] if out else ""
         if not line.strip():
+            in_block = False
             out.append(line)
             continue
         indent = len(line) - len(line.lstrip(" "))
         item = ITEM.match(line)
         if item:
-            if not in_list and prev.strip():
-                out.append("")  # a list straight under a paragraph
-            in_list = True
+            if (not in_list or in_block) and prev.strip():
+                out.append("")  # a list straight under a paragraph, or an item right after an item's block
+            in_list, in_block = True, False
             line = " " * (2 * indent) + line[indent:]  # 2 spaces per level -> 4
         elif in_list and indent == 0 and not prev.strip():
             in_list = False  # a paragraph after a blank line ends the list
         elif in_list and 0 < indent < 4 and (not prev.strip() or _is_table_row(line)):
             line = "    " + line[indent:]  # a block inside a top-level item (paragraph after a blank, table)
+            in_block = True
+        elif in_block and 0 < indent < 4:
+            line = "    " + line[indent:]  # the rest of that block
         if _is_table_row(line) and prev.strip() and not _is_table_row(prev):
             out.append("")  # a table straight under a paragraph
         out.append(line)
