@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import runpy
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -230,8 +232,10 @@ def test_cli_int8_default_landmarker_is_written_and_keeps_its_points(tmp_path, c
 
 
 def test_int8_layer_comparison_finds_no_error_between_identical_models(tmp_path, small_hrnet: nn.Module) -> None:
-    from hrface.benchmark.int8_layers import layer_errors, point_shift
     from hrface.export import export_onnx, quantize_int8
+    from hrface.runtime.calibration import point_shift
+
+    layer_errors = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "int8_layers.py"))["layer_errors"]
 
     fp32 = export_onnx(small_hrnet, tmp_path / "fp32.onnx")
     batch = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)

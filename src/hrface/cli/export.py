@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} (INT8, calibrated on {len(images)} images)")
     print(
         f"INT8 vs fp32 on the calibration inputs: largest output difference {100 * error:.1f} % of the fp32 range"
-        + ("; check its accuracy before use (python -m hrface.benchmark.accuracy)" if error > 0.1 else "")
+        + ("; check its accuracy before use (benchmarks/accuracy.py in the source repository)" if error > 0.1 else "")
     )
     return 0
 
@@ -119,6 +119,6 @@ def check_landmark_int8(fp32: Path, int8: Path, batches: list, model_name: str) 
         raise ConfigError(
             f"INT8 refused for this landmark model: on the calibration faces its points move by {shift:.2f} px "
             f"on average on {side} px crops ({100 * shift / side:.2f} % of the crop, limit "
-            f"{100 * MAX_INT8_POINT_SHIFT:.1f} %); use the fp32 "
-            f"ONNX model (per-layer errors: python -m hrface.benchmark.int8_layers {model_name} --calibration DIR)"
+            f"{100 * MAX_INT8_POINT_SHIFT:.1f} %); use the fp32 ONNX model (per-layer errors: python "
+            f"benchmarks/int8_layers.py {model_name} --calibration DIR, in the source repository)"
         )

@@ -114,6 +114,11 @@ def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return flip @ rz @ ry @ rx @ flip
 
 
+def angle_difference(a: Any, b: Any) -> np.ndarray:
+    """``|a − b|`` in degrees, wrapped to [0, 180] (179° and −179° are 2° apart); element-wise."""
+    return np.abs((np.asarray(a, float) - np.asarray(b, float) + 180.0) % 360.0 - 180.0)
+
+
 def head_pose(points_2d: Any, image_size: tuple[int, int], *, layout: str = "68") -> Pose | None:
     """Head pose from image points, or None when the fit fails (degenerate or non-finite input or result).
 

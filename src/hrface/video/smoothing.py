@@ -21,13 +21,14 @@ Parameters:
 stay in pixels.
 
 **Defaults** (:data:`DEFAULT_MIN_CUTOFF` = 1 Hz, :data:`DEFAULT_BETA` = 30) were chosen with
-``python -m hrface.benchmark.video --grid`` (synthetic 30-fps clips of 300W validation photos with pixel noise
-σ 4; see that module) over min_cutoff ∈ {0.3, 1, 3} Hz × beta ∈ {0, 3, 10, 30, 100}.  The bar: landmark jitter
-of a still face at most half the raw one, NME of a moving face (up to ~0.9 face sizes/s) at most 5 % above
-the raw one.  On the first 4 validation photos beta 10 and 30 both passed (moving NME × 1.039 and × 1.007);
-on the next 8 photos, held out, beta 10 failed (× 1.078) and beta 30 passed: still jitter × 0.20, moving NME
-× 1.019.  beta ≥ 30 is the flat part of the curve (moving NME within 2 %); min_cutoff 1 Hz rather than
-0.3 Hz (a little less still jitter) keeps the settling time of a face that stops short (~0.16 s).
+``python benchmarks/video.py --grid`` (in the source repository: synthetic 30-fps clips of 300W validation
+photos with pixel noise σ 4; see that script) over min_cutoff ∈ {0.3, 1, 3} Hz × beta ∈ {0, 3, 10, 30, 100}.
+The bar: landmark jitter of a still face at most half the raw one, NME of a moving face (up to ~0.9 face
+sizes/s) at most 5 % above the raw one.  On the first 4 validation photos beta 10 and 30 both passed (moving
+NME × 1.039 and × 1.007); on the next 8 photos, held out, beta 10 failed (× 1.078) and beta 30 passed: still
+jitter × 0.20, moving NME × 1.019.  beta ≥ 30 is the flat part of the curve (moving NME within 2 %);
+min_cutoff 1 Hz rather than 0.3 Hz (a little less still jitter) keeps the settling time of a face that stops
+short (~0.16 s).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import numpy as np
 __all__ = ["DEFAULT_BETA", "DEFAULT_D_CUTOFF", "DEFAULT_MIN_CUTOFF", "FaceSmoother", "OneEuroFilter", "face_size"]
 
 DEFAULT_MIN_CUTOFF = 1.0
-"""Cutoff at rest (Hz); chosen by measurement (:mod:`hrface.benchmark.video`)."""
+"""Cutoff at rest (Hz); chosen by measurement (``benchmarks/video.py``)."""
 DEFAULT_BETA = 30.0
 """Cutoff increase (Hz) per face size per second of speed; chosen by measurement."""
 DEFAULT_D_CUTOFF = 1.0

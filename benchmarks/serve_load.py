@@ -1,6 +1,6 @@
 """Load test of a running ``hrface serve``: requests/s, latency percentiles and errors per number of clients.
 
-    python -m hrface.benchmark.serve_load --url http://127.0.0.1:8000 --image PHOTO \\
+    python benchmarks/serve_load.py --url http://127.0.0.1:8000 --image PHOTO \\
         --requests 50 --concurrency 1 4 8 --timeout 60 [--json OUT.json]
 
 Each level sends ``--requests`` uploads of ``--image`` (multipart field ``image``) from N client threads, each

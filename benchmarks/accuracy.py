@@ -5,7 +5,7 @@ reported are the matched IoU, the score and keypoint differences and the unmatch
 Landmarks: both models run on the fp32 detector's boxes matched to the annotated faces; reported are
 the inter-ocular NME of each against the annotation and the NME of INT8 against fp32.
 
-    python -m hrface.benchmark.accuracy AFW_DIR --detector D.pth --int8-detector D8.onnx \
+    python benchmarks/accuracy.py AFW_DIR --detector D.pth --int8-detector D8.onnx \
         [--landmarker L.safetensors --int8-landmarker L8.onnx] [--json OUT.json]
 """
 
@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..data.landmarks.pts import read_300w_folder
-from ..evaluation.landmark_runs import detector_boxes, predict_landmarks
-from ..evaluation.landmarks import normalised_errors
-from ..io.image import read_image
-from ..ops import box_iou_numpy
-from ..runtime import Detections, Detector, Landmarker
+from hrface.data.landmarks.pts import read_300w_folder
+from hrface.evaluation.landmark_runs import detector_boxes, predict_landmarks
+from hrface.evaluation.landmarks import normalised_errors
+from hrface.io.image import read_image
+from hrface.ops import box_iou_numpy
+from hrface.runtime import Detections, Detector, Landmarker
 
 
 def match_detections(ref: Detections, test: Detections, min_iou: float = 0.5) -> list[tuple[int, int, float]]:
@@ -81,7 +81,7 @@ def landmark_agreement(folder: Path, detector: Detector, fp32: Landmarker, int8:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m hrface.benchmark.accuracy", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python benchmarks/accuracy.py", description=__doc__.split("\n")[0])
     parser.add_argument("folder", type=Path, help="300W-style folder (photos with PHOTO_K.pts)")
     parser.add_argument("--detector", required=True, help="fp32 detector (name or checkpoint)")
     parser.add_argument("--int8-detector", required=True, type=Path, help="INT8 detector .onnx")

@@ -1,7 +1,7 @@
 """How well the head pose from a detector's 5 keypoints agrees with the pose from the landmark model's 68
 points on the same faces: median and 90th percentile of the absolute yaw / pitch / roll differences (degrees).
 
-    python -m hrface.benchmark.pose_agreement ../shared/data/300w/afw --detector hrface_retinaface_mnet025_300w_v3
+    python benchmarks/pose_agreement.py ../shared/data/300w/afw --detector hrface_retinaface_mnet025_300w_v3
 
 No pose ground truth is needed: the 68-point pose is the reference, as the landmarks are far more precise than
 the detector's keypoints (see the detector's model card).
@@ -14,19 +14,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..geometry.pose import head_pose
-from ..io.files import iter_image_files
-from ..io.image import read_image
-from ..runtime.analyzer import FaceAnalyzer
-from ..runtime.detector import DEFAULT_DETECTOR
-from ..runtime.landmarker import DEFAULT_LANDMARKER
+from hrface.geometry.pose import angle_difference, head_pose
+from hrface.io.files import iter_image_files
+from hrface.io.image import read_image
+from hrface.runtime.analyzer import FaceAnalyzer
+from hrface.runtime.detector import DEFAULT_DETECTOR
+from hrface.runtime.landmarker import DEFAULT_LANDMARKER
 
 ANGLES = ("yaw", "pitch", "roll")
-
-
-def angle_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``|a − b|`` in degrees, wrapped to [0, 180] (179° and −179° are 2° apart)."""
-    return np.abs((np.asarray(a, float) - np.asarray(b, float) + 180.0) % 360.0 - 180.0)
 
 
 def pose_differences(analyzer: FaceAnalyzer, images: Iterable[np.ndarray]) -> np.ndarray:
