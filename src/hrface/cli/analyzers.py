@@ -14,7 +14,13 @@ from ..runtime.parallel import usable_cores
 def build_analyzer(args: argparse.Namespace, threads: int | None = None) -> FaceAnalyzer:
     """The analyzer of the model options; ``threads`` (None: ``--threads``) intra-op threads per session."""
     run = {"device": args.device, "backend": args.backend, "threads": threads or args.threads}
-    detector = Detector(args.detector, threshold=args.threshold, nms_iou=args.nms_iou, max_size=args.max_size, **run)
+    options = {
+        "threshold": args.threshold,
+        "nms_iou": args.nms_iou,
+        "max_size": args.max_size,
+        "min_face": args.min_face,
+    }
+    detector = Detector(args.detector, **options, **run)
     landmarker = None
     if args.landmarker.lower() != "none":
         try:

@@ -87,7 +87,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The models and how they run: ``--detector``, ``--landmarker``, ``--threshold``, ``--nms-iou``,
-    ``--max-size``, ``--device``, ``--backend``, ``--threads`` (shared by detect and serve; see
+    ``--min-face``, ``--max-size``, ``--device``, ``--backend``, ``--threads`` (shared by detect and serve; see
     :func:`build_analyzer`)."""
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or checkpoint path")
     parser.add_argument(
@@ -102,6 +102,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "shipped detector records none)",
     )
     parser.add_argument("--nms-iou", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
+    parser.add_argument(
+        "--min-face",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="drop faces whose box is narrower or shorter than PX pixels of the original image (default 0: keep all)",
+    )
     add_max_size_argument(parser, "auto")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     add_backend_arguments(parser)

@@ -92,6 +92,7 @@ def run_ray(args: argparse.Namespace) -> int:
                 "landmarker": None if landmarker is None else model_path(landmarker),
                 "threshold": args.threshold,
                 "nms_iou": args.nms_iou,
+                "min_face": args.min_face,
                 "max_size": args.max_size,
                 "device": args.device,
                 "backend": args.backend,

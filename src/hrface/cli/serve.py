@@ -150,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         args.device,
         args.backend,
         default_threads(args.workers, args.threads),
+        args.min_face,
     )
     caps = {"max_size_cap": args.max_size_cap, "min_threshold": args.min_threshold, "max_faces": args.max_faces}
     Limits(args.max_upload_mb, args.timeout, args.workers, args.max_queue, args.max_pixels, **caps)  # before loading

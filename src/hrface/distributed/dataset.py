@@ -24,6 +24,7 @@ def analyze_dataset(
     threshold: Threshold = "auto",
     nms_iou: float = 0.4,
     max_size: MaxSize = "auto",
+    min_face: float = 0.0,
     device: str = "cpu",
     backend: str = "auto",
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -45,6 +46,7 @@ def analyze_dataset(
     ``error``, ``warning``; :func:`.to_record` gives the local engine's JSON record of a row.  An image
     that cannot be read or analysed gives an ``error`` row, never a failed job.
 
+    ``threshold``, ``nms_iou``, ``max_size`` and ``min_face`` are :class:`~hrface.FaceAnalyzer`'s.
     The models (names or paths, as for :class:`~hrface.FaceAnalyzer`; a path must exist on every node) are
     loaded once per worker: an actor pool of ``workers`` actors (default: the cluster's CPUs less one, divided
     by ``threads_per_worker``; a ``(min, max)`` pair lets Ray scale it), each reserving ``threads_per_worker``
@@ -84,6 +86,7 @@ def analyze_dataset(
         "landmarker": None if landmarker is None else os.fspath(landmarker),
         "threshold": threshold,
         "nms_iou": nms_iou,
+        "min_face": min_face,
         "max_size": max_size,
         "device": device,
         "backend": backend,

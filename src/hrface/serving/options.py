@@ -39,6 +39,7 @@ class ServeOptions:
     device: str = "cpu"
     backend: str = "auto"
     threads: int | None = None
+    min_face: float = 0.0
 
     def build(self) -> FaceAnalyzer:
         """Load the models (one-line :class:`~hrface.errors.HrfaceError` when they cannot be)."""
@@ -48,6 +49,7 @@ class ServeOptions:
             threshold=self.threshold,
             nms_iou=self.nms_iou,
             max_size=self.max_size,
+            min_face=self.min_face,
             device=self.device,
             backend=self.backend,
             threads=self.threads,
@@ -139,7 +141,7 @@ def describe_loaded(model: Any, name: str | None) -> dict[str, Any] | None:
         info["sha256"] = MODELS[name].sha256
     elif name is not None and Path(name).is_file():
         info["sha256"] = _sha256(Path(name))
-    for key in ("threshold", "nms_iou", "max_size", "num_landmarks", "input_size"):
+    for key in ("threshold", "nms_iou", "min_face", "max_size", "num_landmarks", "input_size"):
         if hasattr(model, key):
             info[key] = getattr(model, key)
     return info
