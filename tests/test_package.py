@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 import hrface
 from hrface.cli.main import main
@@ -19,13 +21,28 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def test_version_is_the_package_version(capsys) -> None:
+    """``src/hrface/_version.py`` is the one place of the version: pyproject.toml reads it (the wheel's metadata,
+    tests/test_wheel.py), ``hrface --version`` prints it."""
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out == f"hrface {hrface.__version__}\n"
-    assert importlib.metadata.version("hrface") == hrface.__version__
-    project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["version"] == hrface.__version__
+    assert str(Version(hrface.__version__)) == hrface.__version__  # PEP 440, in its normal form
+    installed = importlib.metadata.version("hrface")
+    assert installed == hrface.__version__, f"installed as {installed}: reinstall (pip install -e .)"
+    pyproject = tomllib.loads((REPOSITORY / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "hrface._version.__version__"}
+
+
+def test_the_changelog_names_the_version() -> None:
+    changelog = REPOSITORY / "CHANGELOG.md"
+    if not changelog.exists():
+        pytest.skip("no CHANGELOG.md beside the package (an installed wheel)")
+    text = changelog.read_text(encoding="utf-8")
+    assert re.search(rf"(?<![\w.]){re.escape(hrface.__version__)}(?!\w|\.\d)", text), (
+        f"CHANGELOG.md does not name the version {hrface.__version__}"
+    )
 
 
 def test_the_benchmark_package_holds_only_what_the_library_uses() -> None:
