@@ -123,10 +123,12 @@ def hrface_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ["HRFACE_HOME"] = previous
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
-    """One torch intra-op thread for a module of tiny models (training tests): on 2 cores, and more so on a
-    busy CPU, the second thread mostly waits at barriers (3× less time for the landmark trainer's tests)."""
+    """One torch intra-op thread in the test process.  The suite's torch work is small (tiny training runs,
+    single photos): on 2 cores the second thread mostly waits at barriers, and on a busy CPU both wait for
+    each other (the landmark training tests took 10× longer, test_api_inputs 9×).  A test that sets the
+    thread count itself (``threads=``) still may; the next test starts from one again only if it asks."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

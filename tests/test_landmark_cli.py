@@ -19,7 +19,6 @@ from hrface.training.landmarks import SourceSpec, build_samples, load_config, re
 from hrface.training.landmarks.config import DataConfig
 from hrface.training.landmarks.sources import oversample, repeat_subsets
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
 SIDE = 96
 
 

@@ -20,7 +20,6 @@ from hrface.training.landmarks import LandmarkTrainDataset, train
 from hrface.training.landmarks.appearance import AppearanceParams, augment_appearance
 from hrface.training.landmarks.losses import adaptive_wing_loss, mse_heatmap_loss
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
 SIZE = 96
 
 

@@ -37,7 +37,6 @@ from hrface.training.landmarks.trainer import (
     EpochSampler,
 )
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 96  # synthetic image side (pixels)
 

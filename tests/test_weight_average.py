@@ -19,8 +19,6 @@ from hrface.training.averaging import WeightAverage
 from hrface.training.landmarks import LandmarkTrainDataset, train
 from hrface.training.landmarks.trainer import BEST_WEIGHTS, LAST_CHECKPOINT, METRICS_CSV, evaluate
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
-
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory: pytest.TempPathFactory) -> list[LandmarkSample]:
