@@ -16,6 +16,7 @@ from hrface.data.detection.canvas import CanvasOptions, Faces, build_canvas
 from hrface.errors import ConfigError
 from hrface.evaluation.small_faces import small_face_image
 from hrface.io.image import read_image, write_image
+from hrface.runtime.detector import DEFAULT_DETECTOR
 from hrface.training.detection.config import DetectionAugmentConfig
 from hrface.training.detection.dataset import DetectionTrainDataset
 from hrface.training.detection.negatives import (
@@ -141,11 +142,11 @@ def test_eval_detector_counts_false_faces_on_face_free_images(tmp_path: Path, ca
     for i in range(2):
         write_image(folder / f"t{i}.png", texture(rng, 96))
     out = tmp_path / "ff.json"
-    assert main(["eval-detector", "--model", "hrface_retinaface_mnet025_300w_v3", "--face-free", str(folder),
+    assert main(["eval-detector", "--model", DEFAULT_DETECTOR, "--face-free", str(folder),
                  "--threshold", "0.02", "--json", str(out)]) == 0  # fmt: skip
     text = capsys.readouterr().out
     assert "false faces on 2 face-free images" in text
-    row = json.loads(out.read_text())["hrface_retinaface_mnet025_300w_v3"]
+    row = json.loads(out.read_text())[DEFAULT_DETECTOR]
     counts = row["false_faces"]
     assert row["images"] == 2 and list(counts) == ["0.02", "0.5", "0.6", "0.7", "0.8", "0.9"]
     assert counts["0.02"] >= counts["0.5"] >= counts["0.9"] >= 0
@@ -157,10 +158,10 @@ def test_eval_detector_counts_false_faces_on_face_free_images(tmp_path: Path, ca
 def test_eval_detector_by_threshold_trades_recall_for_precision(tmp_path: Path, capsys) -> None:
     gt = SHARED / "data" / "widerface" / "train_samples" / "wider_face_train_bbx_gt_samples.txt"
     out = tmp_path / "pr.json"
-    args = ["eval-detector", "--wider-gt", str(gt), "--model", "hrface_retinaface_mnet025_300w_v3", "--by-threshold"]
+    args = ["eval-detector", "--wider-gt", str(gt), "--model", DEFAULT_DETECTOR, "--by-threshold"]
     assert main([*args, "--max-size", "480", "--json", str(out)]) == 0
     assert "recall / precision by score" in capsys.readouterr().out
-    by_t = json.loads(out.read_text())["hrface_retinaface_mnet025_300w_v3"]["by_threshold"]
+    by_t = json.loads(out.read_text())[DEFAULT_DETECTOR]["by_threshold"]
     assert list(by_t) == ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]
     recalls = [row["recall"] for row in by_t.values()]
     assert recalls == sorted(recalls, reverse=True) and recalls[0] > recalls[-1] > 0
