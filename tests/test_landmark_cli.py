@@ -39,9 +39,9 @@ def write_300w_folder(folder: Path, photos: int = 6) -> None:
         cv2.imwrite(str(folder / f"img{i}.png"), image)
 
 
-@pytest.fixture
-def tiny_config(tmp_path: Path) -> Path:
-    write_300w_folder(tmp_path / "data" / "synth")
+def write_tiny_config(folder: Path) -> Path:
+    """A tiny training config (W4 HRNet, 64 px, one epoch) over a generated 300W folder, in ``folder``."""
+    write_300w_folder(folder / "data" / "synth")
     config = {
         "data": {"train": [{"format": "300w", "path": "data/synth"}], "val_fraction": 0.34, "split_seed": 1},
         "model": {"width": 4, "num_landmarks": 68},
@@ -53,9 +53,27 @@ def tiny_config(tmp_path: Path) -> Path:
         "schedule": {"epochs": 1, "lr_steps": [1]},
         "output_dir": "run",
     }
-    path = tmp_path / "config.yaml"
+    path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    return write_tiny_config(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``hrface train-landmarks CONFIG -q`` of a tiny config, run once for the tests that evaluate its model:
+    the config file (the run is in ``run`` beside it) and what the command printed on stdout."""
+    import contextlib
+    import io
+
+    config = write_tiny_config(tmp_path_factory.mktemp("trained"))
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["train-landmarks", str(config), "-q"]) == 0
+    return config, out.getvalue()
 
 
 def test_sources_read_300w_folders_and_split_by_photo(tiny_config: Path) -> None:
@@ -116,16 +134,15 @@ def test_train_oversamples_as_the_config_says(tiny_config: Path) -> None:
     assert result["global_step"] == -(-3 * len(samples) // config.batch_size) != -(-len(samples) // config.batch_size)
 
 
-def test_train_then_evaluate_from_the_command_line(tiny_config: Path, capsys) -> None:
-    assert main(["train-landmarks", str(tiny_config), "-q"]) == 0
+def test_train_then_evaluate_from_the_command_line(trained: tuple[Path, str], tmp_path: Path, capsys) -> None:
+    tiny_config, out = trained
     run = tiny_config.parent / "run"
     assert (run / "last.pt").is_file() and (run / "model.safetensors").is_file()
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert len(rows) == 1 and float(rows[0]["train_loss"]) > 0
-    out = capsys.readouterr().out
     assert "best validation NME (inter-ocular)" in out
 
-    result_path, plot_path = tiny_config.parent / "eval.json", tiny_config.parent / "ced.png"
+    result_path, plot_path = tmp_path / "eval.json", tmp_path / "ced.png"
     args = ["eval-landmarks", str(tiny_config), "--model", str(run / "model.safetensors"), "--boxes", "gt"]
     assert main([*args, "--output", str(result_path), "--plot", str(plot_path)]) == 0
     table = capsys.readouterr().out
@@ -210,7 +227,7 @@ def test_pack_faces_then_train_from_the_pack(tiny_config: Path, capsys) -> None:
     assert "training on 5 faces, validating on 2" in capsys.readouterr().out
 
 
-def test_peer_dlib_absent_is_skipped_with_a_message(tiny_config: Path, capsys) -> None:
+def test_peer_dlib_absent_is_skipped_with_a_message(trained: tuple[Path, str], capsys) -> None:
     pytest.importorskip("torch")
     try:
         import dlib  # noqa: F401
@@ -218,7 +235,7 @@ def test_peer_dlib_absent_is_skipped_with_a_message(tiny_config: Path, capsys) -
         pytest.skip("dlib is installed here; this test checks the message when it is absent")
     except ImportError:
         pass
-    assert main(["train-landmarks", str(tiny_config), "-q"]) == 0
+    tiny_config = trained[0]
     run = tiny_config.parent / "run"
     args = ["eval-landmarks", str(tiny_config), "--model", str(run / "model.safetensors"), "--boxes", "gt"]
     assert main([*args, "--peer", "dlib"]) == 0
@@ -227,10 +244,10 @@ def test_peer_dlib_absent_is_skipped_with_a_message(tiny_config: Path, capsys) -
     assert "skipped peer dlib: the dlib peer needs dlib: pip install dlib-bin face-recognition-models" in captured.err
 
 
-def test_eval_landmarks_on_rotated_photos_pools_the_angles(tiny_config: Path, capsys) -> None:
-    assert main(["train-landmarks", str(tiny_config), "-q"]) == 0
+def test_eval_landmarks_on_rotated_photos_pools_the_angles(trained: tuple[Path, str], tmp_path: Path, capsys) -> None:
+    tiny_config = trained[0]
     run = tiny_config.parent / "run"
-    out = tiny_config.parent / "rotated.json"
+    out = tmp_path / "rotated.json"
     args = ["eval-landmarks", str(tiny_config), "--model", str(run / "model.safetensors"), "--boxes", "gt"]
     assert main([*args, "--rotate", "-30", "--rotate", "30", "--flip", "-o", str(out)]) == 0
     assert "rotated in-plane by -30, 30 degrees: 4 faces" in capsys.readouterr().out
