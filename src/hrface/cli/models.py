@@ -1,4 +1,5 @@
-"""``hrface models``: the known model names, their weights' provenance and whether the files are present."""
+"""``hrface models``: the named models, their weights' provenance, licence and measured figures, and whether the
+files are present."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 
 from ..errors import ConfigError
 from ..extras import require
-from ..models.registry import list_models, shipped_onnx, weights_home, weights_path
+from ..models.registry import RETIRED_MODELS_PAGE, list_models, shipped_onnx, weights_home, weights_path
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -58,4 +59,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"    source: {info.source}")
         if info.sha256:
             print(f"    sha256: {info.sha256}")
+        print(f"    made:   {info.provenance}")
+        print(f"    licence: {info.licence}")
+        for figure in info.metrics:
+            print(f"    measured: {figure}")
+    print(f"\nretired models (not listed; their files are in the git history): {RETIRED_MODELS_PAGE}")
     return 0

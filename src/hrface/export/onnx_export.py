@@ -11,7 +11,9 @@ Graph interface (float32, NCHW):
 - HRNet: ``input`` (N, 3, S, S) normalised RGB → ``heatmaps`` (N, K, S/4, S/4); N is dynamic, S is the
   crop side the model was trained at (``hrface.input_size``).
 
-The ``hrface.*`` metadata is described in :mod:`hrface.models.onnx_metadata`.
+The ``hrface.*`` metadata is the model's configuration (:mod:`hrface.models.config`: what
+:func:`hrface.models.registry.create_model` gave the model, with the settings it carries as attributes) and
+the export's own entries (:mod:`hrface.models.onnx_metadata`).
 
 The TorchScript-based exporter (``dynamo=False``) is used: torch 2.13's default dynamo exporter needs the
 extra ``onnxscript`` package and took ~7× longer for RetinaFace, for an equivalent graph.
@@ -34,6 +36,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..extras import require
 from ..io.files import atomic_write_bytes
+from ..models.config import DESCRIPTIVE_KEYS, ModelConfig
 from ..models.onnx_metadata import EXPORT_FORMAT, HALF_SUFFIX, META_PREFIX, STATE_DICT_WEIGHTS
 from .fold import fold_batchnorm
 
@@ -55,23 +58,11 @@ def model_kind(model: nn.Module) -> str:
 
 
 def model_metadata(model: nn.Module) -> dict[str, str]:
-    """The ``hrface.*`` metadata of an hrface model (kind, architecture options, input size, weight hash)."""
+    """The ``hrface.*`` metadata of an hrface model: its configuration
+    (:meth:`~hrface.models.config.ModelConfig.of_module`), the export format, the precision and the weights' hash."""
     kind = model_kind(model)
-    meta = {"kind": kind, "format": EXPORT_FORMAT, "precision": "fp32", "weights_sha256": state_dict_sha256(model)}
-    if kind == "retinaface":
-        meta["options"] = json.dumps({"backbone": model.backbone_name})
-        if getattr(model, "max_size", None):
-            meta["max_size"] = str(int(model.max_size))
-        if getattr(model, "train_size", None):
-            meta["train_size"] = str(int(model.train_size))
-        if getattr(model, "score_threshold", None):
-            meta["score_threshold"] = repr(float(model.score_threshold))
-    else:
-        meta["options"] = json.dumps({"width": int(model.width), "num_landmarks": int(model.num_landmarks)})
-        meta["input_size"] = str(int(model.input_size))
-        meta["num_landmarks"] = str(int(model.num_landmarks))
-        if getattr(model, "point_calibration", None):
-            meta["point_calibration"] = ",".join(repr(float(v)) for v in model.point_calibration)
+    meta = {"format": EXPORT_FORMAT, "precision": "fp32", "weights_sha256": state_dict_sha256(model)}
+    meta |= ModelConfig.of_module(model, kind).metadata(onnx=True)
     return {META_PREFIX + key: value for key, value in meta.items()}
 
 
@@ -102,14 +93,16 @@ def cached_export(
     model: nn.Module, folder: str | os.PathLike[str], before: Callable[[Path], None] | None = None, export: bool = True
 ) -> Path:
     """The file of ``model``'s fp32 ONNX export in the cache ``folder``: ``KIND-HASH16.onnx``, the hash over the
-    weights, the architecture metadata and the export format version (:func:`model_metadata`), so that a changed
-    checkpoint gets a new file.  With ``export``, the model is exported there (atomically) when the file is not
-    there yet, after ``before(path)`` (a check or an announcement) is called.
+    weights, the configuration's settings and the export format version (:func:`model_metadata`, without what only
+    describes the model: its name, licence, provenance, metrics), so that a changed checkpoint gets a new file.
+    With ``export``, the model is exported there (atomically) when the file is not there yet, after
+    ``before(path)`` (a check or an announcement) is called.
 
     This is how the runtime reaches the exporter for the first-use export of a checkpoint
     (:func:`hrface.runtime.backends.cached_onnx`): its one import from a floor above it."""
     meta = model_metadata(model)
-    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+    settings = {key: value for key, value in meta.items() if key.removeprefix(META_PREFIX) not in DESCRIPTIVE_KEYS}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(os.fspath(folder)) / f"{meta[META_PREFIX + 'kind']}-{digest}.onnx"
     if export and not path.is_file():
         if before is not None:

@@ -1,5 +1,6 @@
-"""Finding image files in folders, atomic file writes (readers never see a half-written file), and
-checking up front that an output can be written.
+"""Finding image files in folders, atomic file writes (readers never see a half-written file),
+checking up front that an output can be written, and that an input is a regular file (never opening a
+folder, a FIFO or a device).
 
 The data goes to a temporary file in the destination's directory (so that the final rename stays on
 one file system), is flushed and fsynced, and is then moved over the destination with
@@ -12,22 +13,25 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hrface.errors import os_reason
+from hrface.errors import CheckpointError, os_reason
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "FolderIssue",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_model_file",
     "check_writable_file",
     "check_writable_folder",
     "iter_image_files",
+    "not_a_file",
     "walk_images",
 ]
 
@@ -173,3 +177,37 @@ def _walk(folder: Path, seen: set[str], extensions: frozenset[str]) -> Iterator[
             yield path
         elif entry.is_symlink() and not os.path.exists(path):
             yield FolderIssue(path, f"{path}: broken or looping symbolic link; skipped", False)
+
+
+_NOT_FILES = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_a_file(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (links followed): 'a folder', 'a named pipe
+    (FIFO)', 'a device', 'a socket'; None for a regular file or a missing path.  Only ``stat``: nothing is
+    opened (opening a FIFO to read it waits for a writer, forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in _NOT_FILES if test(mode)), "not a regular file")
+
+
+def check_model_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` when it is a regular file; else a one-line :class:`CheckpointError` at once (a missing file, a
+    folder, a FIFO, a device: none of them is read)."""
+    path = Path(os.fspath(path)).expanduser()
+    what = not_a_file(path)
+    if what is not None:
+        raise CheckpointError(f"{path}: is {what}, not a model file; pass the model's file or a model name")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: model file not found; pass an existing file or a model name")
+    return path

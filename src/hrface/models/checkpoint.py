@@ -18,9 +18,10 @@ from torch import nn
 
 from ..errors import CheckpointError, one_line
 from ..extras import require
+from ..io.files import check_model_file, not_a_file
 from .arch import ArchSpec
+from .config import CONFIG_KEYS
 from .onnx_metadata import HALF_SUFFIX, STATE_DICT_WEIGHTS, hrface_metadata
-from .registry import check_model_file, not_a_file
 
 StateDict = dict[str, torch.Tensor]
 
@@ -49,13 +50,13 @@ def read_state_dict(path: str | Path) -> StateDict:
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """The string metadata of a ``.safetensors`` file (e.g. ``input_size`` of a trained landmark model);
+    """The string metadata of a ``.safetensors`` file (e.g. ``input_size`` of a trained landmark model), or the
+    model configuration's entries of a compact ONNX file's ``hrface.*`` metadata (:mod:`hrface.models.config`);
     ``{}`` for other checkpoint formats or a file without metadata."""
     path = Path(path)
     if path.suffix.lower() == ".onnx":
         meta = hrface_metadata({p.key: p.value for p in _load_onnx(path).metadata_props})
-        keys = ("input_size", "max_size", "train_size", "score_threshold", "point_calibration")
-        return {key: meta[key] for key in keys if key in meta}
+        return {key: meta[key] for key in CONFIG_KEYS if key in meta}
     if path.suffix != ".safetensors":
         return {}
     from safetensors import SafetensorError, safe_open

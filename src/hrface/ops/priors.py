@@ -1,4 +1,5 @@
-"""Prior boxes (anchors) of RetinaFace, and its input convention (:data:`BGR_MEAN`)."""
+"""Prior boxes (anchors) of RetinaFace, and its input convention (:data:`BGR_MEAN`, the mean of RetinaFace's
+configuration, :data:`hrface.models.config.DETECTOR_MEAN`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..models.config import DETECTOR_MEAN
+
+BGR_MEAN = DETECTOR_MEAN  # subtracted from BGR pixels by RetinaFace
+
 DEFAULT_MIN_SIZES: tuple[tuple[int, ...], ...] = ((16, 32), (64, 128), (256, 512))
 DEFAULT_STEPS: tuple[int, ...] = (8, 16, 32)
-BGR_MEAN = (104.0, 117.0, 123.0)  # subtracted from BGR pixels by RetinaFace, as in the reference training
 
 
 def feature_map_sizes(height: int, width: int, steps: tuple[int, ...] = DEFAULT_STEPS) -> list[tuple[int, int]]:

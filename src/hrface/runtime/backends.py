@@ -20,19 +20,21 @@ Backends:
   ONNX Runtime has its CUDA execution provider (``pip install onnxruntime-gpu``; no torch needed); torch on a
   GPU otherwise, and for a live ``nn.Module`` (a model being trained or edited runs as it is, with no export).
 
-On a GPU a shipped INT8 graph is replaced by its float32 original (registry ``extra["float_model"]``): integer
+On a GPU a shipped INT8 graph is replaced by its float32 original (its config's ``float_model``): integer
 arithmetic is a CPU optimisation.
+
+Every runner knows its model's configuration as ``runner.info`` (:class:`~hrface.models.config.ModelConfig`):
+read from an ONNX file's ``hrface.*`` metadata, or from a PyTorch model
+(:meth:`~hrface.models.config.ModelConfig.of_module`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,12 +42,13 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError, one_line
 from ..extras import require
-from ..io.files import check_writable_folder
+from ..io.files import check_model_file, check_writable_folder
 from ..landmarks.heatmaps import as_numpy
-from ..models.onnx_metadata import hrface_metadata, parse_point_calibration
-from ..models.registry import check_model_file, float_model, shipped_onnx, weights_home
+from ..models.config import MetadataError, ModelConfig
+from ..models.onnx_metadata import hrface_metadata
+from ..models.registry import float_model, named_onnx, weights_home
 from .device import CUDA_PROVIDER, ort_cuda_available, ort_providers, resolve_device
-from .model_check import check_metadata, check_outputs
+from .model_check import check_outputs
 
 if TYPE_CHECKING:
     from torch import nn
@@ -56,34 +59,12 @@ BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 ORT_OPTIMIZATION = ("disable", "basic", "extended", "all")
 
 
-@dataclass
-class RunnerInfo:
-    """What pre/post-processing needs to know about a model, whatever runs it.
-
-    ``kind`` 'retinaface' | 'hrnet'; ``options`` the architecture options; ``input_size`` the crop side
-    (pixels) of a landmark model; ``num_landmarks`` K of a landmark model; ``max_size`` the longer image
-    side (pixels) a detector was trained for, ``train_size`` the side of its square training inputs
-    (pixels) and ``score_threshold`` its recommended minimum face score, when its weights say so;
-    ``point_calibration`` the ``(a, b)`` that map a landmark model's heatmap peaks to per-point scores
-    (:mod:`hrface.landmarks.confidence`), when it has one.
-    """
-
-    kind: str
-    options: dict[str, Any] = field(default_factory=dict)
-    input_size: int | None = None
-    num_landmarks: int | None = None
-    max_size: int | None = None
-    train_size: int | None = None
-    score_threshold: float | None = None
-    point_calibration: tuple[float, float] | None = None
-
-
 class Runner(Protocol):
     """A forward pass: float32 batch (N, C, H, W) → tuple of float32 raw output arrays."""
 
     backend: str
     device: str  # 'cpu', 'cuda:0', …
-    info: RunnerInfo
+    info: ModelConfig  # the model's configuration: kind, sizes, normalisation, sigma, thresholds
     module: nn.Module | None  # the PyTorch model where one was built or given
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]: ...
@@ -94,7 +75,7 @@ class TorchRunner:
 
     backend = "torch"
 
-    def __init__(self, module: nn.Module, info: RunnerInfo, device: str, threads: int | None = None) -> None:
+    def __init__(self, module: nn.Module, info: ModelConfig, device: str, threads: int | None = None) -> None:
         import torch
 
         if threads:
@@ -237,7 +218,7 @@ def create_runner(
     if dev != "cpu" and isinstance(source, str):
         source = float_model(source)  # INT8 pays on a CPU only
     chosen = resolve_backend(backend, dev, source)
-    ready = source if _is_onnx_file(source) else shipped_onnx(source) if isinstance(source, str) else None
+    ready = source if _is_onnx_file(source) else named_onnx(source) if isinstance(source, str) else None
     if chosen == "openvino":
         from .openvino_runner import OpenVinoRunner
 
@@ -277,46 +258,27 @@ def is_module(obj: object) -> bool:
     return torch is not None and isinstance(obj, torch.nn.Module)
 
 
-def info_from_module(module: nn.Module, kind: str) -> RunnerInfo:
-    """:class:`RunnerInfo` of a PyTorch model (any module with ``num_landmarks`` works as a landmark model)."""
-    if kind == "hrnet":
-        from ..landmarks.crop import DEFAULT_CROP_SIZE
-
-        return RunnerInfo(
-            kind,
-            input_size=int(getattr(module, "input_size", DEFAULT_CROP_SIZE)),
-            num_landmarks=int(module.num_landmarks),
-            point_calibration=getattr(module, "point_calibration", None),
-        )
-    max_size, train_size = getattr(module, "max_size", None), getattr(module, "train_size", None)
-    score = getattr(module, "score_threshold", None)
-    return RunnerInfo(
-        kind,
-        max_size=int(max_size) if max_size else None,
-        train_size=int(train_size) if train_size else None,
-        score_threshold=float(score) if score else None,
-    )
+def info_from_module(module: nn.Module, kind: str) -> ModelConfig:
+    """The configuration of a PyTorch model (any module with ``num_landmarks`` works as a landmark model)."""
+    return ModelConfig.of_module(module, kind)
 
 
-def info_from_metadata(props: dict[str, str], source: str) -> RunnerInfo:
-    """:class:`RunnerInfo` from an ONNX model's ``hrface.*`` metadata (see :mod:`hrface.export.onnx_export`)."""
+def info_from_metadata(props: dict[str, str], source: str) -> ModelConfig:
+    """The configuration an ONNX model's ``hrface.*`` metadata records (:mod:`hrface.models.config`); a file
+    written before a key existed gets the architecture's default for it.  One-line :class:`CheckpointError`
+    for a file without that metadata, an unreadable value, or a value no model can have."""
     meta = hrface_metadata(props)
     if meta.get("kind") not in ("retinaface", "hrnet"):
         raise CheckpointError(f"{source}: ONNX model without hrface metadata; export it with 'hrface export'")
-    try:
-        options = json.loads(meta.get("options", "{}"))
-        input_size = int(meta["input_size"]) if "input_size" in meta else None
-        num_landmarks = int(meta["num_landmarks"]) if "num_landmarks" in meta else None
-        max_size = int(meta["max_size"]) if "max_size" in meta else None
-        train_size = int(meta["train_size"]) if "train_size" in meta else None
-        score = float(meta["score_threshold"]) if "score_threshold" in meta else None
-        calibration = parse_point_calibration(meta["point_calibration"]) if "point_calibration" in meta else None
-    except (ValueError, TypeError):
-        raise CheckpointError(f"{source}: unreadable hrface metadata in the ONNX model") from None
-    if meta["kind"] == "hrnet" and (not input_size or not num_landmarks):
+    if meta["kind"] == "hrnet" and not (meta.get("input_size") and meta.get("num_landmarks")):
         raise CheckpointError(f"{source}: landmark ONNX model without input_size / num_landmarks metadata")
-    check_metadata(meta, source)
-    return RunnerInfo(meta["kind"], options, input_size, num_landmarks, max_size, train_size, score, calibration)
+    try:
+        return ModelConfig.from_metadata(meta)
+    except MetadataError as exc:
+        if exc.unreadable:
+            raise CheckpointError(f"{source}: unreadable hrface metadata in the ONNX model") from None
+        fix = "re-export the model with 'hrface export', or correct its hrface.* metadata"
+        raise CheckpointError(f"{source}: metadata {exc.key}={exc.value} {exc.what}; {fix}") from None
 
 
 def _exporter() -> Callable[..., Path]:

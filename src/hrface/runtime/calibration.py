@@ -17,9 +17,10 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from .backends import OrtRunner
+from ..models.config import ModelConfig
+from .backends import OrtRunner, info_from_metadata
 from .detector import Detector
-from .landmarker import Landmarker, heatmap_sigma
+from .landmarker import Landmarker
 
 
 def detector_batches(detector_source: object, images: Sequence[np.ndarray]) -> Iterator[np.ndarray]:
@@ -61,19 +62,22 @@ def int8_output_error(
 def point_shift(
     fp32_model: str | os.PathLike[str], int8_model: str | os.PathLike[str], batch: np.ndarray
 ) -> np.ndarray:
-    """Distances (N·K,) in crop pixels between the DARK-decoded points of an HRNet's fp32 and INT8 heatmaps."""
+    """Distances (N·K,) in crop pixels between the DARK-decoded points of an HRNet's fp32 and INT8 heatmaps (both
+    decoded with the Gaussian σ of the fp32 model's configuration)."""
     from ..landmarks.heatmaps import decode_heatmaps
 
-    (ref,) = _run_outputs(fp32_model, batch)
-    (test,) = _run_outputs(int8_model, batch)
-    sigma = heatmap_sigma(ref.shape[1])
+    (ref,), config = _run_outputs(fp32_model, batch)
+    (test,), _ = _run_outputs(int8_model, batch)
+    sigma = config.sigma
     a, _ = decode_heatmaps(ref, "dark", sigma)
     b, _ = decode_heatmaps(test, "dark", sigma)
     return np.linalg.norm(a - b, axis=-1).reshape(-1) * batch.shape[-1] / ref.shape[-1]
 
 
-def _run_outputs(path: str | os.PathLike[str], batch: np.ndarray) -> list[np.ndarray]:
+def _run_outputs(path: str | os.PathLike[str], batch: np.ndarray) -> tuple[list[np.ndarray], ModelConfig]:
+    """The outputs of the ONNX model at ``path`` for ``batch``, and its configuration."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {"input": batch})
+    config = info_from_metadata(session.get_modelmeta().custom_metadata_map, os.fspath(path))
+    return session.run(None, {"input": batch}), config

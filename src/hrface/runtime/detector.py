@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..io.image import to_bgr
 from ..landmarks.heatmaps import as_numpy
-from ..ops import BGR_MEAN, decode_boxes, decode_landmarks, nms, prior_boxes
+from ..ops import decode_boxes, decode_landmarks, nms, prior_boxes
 from .backends import create_runner
 from .faces import Face
 from .inputs import image_batch
@@ -133,6 +133,7 @@ class Detector:
         self.runner = create_runner(model, "retinaface", backend=backend, device=device, threads=threads)
         self.device = self.runner.device
         self.model = self.runner.module  # the nn.Module, or None for an .onnx file
+        self.mean, self.std = self.runner.info.mean, self.runner.info.std  # the model's input normalisation (BGR)
         if threshold == "auto":
             threshold = self.runner.info.score_threshold or DEFAULT_THRESHOLD
         self.threshold = float(threshold)
@@ -176,15 +177,18 @@ class Detector:
         return image_bgr, scale
 
     def to_batch(self, images_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        """Same-size BGR uint8 images (h, w, 3) → mean-subtracted float32 batch (N, 3, h, w).
+        """Same-size BGR uint8 images (h, w, 3) → float32 batch (N, 3, h, w) minus the model's mean (divided by its
+        std, which is 1 for RetinaFace).
 
         One OpenCV subtraction per colour plane, written in place: the same values as NumPy's
         ``stack → transpose → astype → subtract``, 9× faster on a 960 × 720 image (0.8 against 7.2 ms)."""
         h, w = images_bgr[0].shape[:2]
         batch = np.empty((len(images_bgr), 3, h, w), np.float32)
         for planes, image in zip(batch, images_bgr, strict=True):
-            for plane, channel, mean in zip(planes, cv2.split(image), BGR_MEAN, strict=True):
+            for plane, channel, mean in zip(planes, cv2.split(image), self.mean, strict=True):
                 cv2.subtract(channel, mean, dst=plane, dtype=cv2.CV_32F)
+        if any(std != 1.0 for std in self.std):
+            batch /= np.asarray(self.std, np.float32).reshape(1, 3, 1, 1)
         return batch
 
     def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:

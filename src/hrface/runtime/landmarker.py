@@ -10,28 +10,16 @@ import numpy as np
 from ..errors import ConfigError
 from ..io.image import to_bgr
 from ..landmarks.confidence import point_scores
-from ..landmarks.crop import (
-    DEFAULT_CROP_SIZE,
-    DEFAULT_ENLARGE,
-    crop_from_box,
-    crop_matrices,
-    invert_affine,
-    warp_crops,
-)
+from ..landmarks.crop import crop_from_box, crop_matrices, invert_affine, warp_crops
 from ..landmarks.heatmaps import DECODE_METHODS, heatmaps_to_image
 from ..landmarks.layouts import LAYOUTS, LandmarkLayout
+from ..models.config import LANDMARK_MEAN, LANDMARK_STD
 from .backends import create_runner
 from .inputs import face_boxes
 
-RGB_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, applied to RGB in [0, 1] as in the reference
-RGB_STD = (0.229, 0.224, 0.225)
+RGB_MEAN, RGB_STD = LANDMARK_MEAN, LANDMARK_STD  # the default normalisation (a model's own: its configuration)
 DEFAULT_LANDMARKER = "hrface_w18_300w_v3_int8"  # shipped inside the package; its float32 original: FLOAT_LANDMARKER
 FLOAT_LANDMARKER = "hrface_w18_300w_v3"
-
-
-def heatmap_sigma(num_landmarks: int) -> float:
-    """Gaussian σ (heatmap pixels) of the training targets: 1.0 for 68 points, 1.5 for the other layouts."""
-    return 1.0 if num_landmarks == 68 else 1.5
 
 
 def eye_line_rotations(keypoints: np.ndarray) -> np.ndarray:
@@ -46,15 +34,19 @@ class Landmarker:
     """HRNetV2 landmark model applied to face boxes.
 
     Each box (x1, y1, x2, y2, pixels) becomes a square crop centred on the box with side
-    ``max(w, h) × enlarge`` (1.25 as in the reference), resampled to the model's ``input_size``² (256
-    for the published checkpoints, 128 for hrface's own; bilinear, black outside the image); the
-    model's heatmaps (a quarter of that side) are decoded to sub-pixel points (``decode``: 'dark' by
-    default, or 'quarter' / 'argmax') and mapped back through the inverse crop transform.
+    ``max(w, h) × enlarge`` (the model's, 1.25 as in the reference), resampled to the model's ``input_size``²
+    (256 for the published checkpoints, 160 for the shipped ``hrface_w18_300w_v3``; bilinear, black outside the
+    image) and normalised with the model's mean and std; the model's heatmaps (a quarter of that side) are
+    decoded to sub-pixel points (``decode``: 'dark' by default, with the Gaussian σ the model was trained with,
+    or 'quarter' / 'argmax') and mapped back through the inverse crop transform.  These settings are the
+    model's configuration (:class:`~hrface.models.config.ModelConfig`, ``self.runner.info``), read from its
+    file's metadata.
 
     Args:
         model: registry name, checkpoint path, ``.onnx`` file (from ``hrface export``), or a ready
             :class:`~hrface.models.hrnet.HRNet`.
-        enlarge: crop side as a multiple of the box's longer side.
+        enlarge: crop side as a multiple of the box's longer side (None: the model's, 1.25 unless it records
+            another).
         decode: heatmap decoding method.
         batch_size: faces per forward pass (all faces of an image go through in batches of this size).
         device: 'cpu', or 'cuda', 'cuda:N', 'auto' (onnxruntime-gpu's CUDA provider, or ``hrface[torch]`` with a
@@ -75,7 +67,7 @@ class Landmarker:
         self,
         model: str | os.PathLike[str] | Any = DEFAULT_LANDMARKER,
         *,
-        enlarge: float = DEFAULT_ENLARGE,
+        enlarge: float | None = None,
         decode: str = "dark",
         batch_size: int = 32,
         device: Any = "cpu",
@@ -86,25 +78,27 @@ class Landmarker:
     ) -> None:
         if decode not in DECODE_METHODS:
             raise ConfigError(f"decode must be one of {DECODE_METHODS}, got {decode!r}")
-        if enlarge <= 0:
+        if enlarge is not None and enlarge <= 0:
             raise ConfigError(f"enlarge must be positive, got {enlarge}")
         self.runner = create_runner(model, "hrnet", backend=backend, device=device, threads=threads)
+        config = self.runner.info
         self.device = self.runner.device
         self.model = self.runner.module  # the nn.Module, or None for an .onnx file
-        self.num_landmarks = int(self.runner.info.num_landmarks or 0)
+        self.num_landmarks = int(config.num_landmarks or 0)
         self.layout: LandmarkLayout | None = LAYOUTS.get(self.num_landmarks)  # None: a layout hrface does not know
-        self.enlarge = enlarge
+        self.enlarge = float(enlarge if enlarge is not None else config.enlarge)
         self.decode = decode
         self.batch_size = max(1, int(batch_size))
-        self.input_size = int(self.runner.info.input_size or DEFAULT_CROP_SIZE)
+        self.input_size = int(config.input_size)
+        self.sigma = float(config.sigma)  # the heatmap Gaussian σ the model was trained with (DARK decoding)
         if flip and self.layout is None:
             raise ConfigError(f"flip=True needs a known landmark layout; this model has {self.num_landmarks} points")
         self.flip = bool(flip)
         self.align = bool(align)
-        self.point_calibration = self.runner.info.point_calibration  # peak -> score; None: clip(peak, 0, 1)
+        self.point_calibration = config.point_calibration  # peak -> score; None: clip(peak, 0, 1)
         self._flip_perm = np.asarray(self.layout.flip_permutation()) if self.layout is not None else None
-        self._mean = np.array(RGB_MEAN, np.float32).reshape(1, 3, 1, 1)
-        self._std = np.array(RGB_STD, np.float32).reshape(1, 3, 1, 1)
+        self._mean = np.array(config.mean, np.float32).reshape(1, 3, 1, 1)
+        self._std = np.array(config.std, np.float32).reshape(1, 3, 1, 1)
 
     @property
     def backend(self) -> str:
@@ -118,7 +112,8 @@ class Landmarker:
         return self.predict(image, boxes, keypoints, rgb=rgb)
 
     def preprocess(self, crops_bgr: np.ndarray) -> np.ndarray:
-        """Crops (N, S, S, 3) BGR uint8 → normalised RGB float32 batch (N, 3, S, S)."""
+        """Crops (N, S, S, 3) BGR uint8 → RGB float32 batch (N, 3, S, S) in [0, 1], normalised with the
+        model's mean and std."""
         batch = crops_bgr[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
         return (batch - self._mean) / self._std
 
@@ -180,4 +175,4 @@ class Landmarker:
         rotations = eye_line_rotations(keypoints) if self.align and keypoints is not None else None
         crops, to_image = self.crop(image_bgr, boxes, rotations)
         heatmaps = self.forward(crops)
-        return heatmaps_to_image(heatmaps, to_image, self.input_size, self.decode, heatmap_sigma(k))
+        return heatmaps_to_image(heatmaps, to_image, self.input_size, self.decode, self.sigma)

@@ -1,5 +1,6 @@
-"""Load-time checks of a model that runs as an ONNX graph: its ``hrface.*`` metadata values, and one small
-inference compared with what that metadata and the model's kind promise.
+"""Load-time check of a model that runs as an ONNX graph: one small inference compared with what its ``hrface.*``
+metadata and its kind promise (the metadata values themselves are checked as they are read,
+:meth:`hrface.models.config.ModelConfig.from_metadata`).
 
 A graph whose outputs contradict its metadata (edited, exported by another tool, damaged) would otherwise
 load, then fail on every image with ONNX Runtime's or NumPy's own text (or, worse, run: a landmark model
@@ -24,28 +25,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError, one_line
-from ..models.registry import SIZE_METADATA
 from ..ops import prior_boxes
 
 DETECTOR_SIDE = 32  # the test input's side for a detector: the smallest that all three strides divide (42 priors)
 _KINDS = {"retinaface": "a detector", "hrnet": "a landmark model"}
 FIX = "re-export it with 'hrface export', or use another model"
-
-
-def check_metadata(meta: dict[str, str], source: str) -> None:
-    """Refuse metadata values no model can have: a ``score_threshold`` outside (0, 1) (a detector that would
-    silently find nothing, or everything), image sizes that are not sizes, fewer than one landmark."""
-    bad = None
-    if "score_threshold" in meta and not 0.0 < float(meta["score_threshold"]) < 1.0:
-        bad = f"score_threshold={meta['score_threshold']} is not a score in (0, 1)"
-    for key, (owner, multiple, smallest) in SIZE_METADATA.items():
-        if key in meta and meta["kind"] == owner and (int(meta[key]) < smallest or int(meta[key]) % multiple):
-            bad = f"{key}={meta[key]} is not a valid size in pixels"
-    if meta["kind"] == "hrnet" and int(meta["num_landmarks"]) < 1:
-        bad = f"num_landmarks={meta['num_landmarks']} is not a number of points"
-    if bad is not None:
-        fix = "re-export the model with 'hrface export', or correct its hrface.* metadata"
-        raise CheckpointError(f"{source}: metadata {bad}; {fix}")
 
 
 def check_outputs(runner: Any, kind: str, source: str) -> None:

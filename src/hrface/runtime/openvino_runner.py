@@ -22,9 +22,9 @@ from ..extras import require
 class OpenVinoRunner:
     """An OpenVINO compiled model over an ONNX file; ``threads`` inference threads (None: OpenVINO's choice).
 
-    ``info``: the model's :class:`~hrface.runtime.backends.RunnerInfo`, read from its hrface metadata by the
-    caller with ONNX Runtime (a base dependency; OpenVINO does not expose the metadata).  Each calling thread
-    gets its own inference request, so one runner serves several threads at once.
+    ``info``: the model's configuration (:class:`~hrface.models.config.ModelConfig`), read from its hrface metadata
+    by the caller with ONNX Runtime (a base dependency; OpenVINO does not expose the metadata).  Each calling
+    thread gets its own inference request, so one runner serves several threads at once.
     """
 
     backend = "openvino"

@@ -2,9 +2,9 @@
 checkpoints and exact resume (the shared machinery is :mod:`hrface.training.common`).
 
 Files in ``config.output_dir``: ``last.pt`` / ``best.pt`` (full training state), ``model.safetensors``
-(weights of the epoch with the highest validation AP, metadata ``{"arch": "retinaface", "backbone":
-…, "max_size": …, "train_size": …}``,
-loadable with :func:`hrface.models.registry.create_model` and :class:`hrface.Detector`),
+(weights of the epoch with the highest validation AP, with the detector's configuration as metadata,
+:func:`trained_config`: ``arch``, ``backbone``, ``mean``, ``std``, ``max_size``, ``train_size``; loadable with
+:func:`hrface.models.registry.create_model` and :class:`hrface.Detector`),
 ``metrics.csv`` (:data:`METRIC_FIELDS`) and ``tensorboard/``.
 
 On CUDA the model runs in channels-last layout under bfloat16 autocast (the loss, prior matching and
@@ -29,6 +29,7 @@ from ...data.detection.samples import DetectionSample
 from ...errors import ConfigError
 from ...evaluation.detection import evaluate_detections
 from ...models.checkpoint import ArchSpec, load_weights, read_state_dict
+from ...models.config import ModelConfig
 from ...models.registry import build_model
 from ...ops.priors import prior_boxes
 from ...runtime.detector import Detector
@@ -55,7 +56,7 @@ from .config import SELECT_METRICS, DetectionTrainConfig
 from .dataset import DetectionTrainDataset, detection_collate
 from .loss import DetectionLoss, multibox_loss
 
-__all__ = ["METRIC_FIELDS", "evaluate", "load_backbone_weights", "targets_loss", "train_detector"]
+__all__ = ["METRIC_FIELDS", "evaluate", "load_backbone_weights", "targets_loss", "train_detector", "trained_config"]
 
 _PARTS = ("loss_loc", "loss_cls", "loss_landm")
 _DETECTION_METRICS = ("val_ap", "val_recall", "val_keypoint_nme")
@@ -84,6 +85,14 @@ def recommended_max_size(image_size: int) -> int:
     photos are seen in training (random square crops of 0.3–1.0 of the short side, resized to
     ``image_size``). Recorded as the weights' ``max_size`` metadata (see :class:`~hrface.Detector`)."""
     return round(1.5 * image_size)
+
+
+def trained_config(config: DetectionTrainConfig) -> ModelConfig:
+    """The configuration of the detector a run trains, saved with its weights (``model.safetensors``): the
+    backbone, the input mean (:data:`~hrface.models.config.DETECTOR_MEAN`), the training size and the photo
+    size it is made for (:func:`recommended_max_size`)."""
+    arch = ArchSpec("retinaface", {"backbone": config.model.backbone})
+    return ModelConfig(arch, max_size=recommended_max_size(config.image_size), train_size=config.image_size)
 
 
 def load_backbone_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
@@ -162,12 +171,7 @@ def train_detector(
         optimizer=optimizer,
         scheduler=scheduler,
         config=config_to_dict(config),
-        weights_metadata={
-            "arch": "retinaface",
-            "backbone": config.model.backbone,
-            "max_size": str(recommended_max_size(config.image_size)),
-            "train_size": str(config.image_size),
-        },
+        weights_metadata=trained_config(config).metadata(),
         epochs=config.schedule.epochs,
         eval_every=config.eval_every,
         metric_fields=METRIC_FIELDS,

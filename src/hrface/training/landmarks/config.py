@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...landmarks.crop import DEFAULT_CROP_SIZE, DEFAULT_HEATMAP_SIZE
-from ...runtime.landmarker import heatmap_sigma
+from ...models.config import heatmap_sigma
 from ..yaml_config import (
     OptimizerConfig,
     ScheduleConfig,
@@ -109,7 +109,7 @@ class LandmarkTrainConfig:
 
     Sizes are pixels: the model sees ``input_size``² crops and outputs ``heatmap_size``² maps
     (HRNet: ``heatmap_size = input_size / 4``).  ``sigma`` is the targets' Gaussian σ in heatmap
-    pixels (None: :func:`~hrface.runtime.landmarker.heatmap_sigma`).  ``device``: 'auto', 'cpu',
+    pixels (None: :func:`~hrface.models.config.heatmap_sigma`).  ``device``: 'auto', 'cpu',
     'cuda', 'cuda:N'; ``precision``: 'auto' (bfloat16 autocast on CUDA, float32 elsewhere), 'bf16'
     (bfloat16 autocast on any device, e.g. a CPU with AVX-512 BF16) or 'fp32'.  Validation runs every
     ``eval_every`` epochs (and after the last).  ``loss``:

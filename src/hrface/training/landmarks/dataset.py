@@ -26,12 +26,12 @@ from ...io.image import read_image
 from ...landmarks.crop import apply_affine, crop_from_box, crop_matrix, crop_to_heatmap, warp_crops
 from ...landmarks.heatmaps import render_gaussian_heatmaps
 from ...landmarks.layouts import get_layout
-from ...runtime.landmarker import RGB_MEAN, RGB_STD, heatmap_sigma
+from ...models.config import LANDMARK_MEAN, LANDMARK_STD, heatmap_sigma
 from .appearance import AppearanceParams, augment_appearance
 from .config import LandmarkTrainConfig
 
-_MEAN = np.asarray(RGB_MEAN, dtype=np.float32)
-_STD = np.asarray(RGB_STD, dtype=np.float32)
+_MEAN = np.asarray(LANDMARK_MEAN, dtype=np.float32)
+_STD = np.asarray(LANDMARK_STD, dtype=np.float32)
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -40,8 +40,9 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 
 def normalize_crop(crop_bgr: np.ndarray) -> np.ndarray:
-    """(S, S, 3) uint8 BGR crop → (3, S, S) float32 RGB in [0, 1] normalised with RGB_MEAN / RGB_STD
-    (the same input the :class:`~hrface.runtime.landmarker.Landmarker` feeds the model)."""
+    """(S, S, 3) uint8 BGR crop → (3, S, S) float32 RGB in [0, 1] normalised with the landmark models' mean / std
+    (:data:`~hrface.models.config.LANDMARK_MEAN`, recorded in the trained model's configuration: the same input the
+    :class:`~hrface.runtime.landmarker.Landmarker` feeds the model)."""
     rgb = crop_bgr[..., ::-1].astype(np.float32) / 255.0
     return np.ascontiguousarray(((rgb - _MEAN) / _STD).transpose(2, 0, 1))
 

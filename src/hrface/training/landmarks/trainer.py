@@ -5,7 +5,8 @@ On CUDA the model runs in channels-last layout under bfloat16 autocast (losses a
 float32); on the CPU everything is float32, as before.
 
 Files in ``config.output_dir``: ``last.pt`` / ``best.pt`` (full training state), ``model.safetensors``
-(weights of the epoch with the lowest validation NME — the weight average's with ``ema_decay`` —, loadable with
+(weights of the epoch with the lowest validation NME — the weight average's with ``ema_decay`` —, with the model's
+configuration as metadata (:func:`trained_config`: crop size, heatmap σ, normalisation), loadable with
 :func:`hrface.models.registry.create_model`), ``metrics.csv`` (``epoch, train_loss, val_loss,
 val_nme, lr, seconds``) and ``tensorboard/``.
 
@@ -31,6 +32,7 @@ from ...landmarks.crop import invert_affine
 from ...landmarks.heatmaps import heatmaps_to_image
 from ...landmarks.layouts import LandmarkLayout, get_layout
 from ...models.checkpoint import ArchSpec, load_weights, read_state_dict
+from ...models.config import ModelConfig
 from ...models.registry import build_model, resolve_weights
 from ...runtime.device import resolve_device
 from ..averaging import published_module
@@ -69,12 +71,21 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "train",
+    "trained_config",
 ]
 
 METRIC_FIELDS = ("epoch", "train_loss", "val_loss", "val_nme", "lr", "seconds")
 
 
 heatmap_loss = mse_heatmap_loss  # the validation loss of every run (comparable across training losses)
+
+
+def trained_config(config: LandmarkTrainConfig) -> ModelConfig:
+    """The configuration of the model a run trains, saved with its weights (``model.safetensors``): the
+    architecture, the crop size and the heatmap σ of the targets (which the runtime decodes with), the
+    normalisation of the inputs (:func:`~.dataset.normalize_crop`) and the crop enlargement (the default)."""
+    arch = ArchSpec("hrnet", {"width": config.model.width, "num_landmarks": config.model.num_landmarks})
+    return ModelConfig(arch, input_size=config.input_size, sigma=config.target_sigma)
 
 
 def train(
@@ -154,12 +165,7 @@ def train(
         optimizer=optimizer,
         scheduler=scheduler,
         config=config_to_dict(config),
-        weights_metadata={
-            "arch": "hrnet",
-            "width": str(config.model.width),
-            "num_landmarks": str(config.model.num_landmarks),
-            "input_size": str(config.input_size),
-        },
+        weights_metadata=trained_config(config).metadata(),
         epochs=config.schedule.epochs,
         eval_every=config.eval_every,
         metric_fields=METRIC_FIELDS,
