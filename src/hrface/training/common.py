@@ -1,5 +1,8 @@
-"""What the trainers share: seeding, the per-epoch sample order, optimizer and schedule, the
-metrics CSV, and the epoch loop with its checkpoints (:mod:`.checkpoints`) and exact resume.
+"""What the trainers share: the set-up of a run (:func:`start_training`: device, threads, seeding, the model and
+its initial weights, optimizer and schedule, weight average, resume), the per-epoch sample order and training
+steps (:meth:`TrainingRun.epoch_trainer`), the metrics CSV, and the epoch loop with its checkpoints
+(:mod:`.checkpoints`) and exact resume (:meth:`TrainingRun.run`).  A trainer adds its datasets, its loss and its
+validation.
 
 Files a run writes in its output folder:
 
@@ -43,7 +46,10 @@ from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..io.files import atomic_write_text
-from .averaging import WeightAverage
+from ..models.arch import ArchSpec
+from ..models.registry import build_model
+from ..runtime.device import resolve_device
+from .averaging import WeightAverage, published_module
 from .checkpoints import LAST_CHECKPOINT, TrainState, load_checkpoint, save_checkpoint
 
 METRICS_CSV = "metrics.csv"
@@ -104,6 +110,128 @@ class EpochLoop:
     validate: Callable[[], Metrics]
     higher_is_better: bool = False
     average: WeightAverage | None = None
+
+
+@dataclass
+class TrainingRun:
+    """A run set up from its config by :func:`start_training`.
+
+    Attributes:
+        config: the trainer's config (its ``seed``, ``batch_size``, ``workers``, ``schedule``, ``output_dir`` and
+            ``eval_every`` are read here).
+        device: where the model trains.
+        model / optimizer / scheduler / state / average: the live model, its optimizer and per-epoch schedule,
+            the run's progress and its weight average (None without ``ema_decay``).
+        scored: the weights the run validates and publishes (the average's, else the live model's).
+        show: whether to draw progress bars.
+    """
+
+    config: Any
+    device: torch.device
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    state: TrainState
+    average: WeightAverage | None
+    scored: nn.Module
+    show: bool
+
+    def epoch_trainer(
+        self,
+        dataset: Any,
+        loss_fn: LossFn,
+        max_steps: int | None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+    ) -> Callable[[], bool]:
+        """The loop's ``train_epoch``: the rest of epoch ``state.epoch`` over ``dataset`` (which has
+        ``set_epoch``), in the epoch's order (:class:`EpochSampler`, the batches already done skipped), one
+        optimizer step per batch (:func:`train_steps`; BatchNorm frozen in the schedule's last epochs)."""
+        config, state = self.config, self.state
+
+        def train_epoch() -> bool:
+            dataset.set_epoch(state.epoch)
+            skip = state.step_in_epoch * config.batch_size
+            sampler = EpochSampler(len(dataset), config.seed, state.epoch, skip=skip)
+            loader = epoch_loader(dataset, config.batch_size, config.workers, self.device, sampler, collate_fn)
+            description = f"epoch {state.epoch + 1}/{config.schedule.epochs}"
+            frozen = frozen_bn_epoch(state.epoch, config.schedule)
+            return train_steps(
+                self.model,
+                self.optimizer,
+                loader,
+                state,
+                loss_fn,
+                max_steps,
+                description,
+                self.show,
+                frozen,
+                self.average,
+            )
+
+        return train_epoch
+
+    def run(
+        self,
+        *,
+        config_dict: dict[str, Any],
+        weights_metadata: dict[str, str],
+        metric_fields: Sequence[str],
+        best_key: str | None,
+        has_validation: bool,
+        train_epoch: Callable[[], bool],
+        validate: Callable[[], Metrics],
+        max_steps: int | None,
+        higher_is_better: bool = False,
+    ) -> dict[str, Any]:
+        """Train until the schedule's epochs are done or ``max_steps`` optimizer steps have been made
+        (:func:`run_epochs`; the arguments as :class:`EpochLoop` names them, ``config_dict`` stored in the
+        checkpoints) and return :func:`run_result`."""
+        out = Path(self.config.output_dir)
+        loop = EpochLoop(
+            out=out,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            config=config_dict,
+            weights_metadata=weights_metadata,
+            epochs=self.config.schedule.epochs,
+            eval_every=self.config.eval_every,
+            metric_fields=metric_fields,
+            best_key=best_key,
+            has_validation=has_validation,
+            train_epoch=train_epoch,
+            validate=validate,
+            higher_is_better=higher_is_better,
+            average=self.average,
+        )
+        run_epochs(loop, self.state, max_steps)
+        return run_result(self.state, self.config.schedule.epochs, out)
+
+
+def start_training(
+    config: Any,
+    arch: ArchSpec,
+    resume: bool,
+    progress: bool,
+    initial_weights: Callable[[nn.Module], None] | None = None,
+) -> TrainingRun:
+    """Set up a run of ``config`` (its ``device``, ``threads``, ``seed`` and the sections :func:`start_run` reads):
+    torch's threads, every global generator seeded, a model of ``arch`` whose starting weights
+    ``initial_weights(model)`` loads (unless the run resumes: it then takes every weight from ``last.pt``), on the
+    device (channels-last on CUDA), with its optimizer, schedule, progress and weight average (:func:`start_run`).
+    ``progress``: draw progress bars on a terminal."""
+    device = torch.device(resolve_device(config.device, for_torch=True))
+    set_training_threads(config.threads)
+    seed_all(config.seed)
+    model = build_model(arch)
+    if initial_weights is not None and not resume:
+        initial_weights(model)
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer, scheduler, state, average = start_run(model, config, resume)
+    scored = published_module(model, average)
+    return TrainingRun(config, device, model, optimizer, scheduler, state, average, scored, show_progress(progress))
 
 
 def run_epochs(loop: EpochLoop, state: TrainState, max_steps: int | None) -> None:

@@ -18,7 +18,6 @@ dropout.  A resumed run therefore replays the uninterrupted one bitwise on CPU (
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,26 +29,9 @@ from ...errors import ConfigError
 from ...evaluation.detection import evaluate_detections
 from ...models.checkpoint import ArchSpec, load_weights, read_state_dict
 from ...models.config import ModelConfig
-from ...models.registry import build_model
 from ...ops.priors import prior_boxes
 from ...runtime.detector import Detector
-from ...runtime.device import resolve_device
-from ..averaging import published_module
-from ..common import (
-    EpochLoop,
-    EpochSampler,
-    autocast,
-    epoch_loader,
-    frozen_bn_epoch,
-    run_epochs,
-    run_result,
-    seed_all,
-    set_training_threads,
-    show_progress,
-    start_run,
-    to_device,
-    train_steps,
-)
+from ..common import autocast, epoch_loader, start_training, to_device
 from ..yaml_config import config_to_dict
 from .augment import Faces
 from .config import SELECT_METRICS, DetectionTrainConfig
@@ -128,27 +110,21 @@ def train_detector(
     """
     if not train_samples:
         raise ConfigError("no training images")
-    out = Path(config.output_dir)
-    device = torch.device(resolve_device(config.device, for_torch=True))
-    set_training_threads(config.threads)
-    seed_all(config.seed)
-    model = build_model(ArchSpec("retinaface", {"backbone": config.model.backbone}))
-    if config.model.backbone_weights and not resume:  # a resumed run takes every weight from last.pt
-        load_backbone_weights(model, config.model.backbone_weights)
-    if config.model.weights and not resume:
-        load_weights(model, read_state_dict(config.model.weights), source=config.model.weights)
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    optimizer, scheduler, state, average = start_run(model, config, resume)
-    scored = published_module(model, average)  # the weights the run validates and publishes
+
+    def initial_weights(model: nn.Module) -> None:
+        if config.model.backbone_weights:
+            load_backbone_weights(model, config.model.backbone_weights)
+        if config.model.weights:
+            load_weights(model, read_state_dict(config.model.weights), source=config.model.weights)
+
+    run = start_training(config, trained_config(config).arch, resume, progress, initial_weights)
+    model, device = run.model, run.device
     cache_bytes = config.data.image_cache_mb * 2**20
     train_set = DetectionTrainDataset(
         train_samples, config.image_size, True, config.seed, config.augmentation, cache_bytes
     )
     val_set = DetectionTrainDataset(val_samples, config.image_size, train=False, seed=config.seed)
     priors = torch.from_numpy(prior_boxes(config.image_size, config.image_size)).to(device)
-    show = show_progress(progress)
 
     def loss_fn(batch: tuple[torch.Tensor, list[torch.Tensor]]) -> tuple[torch.Tensor, int, dict[str, float]]:
         images, targets = batch
@@ -157,34 +133,19 @@ def train_detector(
         loss = targets_loss(outputs, targets, priors, config, device)
         return loss.total, len(images), loss.parts()
 
-    def train_epoch() -> bool:
-        train_set.set_epoch(state.epoch)
-        sampler = EpochSampler(len(train_set), config.seed, state.epoch, skip=state.step_in_epoch * config.batch_size)
-        loader = epoch_loader(train_set, config.batch_size, config.workers, device, sampler, detection_collate)
-        description = f"epoch {state.epoch + 1}/{config.schedule.epochs}"
-        frozen = frozen_bn_epoch(state.epoch, config.schedule)
-        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen, average)
-
-    loop = EpochLoop(
-        out=out,
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        config=config_to_dict(config),
+    best_key = None if config.select == "last" else config.select
+    result = run.run(
+        config_dict=config_to_dict(config),
         weights_metadata=trained_config(config).metadata(),
-        epochs=config.schedule.epochs,
-        eval_every=config.eval_every,
         metric_fields=METRIC_FIELDS,
-        best_key=None if config.select == "last" else config.select,
+        best_key=best_key,
         has_validation=bool(val_samples),
-        train_epoch=train_epoch,
-        validate=lambda: evaluate(scored, val_set, priors, config, device),
-        average=average,
+        train_epoch=run.epoch_trainer(train_set, loss_fn, max_steps, detection_collate),
+        validate=lambda: evaluate(run.scored, val_set, priors, config, device),
+        max_steps=max_steps,
         higher_is_better=bool(SELECT_METRICS[config.select]),
     )
-    run_epochs(loop, state, max_steps)
-    result = run_result(state, config.schedule.epochs, out)
-    if loop.best_key is None:
+    if best_key is None:
         result["best_metric"] = float("nan")  # the last epoch is kept, whatever its metrics
     return result
 

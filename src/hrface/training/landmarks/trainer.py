@@ -18,7 +18,6 @@ CPU with the same thread count); the global RNG states are saved and restored as
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,26 +32,16 @@ from ...landmarks.heatmaps import heatmaps_to_image
 from ...landmarks.layouts import LandmarkLayout, get_layout
 from ...models.checkpoint import ArchSpec, load_weights, read_state_dict
 from ...models.config import ModelConfig
-from ...models.registry import build_model, resolve_weights
-from ...runtime.device import resolve_device
-from ..averaging import published_module
+from ...models.registry import resolve_weights
 from ..checkpoints import BEST_CHECKPOINT, BEST_WEIGHTS, LAST_CHECKPOINT, load_checkpoint, save_checkpoint
 from ..common import (
     METRICS_CSV,
-    EpochLoop,
     EpochSampler,
     autocast,
     epoch_loader,
-    frozen_bn_epoch,
     recalibrate_batchnorm,
-    run_epochs,
-    run_result,
-    seed_all,
-    set_training_threads,
-    show_progress,
-    start_run,
+    start_training,
     to_device,
-    train_steps,
 )
 from .config import LandmarkTrainConfig, config_to_dict
 from .dataset import LandmarkTrainDataset
@@ -118,23 +107,17 @@ def train(
     train_samples = oversample(train_samples, config.data)
     k = config.model.num_landmarks
     layout = get_layout(k)
-    out = Path(config.output_dir)
-    device = torch.device(resolve_device(config.device, for_torch=True))
-    set_training_threads(config.threads)
-    seed_all(config.seed)
-    model = build_model(ArchSpec("hrnet", {"width": config.model.width, "num_landmarks": k}))
-    if config.model.weights and not resume:  # a resumed run takes every weight from last.pt
-        path, _ = resolve_weights(config.model.weights)
-        load_weights(model, read_state_dict(path), source=str(path))
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    optimizer, scheduler, state, average = start_run(model, config, resume)
-    scored = published_module(model, average)  # the weights the run validates and publishes
+
+    def initial_weights(model: nn.Module) -> None:
+        if config.model.weights:
+            path, _ = resolve_weights(config.model.weights)
+            load_weights(model, read_state_dict(path), source=str(path))
+
+    run = start_training(config, trained_config(config).arch, resume, progress, initial_weights)
+    model, device = run.model, run.device
     train_loss = HEATMAP_LOSSES[config.loss]
     train_set = LandmarkTrainDataset(train_samples, k, True, config)
     val_set = LandmarkTrainDataset(val_samples, k, False, config)
-    show = show_progress(progress)
 
     def loss_fn(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int, dict[str, float]]:
         with autocast(device, config.precision):
@@ -142,41 +125,25 @@ def train(
         loss = train_loss(pred, batch["heatmaps"].to(device), batch["target_weight"].to(device))
         return loss, len(batch["index"]), {}
 
-    def train_epoch() -> bool:
-        train_set.set_epoch(state.epoch)
-        sampler = EpochSampler(len(train_set), config.seed, state.epoch, skip=state.step_in_epoch * config.batch_size)
-        loader = epoch_loader(train_set, config.batch_size, config.workers, device, sampler)
-        description = f"epoch {state.epoch + 1}/{config.schedule.epochs}"
-        frozen = frozen_bn_epoch(state.epoch, config.schedule)
-        return train_steps(model, optimizer, loader, state, loss_fn, max_steps, description, show, frozen, average)
-
     def validate() -> dict[str, float | None]:
         if config.precise_bn:
             step = max(1, len(train_samples) // config.precise_bn)  # evenly spread over the training faces
             calibration = LandmarkTrainDataset(train_samples[::step][: config.precise_bn], k, False, config)
             loader = epoch_loader(calibration, config.batch_size, config.workers, device, None)
-            recalibrate_batchnorm(scored, (batch["image"] for batch in loader), device, config.precision)
-        val_loss, val_nme = evaluate(scored, val_set, layout, config, device)
+            recalibrate_batchnorm(run.scored, (batch["image"] for batch in loader), device, config.precision)
+        val_loss, val_nme = evaluate(run.scored, val_set, layout, config, device)
         return {"val_loss": val_loss, "val_nme": val_nme}
 
-    loop = EpochLoop(
-        out=out,
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        config=config_to_dict(config),
+    result = run.run(
+        config_dict=config_to_dict(config),
         weights_metadata=trained_config(config).metadata(),
-        epochs=config.schedule.epochs,
-        eval_every=config.eval_every,
         metric_fields=METRIC_FIELDS,
         best_key="val_nme",
         has_validation=bool(val_samples),
-        train_epoch=train_epoch,
+        train_epoch=run.epoch_trainer(train_set, loss_fn, max_steps),
         validate=validate,
-        average=average,
+        max_steps=max_steps,
     )
-    run_epochs(loop, state, max_steps)
-    result = run_result(state, config.schedule.epochs, out)
     result["best_nme"] = result.pop("best_metric")
     return result
 
