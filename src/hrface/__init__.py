@@ -1,7 +1,8 @@
 """hrface: face detection (RetinaFace) and dense facial landmarks (HRNetV2).
 
 >>> from hrface import FaceAnalyzer
->>> faces = FaceAnalyzer(detector="path/to/mobilenet0.25_Final.pth", landmarker=None)("photo.jpg")
+>>> faces = FaceAnalyzer()("photo.jpg")  # the shipped detector and 68-point landmark model, no torch needed
+>>> faces[0].box, faces[0].landmarks
 """
 
 from ._version import __version__ as __version__

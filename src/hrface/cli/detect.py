@@ -98,8 +98,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         type=parse_threshold,
         default="auto",
         metavar="SCORE|auto",
-        help="minimum face score (default auto: the score_threshold the detector's weights record, else 0.5; the "
-        "shipped detector records none)",
+        help="minimum face score (default auto: the model's own threshold (score_threshold metadata), else 0.5)",
     )
     parser.add_argument("--nms-iou", type=float, default=0.4, help="NMS IoU threshold (default 0.4)")
     parser.add_argument(

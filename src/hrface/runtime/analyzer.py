@@ -21,9 +21,10 @@ ModelArg = str | os.PathLike[str] | Any  # a name, a checkpoint or .onnx path, o
 class FaceAnalyzer:
     """Detect faces and (optionally) their dense landmarks.
 
-    >>> fa = FaceAnalyzer(detector="retinaface_mobilenet0.25_Final.pth", landmarker=None)
+    >>> fa = FaceAnalyzer()                # the shipped models (ONNX Runtime; no torch needed)
     >>> faces = fa("photo.jpg")            # or an ndarray (BGR; rgb=True for RGB) or a PIL image
     >>> faces[0].box, faces[0].keypoints   # pixels of the original image
+    >>> faces[0].landmarks                 # (68, 2) points; FaceAnalyzer(landmarker=None) detects only
     >>> faces[0].pose                      # yaw, pitch, roll in degrees (hrface.geometry.pose), or None
 
     Args:
