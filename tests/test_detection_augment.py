@@ -8,7 +8,7 @@ import torch
 
 from hrface.data.detection import DetectionSample
 from hrface.io.image import read_image, write_image
-from hrface.runtime.detector import BGR_MEAN
+from hrface.ops import BGR_MEAN
 from hrface.training.detection.augment import (
     CROP_SCALES,
     Faces,

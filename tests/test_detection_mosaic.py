@@ -13,8 +13,7 @@ from hrface.data.detection import DetectionSample
 from hrface.data.detection.canvas import CanvasOptions, Faces, build_canvas
 from hrface.errors import ConfigError
 from hrface.io.image import read_image, write_image
-from hrface.ops import box_sizes
-from hrface.runtime.detector import BGR_MEAN
+from hrface.ops import BGR_MEAN, box_sizes
 from hrface.training.detection.config import DetectionAugmentConfig, detection_config_from_dict
 from hrface.training.detection.dataset import DetectionTrainDataset
 from hrface.training.detection.mosaic import choose_grid

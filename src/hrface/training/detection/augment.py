@@ -138,7 +138,7 @@ def mirror(image: np.ndarray, faces: Faces) -> tuple[np.ndarray, Faces]:
 
 
 def to_network_input(image: np.ndarray, image_size: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """(H, W, 3) uint8 BGR square → (3, S, S) float32 BGR minus :data:`~hrface.runtime.detector.BGR_MEAN`."""
+    """(H, W, 3) uint8 BGR square → (3, S, S) float32 BGR minus :data:`~hrface.ops.BGR_MEAN`."""
     resized = cv2.resize(image, (image_size, image_size), interpolation=interpolation).astype(np.float32)
     resized -= np.asarray(BGR_MEAN, dtype=np.float32)
     return np.ascontiguousarray(resized.transpose(2, 0, 1))

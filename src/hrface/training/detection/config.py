@@ -71,9 +71,10 @@ class DetectionDataConfig:
     Validation photos keep their annotation only.
 
     ``negatives``: folders of face-free images (searched recursively; e.g. the ``hrface mine-negatives``
-    output), added to the training images as images without faces, each ``negative_repeat`` times: the
-    reference augmentation cuts a random square of them, mosaics may draw them into a cell, and
-    ``augmentation.background_prob`` lays them under a canvas.
+    output), added to the training images as images without faces, each ``negative_repeat`` times: an item
+    of one is a random square of it (the reference augmentation), and ``augmentation.background_prob`` lays
+    them under mosaics and zoom-outs. Mosaic cells then hold photos with faces only: face-free images shrunk into
+    cells took most cells and taught the model that small faces are background (small-face recall 88 → 58 %).
 
     ``image_cache_mb``: keep up to this many megabytes of decoded training photos in memory (0: off), read
     once before training and shared with the loader workers (fork), instead of decoding every photo each

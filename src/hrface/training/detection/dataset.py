@@ -80,6 +80,8 @@ class DetectionTrainDataset(Dataset):
         a = self.augmentation
         self.canvas_options = CanvasOptions((a.face_size[0], a.face_size[1]), a.min_face)
         self.face_free = [i for i, sample in enumerate(self.samples) if sample.num_faces == 0]
+        self.face_free_set = frozenset(self.face_free)
+        self.with_faces = np.array([i for i, sample in enumerate(self.samples) if sample.num_faces > 0], np.int64)
         self.cached = cache_photos(self.samples, cache_bytes)
 
     def set_epoch(self, epoch: int) -> None:
@@ -96,10 +98,12 @@ class DetectionTrainDataset(Dataset):
         rng = sample_rng(self.seed, self.epoch, index)
         a = self.augmentation
         grid = choose_grid(rng, a.mosaic_prob, a.zoom_out_prob, a.mosaic_grids)
-        if grid is None:
+        if grid is None or index in self.face_free_set:  # a face-free image: one random square of it
             net_input, faces = augment(*self._photo(index), rng, self.image_size)
         else:
             others = rng.integers(len(self.samples), size=grid * grid - 1)
+            if self.face_free:  # the cells hold photos with faces; face-free images only lie under the canvas
+                others = self.with_faces[others % len(self.with_faces)]
             chosen = np.concatenate([[index], others])[rng.permutation(grid * grid)]
             photos = [self._photo(int(i)) for i in chosen]
             background = None
