@@ -107,6 +107,13 @@ def test_face_free_images_train_as_images_without_faces_and_lie_under_canvases(t
     image, targets = laid[0]
     red = (image[2] + 123 > 200) & (image[0] + 104 < 60)  # red on the canvas outside the pasted photo
     assert red.float().mean() > 0.2 and len(targets) == 1
+    mosaics = DetectionTrainDataset(samples, 64, seed=0, augmentation=DetectionAugmentConfig(mosaic_prob=1.0))
+    for epoch in range(4):  # every cell holds the photo with a face; the wall stays a plain item
+        mosaics.set_epoch(epoch)
+        image, targets = mosaics[0]
+        grid_cells = len(targets)
+        assert grid_cells in (4, 9, 16), grid_cells
+        assert mosaics[1][1].shape == (0, 15)
     flat = DetectionTrainDataset(samples, 64, seed=0, augmentation=DetectionAugmentConfig(zoom_out_prob=1.0))
     assert not ((flat[0][0][2] + 123 > 200) & (flat[0][0][0] + 104 < 60)).any()
 
