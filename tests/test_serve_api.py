@@ -39,8 +39,8 @@ SMALL_LIMIT = 50_000  # bytes, the upload limit of the strict server (0.05 MB is
 
 
 @pytest.fixture(scope="module")
-def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer()
+def analyzer(default_analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    return default_analyzer
 
 
 @pytest.fixture(scope="module")

@@ -70,8 +70,8 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server():
-    with BackgroundServer(create_app(FaceAnalyzer(), workers=2)) as running:
+def server(default_analyzer: FaceAnalyzer):
+    with BackgroundServer(create_app(default_analyzer, workers=2)) as running:
         running.wait_ready()
         yield running
 

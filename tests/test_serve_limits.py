@@ -27,8 +27,8 @@ MB = 2**20
 
 
 @pytest.fixture(scope="module")
-def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer()
+def analyzer(default_analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    return default_analyzer
 
 
 def detect(url: str, data: bytes, name: str = "x.png", **params) -> httpx.Response:

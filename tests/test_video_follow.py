@@ -17,8 +17,8 @@ BACKGROUND = 120  # grey level of the face-free parts of a frame
 
 
 @pytest.fixture(scope="module")
-def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer()  # the shipped models
+def analyzer(default_analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    return default_analyzer  # the shipped models
 
 
 def face_frame(dx: float, rng: np.random.Generator, face: bool = True, width: int = 320) -> np.ndarray:
