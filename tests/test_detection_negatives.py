@@ -114,6 +114,8 @@ def test_face_free_images_train_as_images_without_faces_and_lie_under_canvases(t
         grid_cells = len(targets)
         assert grid_cells in (4, 9, 16), grid_cells
         assert mosaics[1][1].shape == (0, 15)
+    all_free = DetectionAugmentConfig(mosaic_prob=1.0, negative_cell_prob=1.0)
+    assert len(DetectionTrainDataset(samples, 64, seed=0, augmentation=all_free)[0][1]) == 1  # its own face only
     flat = DetectionTrainDataset(samples, 64, seed=0, augmentation=DetectionAugmentConfig(zoom_out_prob=1.0))
     assert not ((flat[0][0][2] + 123 > 200) & (flat[0][0][0] + 104 < 60)).any()
 

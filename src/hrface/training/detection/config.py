@@ -74,7 +74,9 @@ class DetectionDataConfig:
     output), added to the training images as images without faces, each ``negative_repeat`` times: an item
     of one is a random square of it (the reference augmentation), and ``augmentation.background_prob`` lays
     them under mosaics and zoom-outs. Mosaic cells then hold photos with faces only: face-free images shrunk into
-    cells took most cells and taught the model that small faces are background (small-face recall 88 → 58 %).
+    cells took most cells and taught the model that small faces are background (small-face recall 88 → 58 %);
+    ``augmentation.negative_cell_prob`` puts a face-free image in each other cell of a mosaic with that
+    probability.
 
     ``image_cache_mb``: keep up to this many megabytes of decoded training photos in memory (0: off), read
     once before training and shared with the loader workers (fork), instead of decoding every photo each
@@ -119,6 +121,7 @@ class DetectionAugmentConfig:
     face_size: list[float] = field(default_factory=lambda: [10.0, 100.0])
     min_face: float = 8.0
     background_prob: float = 0.0
+    negative_cell_prob: float = 0.0
 
     def checks(self) -> list[tuple[bool, str]]:
         """``(ok, message)`` checks of the section."""
@@ -132,6 +135,7 @@ class DetectionAugmentConfig:
             (low_high, f"augmentation.face_size must be [low, high] pixels with 0 < low <= high, got {self.face_size}"),
             (self.min_face >= 0, "augmentation.min_face must be non-negative"),
             (0 <= self.background_prob <= 1, "augmentation.background_prob must be in [0, 1]"),
+            (0 <= self.negative_cell_prob <= 1, "augmentation.negative_cell_prob must be in [0, 1]"),
         ]
 
 

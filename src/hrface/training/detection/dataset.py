@@ -102,8 +102,11 @@ class DetectionTrainDataset(Dataset):
             net_input, faces = augment(*self._photo(index), rng, self.image_size)
         else:
             others = rng.integers(len(self.samples), size=grid * grid - 1)
-            if self.face_free:  # the cells hold photos with faces; face-free images only lie under the canvas
+            if self.face_free:  # the cells hold photos with faces, or a face-free image with negative_cell_prob
                 others = self.with_faces[others % len(self.with_faces)]
+                if a.negative_cell_prob > 0:
+                    free = rng.random(len(others)) < a.negative_cell_prob
+                    others[free] = np.asarray(self.face_free)[rng.integers(len(self.face_free), size=int(free.sum()))]
             chosen = np.concatenate([[index], others])[rng.permutation(grid * grid)]
             photos = [self._photo(int(i)) for i in chosen]
             background = None
