@@ -205,9 +205,7 @@ def run_eval_detector(args: argparse.Namespace) -> int:
 
 def _run_face_free(args: argparse.Namespace) -> int:
     """False faces on face-free images: every detection at --threshold or above is one."""
-    paths = [path for path in walk_images(args.face_free) if isinstance(path, Path)]
-    if not paths:
-        raise ConfigError(f"--face-free {args.face_free}: no image found there")
+    paths = _folder_images(args.face_free, "--face-free")
     detectors = _detectors(args, threshold=args.threshold)
     scores = sorted({args.threshold, *(t for t in FALSE_FACE_SCORES if t >= args.threshold)})
     counts = {name: np.zeros(len(scores), int) for name in detectors}
@@ -290,9 +288,14 @@ def _ground_truth(args: argparse.Namespace) -> tuple[list[DetectionSample], str,
 def _backgrounds(args: argparse.Namespace) -> list[Path] | None:
     if not args.backgrounds:
         return None
-    paths = [path for path in walk_images(args.backgrounds) if isinstance(path, Path)]
+    return _folder_images(args.backgrounds, "--backgrounds")
+
+
+def _folder_images(folder: Path, option: str) -> list[Path]:
+    """The image files under ``folder`` (recursive, sorted); :class:`ConfigError` naming ``option`` when none."""
+    paths = [path for path in walk_images(folder) if isinstance(path, Path)]
     if not paths:
-        raise ConfigError(f"--backgrounds {args.backgrounds}: no image found there")
+        raise ConfigError(f"{option} {folder}: no image found there")
     return paths
 
 

@@ -37,10 +37,17 @@ def false_faces(
     if len(boxes) != len(scores):
         raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
     faces = np.concatenate([np.asarray(k, dtype=np.float64).reshape(-1, 4) for k in known] or [np.zeros((0, 4))])
-    unmatched = np.ones(len(boxes), bool)
-    if len(boxes) and len(faces):
-        unmatched = box_iou_numpy(boxes, faces).max(axis=1) < iou
-    return [int((unmatched & (scores >= t)).sum()) for t in thresholds]
+    free = unmatched(boxes, faces, iou)
+    return [int((free & (scores >= t)).sum()) for t in thresholds]
+
+
+def unmatched(boxes: np.ndarray, known: np.ndarray, iou: float = MATCH_IOU) -> np.ndarray:
+    """(N,) bool: the boxes (N, 4) whose IoU with every known face box (M, 4) is below ``iou`` (all xyxy pixels)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    known = np.asarray(known, dtype=np.float64).reshape(-1, 4)
+    if not len(boxes) or not len(known):
+        return np.ones(len(boxes), bool)
+    return box_iou_numpy(boxes, known).max(axis=1) < iou
 
 
 def false_face_table(counts: dict[str, list[int]], thresholds: Sequence[float] = FALSE_FACE_SCORES) -> str:

@@ -79,9 +79,8 @@ class DetectionTrainDataset(Dataset):
         self.augmentation = augmentation or DetectionAugmentConfig()
         a = self.augmentation
         self.canvas_options = CanvasOptions((a.face_size[0], a.face_size[1]), a.min_face)
-        self.face_free = [i for i, sample in enumerate(self.samples) if sample.num_faces == 0]
-        self.face_free_set = frozenset(self.face_free)
-        self.with_faces = np.array([i for i, sample in enumerate(self.samples) if sample.num_faces > 0], np.int64)
+        has_faces = np.array([sample.num_faces > 0 for sample in self.samples], bool)
+        self.face_free, self.with_faces = np.flatnonzero(~has_faces), np.flatnonzero(has_faces)
         self.cached = cache_photos(self.samples, cache_bytes)
 
     def set_epoch(self, epoch: int) -> None:
@@ -98,20 +97,20 @@ class DetectionTrainDataset(Dataset):
         rng = sample_rng(self.seed, self.epoch, index)
         a = self.augmentation
         grid = choose_grid(rng, a.mosaic_prob, a.zoom_out_prob, a.mosaic_grids)
-        if grid is None or index in self.face_free_set:  # a face-free image: one random square of it
+        if grid is None or self.samples[index].num_faces == 0:  # a face-free image: one random square of it
             net_input, faces = augment(*self._photo(index), rng, self.image_size)
         else:
             others = rng.integers(len(self.samples), size=grid * grid - 1)
-            if self.face_free:  # the cells hold photos with faces, or a face-free image with negative_cell_prob
+            if len(self.face_free):  # the cells hold photos with faces, or a face-free image with negative_cell_prob
                 others = self.with_faces[others % len(self.with_faces)]
                 if a.negative_cell_prob > 0:
                     free = rng.random(len(others)) < a.negative_cell_prob
-                    others[free] = np.asarray(self.face_free)[rng.integers(len(self.face_free), size=int(free.sum()))]
+                    others[free] = self.face_free[rng.integers(len(self.face_free), size=int(free.sum()))]
             chosen = np.concatenate([[index], others])[rng.permutation(grid * grid)]
             photos = [self._photo(int(i)) for i in chosen]
             background = None
-            if a.background_prob > 0 and self.face_free and rng.random() < a.background_prob:
-                background = self._photo(self.face_free[int(rng.integers(len(self.face_free)))])[0]
+            if a.background_prob > 0 and len(self.face_free) and rng.random() < a.background_prob:
+                background = self._photo(int(self.face_free[rng.integers(len(self.face_free))]))[0]
             net_input, faces = augment_canvas(photos, rng, self.image_size, grid, self.canvas_options, background)
         return torch.from_numpy(net_input), torch.from_numpy(target_rows(faces))
 

@@ -27,12 +27,11 @@ import cv2
 import numpy as np
 
 from ...data.detection.samples import DetectionSample
+from ...evaluation.false_faces import unmatched
 from ...io.files import atomic_write_text
 from ...io.image import read_image, write_image
-from ...ops import box_iou_numpy
 
 MAX_FACE_OVERLAP = 0.2  # largest share of a known face's box a face-free cut may hold
-MATCH_IOU = 0.3  # a detection matching a known face this well is that face
 CONTEXTS = (3.0, 2.0, 1.5)  # cut sides around a false face, tried in order until one is face-free
 MIN_CUT = 32  # pixels: smaller cuts are not written
 
@@ -79,10 +78,9 @@ def false_face_cuts(
     boxes: np.ndarray, scores: np.ndarray, known: np.ndarray, width: int, height: int, threshold: float
 ) -> list[tuple[np.ndarray, float]]:
     """Face-free cuts ``(roi, score)`` around the detections (N, 4) scoring ≥ ``threshold`` that match no known
-    face (IoU < :data:`MATCH_IOU`): the widest of :data:`CONTEXTS` that is face-free, if any."""
-    keep = scores >= threshold
-    if len(known) and keep.any():
-        keep &= box_iou_numpy(boxes, known).max(axis=1) < MATCH_IOU
+    face (:func:`hrface.evaluation.false_faces.unmatched`, IoU < 0.3): the widest of :data:`CONTEXTS` that is
+    face-free, if any."""
+    keep = (scores >= threshold) & unmatched(boxes, known)
     cuts = []
     for box, score in zip(boxes[keep], scores[keep], strict=True):
         for context in CONTEXTS:
